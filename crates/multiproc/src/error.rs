@@ -1,0 +1,171 @@
+//! Errors: one small type per Python exception, and [`Error`] that holds any of them.
+//!
+//! Python raises; multiproc returns. Each failure keeps the name Python gives it, so a Python
+//! user finds `Empty`, `Full`, `BrokenBarrier`, `Timeout` where they expect them, and each
+//! `Display` message is the one CPython prints (checked on CPython 3.11), so logs read the same.
+
+use std::fmt;
+
+/// The queue is empty (`queue.Empty`): returned by `get_nowait` and by `get_timeout` when the
+/// timeout passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[error("queue is empty")]
+pub struct Empty;
+
+/// The queue is full (`queue.Full`): returned by `put_nowait` and `put_timeout`. Holds the item
+/// that was not put, so nothing is lost.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Full<T>(pub T);
+
+impl<T> Full<T> {
+    /// The item that could not be put.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Full<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Full(..)")
+    }
+}
+
+impl<T> fmt::Display for Full<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("queue is full")
+    }
+}
+
+impl<T> std::error::Error for Full<T> {}
+
+/// A blocking call gave up after its timeout (`TimeoutError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[error("timed out")]
+pub struct Timeout;
+
+/// The barrier is broken (`threading.BrokenBarrierError`): it was aborted or reset, a waiter
+/// timed out, or its action panicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[error("barrier is broken")]
+pub struct BrokenBarrier;
+
+/// `task_done()` was called more times than there were items put (`ValueError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[error("task_done() called too many times")]
+pub struct TaskDoneError;
+
+/// A `release()` that Python would refuse (`RuntimeError` / `ValueError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// `Lock.release()` on a lock that is not held.
+    #[error("release unlocked lock")]
+    Unlocked,
+    /// `RLock.release()` from a thread that does not own it, or on an unheld `RLock`.
+    #[error("cannot release un-acquired lock")]
+    NotOwner,
+    /// `BoundedSemaphore.release()` past its initial value.
+    #[error("Semaphore released too many times")]
+    TooManyReleases,
+    /// `release_n(0)`.
+    #[error("n must be one or more")]
+    ZeroCount,
+    /// The semaphore's counter would pass `u32::MAX`.
+    #[error("semaphore value would overflow u32")]
+    Overflow,
+}
+
+/// A thread that panicked: its message and where it panicked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panic {
+    /// The name of the thread that panicked.
+    pub thread_name: String,
+    /// The panic message (the payload if it was a string, else `"Box<dyn Any>"`).
+    pub message: String,
+    /// `file:line:column`, when the panic hook could see it.
+    pub location: Option<String>,
+}
+
+impl fmt::Display for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "thread '{}' panicked", self.thread_name)?;
+        if let Some(loc) = &self.location {
+            write!(f, " at {loc}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for Panic {}
+
+/// Why `join` did not return the thread's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The thread's closure panicked.
+    #[error(transparent)]
+    Panicked(#[from] Panic),
+    /// `join_timeout` gave up; the thread is still running and can be joined again.
+    #[error("join timed out; the thread is still running")]
+    Timeout,
+    /// The value was already taken by an earlier join.
+    #[error("thread was already joined")]
+    AlreadyJoined,
+    /// A thread tried to join itself (`RuntimeError: cannot join current thread`).
+    #[error("cannot join current thread")]
+    CurrentThread,
+}
+
+/// Why a thread (or a `Timer`) could not be started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThreadError {
+    /// `start()` called twice (`RuntimeError: threads can only be started once`).
+    #[error("threads can only be started once")]
+    AlreadyStarted,
+    /// The OS refused to create the thread.
+    #[error("cannot start thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// Any multiproc error, for code that wants one type to `?` into.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`Empty`].
+    #[error(transparent)]
+    Empty(#[from] Empty),
+    /// See [`Full`] (the item is dropped in this conversion).
+    #[error("queue is full")]
+    Full,
+    /// See [`Timeout`].
+    #[error(transparent)]
+    Timeout(#[from] Timeout),
+    /// See [`BrokenBarrier`].
+    #[error(transparent)]
+    BrokenBarrier(#[from] BrokenBarrier),
+    /// See [`TaskDoneError`].
+    #[error(transparent)]
+    TaskDone(#[from] TaskDoneError),
+    /// See [`ReleaseError`].
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    /// See [`JoinError`].
+    #[error(transparent)]
+    Join(#[from] JoinError),
+    /// See [`ThreadError`].
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
+}
+
+impl<T> From<Full<T>> for Error {
+    fn from(_: Full<T>) -> Self {
+        Error::Full
+    }
+}
+
+impl From<Panic> for Error {
+    fn from(p: Panic) -> Self {
+        Error::Join(JoinError::Panicked(p))
+    }
+}

@@ -1,0 +1,93 @@
+//! The concurrency primitives the sync module is written against, swappable for loom's.
+//!
+//! As in crossbeam, every atomic, futex call and thread id used by [`crate::sync`] comes from
+//! here. Built normally these are std's atomics and the real futex ([`crate::sys::futex`]).
+//! Built with `RUSTFLAGS="--cfg multiproc_loom"` they are loom's atomics and a futex modelled on
+//! loom's `Mutex`/`Condvar`, so `tests/loom.rs` can explore every interleaving of the lock,
+//! semaphore, event and condition state machines.
+
+#[cfg(not(multiproc_loom))]
+pub(crate) mod atomic {
+    pub(crate) use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+}
+
+#[cfg(multiproc_loom)]
+pub(crate) mod atomic {
+    pub(crate) use loom::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+}
+
+/// Spin before parking? (Never under loom: spinning only multiplies the states to explore.)
+pub(crate) const SPIN_LIMIT: u32 = if cfg!(multiproc_loom) { 0 } else { 100 };
+
+#[cfg(not(multiproc_loom))]
+pub(crate) use crate::sys::futex;
+#[cfg(not(multiproc_loom))]
+pub(crate) use crate::sys::tid::current as current_tid;
+
+#[cfg(multiproc_loom)]
+pub(crate) mod futex {
+    //! A futex modelled with loom's `Mutex` and `Condvar`: a waiter list keyed by address, and
+    //! `wake(n)` marks at most `n` of them. Deadlines are ignored (loom has no clock), so loom
+    //! tests use only the untimed operations.
+    use super::atomic::{AtomicU32, Ordering};
+    use loom::sync::{Condvar, Mutex};
+    use std::time::Instant;
+
+    struct Waiter {
+        addr: usize,
+        id: usize,
+        woken: bool,
+    }
+
+    struct Table {
+        waiters: Mutex<(usize, Vec<Waiter>)>,
+        cond: Condvar,
+    }
+
+    loom::lazy_static! {
+        static ref TABLE: Table = Table { waiters: Mutex::new((0, Vec::new())), cond: Condvar::new() };
+    }
+
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<Instant>) -> bool {
+        let addr = word as *const AtomicU32 as usize;
+        let mut g = TABLE.waiters.lock().unwrap();
+        if word.load(Ordering::SeqCst) != expected {
+            return true;
+        }
+        let id = g.0;
+        g.0 += 1;
+        g.1.push(Waiter { addr, id, woken: false });
+        loop {
+            g = TABLE.cond.wait(g).unwrap();
+            if let Some(pos) = g.1.iter().position(|w| w.id == id && w.woken) {
+                g.1.remove(pos);
+                return true;
+            }
+        }
+    }
+
+    pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
+        let addr = word as *const AtomicU32 as usize;
+        let mut g = TABLE.waiters.lock().unwrap();
+        let mut woken = 0;
+        for w in g.1.iter_mut().filter(|w| w.addr == addr && !w.woken) {
+            if woken == n as usize {
+                break;
+            }
+            w.woken = true;
+            woken += 1;
+        }
+        TABLE.cond.notify_all();
+        woken
+    }
+}
+
+#[cfg(multiproc_loom)]
+pub(crate) fn current_tid() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    loom::thread_local! {
+        static TID: u32 = NEXT.fetch_add(1, Ordering::Relaxed) % 0x3fff_fff0 + 1;
+    }
+    TID.with(|t| *t)
+}

@@ -1,0 +1,87 @@
+//! `Event` (≈ `threading.Event`): one futex word, bit 0 the flag, bit 1 "someone sleeps".
+
+use std::time::{Duration, Instant};
+
+use crate::primitive::atomic::{AtomicU32, Ordering};
+use crate::primitive::futex;
+
+const SET: u32 = 1;
+const SLEEPERS: u32 = 2;
+
+/// A flag threads can wait for (≈ `threading.Event`). Starts cleared.
+///
+/// ```
+/// use multiproc::sync::Event;
+/// use std::time::Duration;
+///
+/// let ev = Event::new();
+/// assert!(!ev.wait_timeout(Duration::from_millis(1))); // False on timeout
+/// ev.set();
+/// assert!(ev.is_set());
+/// ev.wait();                                          // returns at once
+/// ev.clear();
+/// assert!(!ev.is_set());
+/// ```
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct Event {
+    state: AtomicU32,
+}
+
+impl Event {
+    const_fn! {
+        /// A new, cleared event.
+        pub fn new() -> Event {
+            Event { state: AtomicU32::new(0) }
+        }
+    }
+
+    /// Whether the flag is set.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.state.load(Ordering::Acquire) & SET != 0
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        let old = self.state.swap(SET, Ordering::Release);
+        if old & SLEEPERS != 0 {
+            futex::wake(&self.state, u32::MAX);
+        }
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        self.state.fetch_and(!SET, Ordering::Relaxed);
+    }
+
+    /// Blocks until the flag is set.
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Blocks until the flag is set or `timeout` passes; returns the flag (`False` on timeout).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(super::deadline(timeout))
+    }
+
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            let v = self.state.load(Ordering::Acquire);
+            if v & SET != 0 {
+                return true;
+            }
+            if v & SLEEPERS == 0
+                && self
+                    .state
+                    .compare_exchange(v, v | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            if !futex::wait(&self.state, v | SLEEPERS, deadline) {
+                return self.is_set();
+            }
+        }
+    }
+}

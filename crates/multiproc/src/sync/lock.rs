@@ -1,0 +1,292 @@
+//! `Lock` (≈ `threading.Lock`), its raw state machine [`RawLock`], and [`Mutex<T>`].
+//!
+//! # The lock word
+//!
+//! One `u32`, laid out as a Linux robust futex: `0` when free, otherwise the owner's kernel tid
+//! in bits 0–29, bit 31 set when some thread may be sleeping on it. Nothing else: no pointer,
+//! no per-process table, so the same word works in memory shared between processes.
+//!
+//! - acquire: CAS `0 → tid`; on failure spin briefly, then set the waiters bit and
+//!   `futex_wait`;
+//! - release: swap to `0`; if the old value had the waiters bit, `futex_wake(1)`. A swap that
+//!   finds `0` is Python's `RuntimeError: release unlocked lock`, returned as
+//!   [`ReleaseError::Unlocked`].
+//!
+//! As in Python, any thread may release a `Lock`, not only the one that acquired it.
+
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use crate::error::ReleaseError;
+use crate::primitive::atomic::{AtomicU32, Ordering};
+use crate::primitive::{SPIN_LIMIT, current_tid, futex};
+
+pub(crate) const WAITERS: u32 = 1 << 31;
+pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
+
+/// The lock state machine on its own: a futex word with `lock`, `try_lock`, `lock_until` and
+/// `unlock`. [`Lock`], [`RLock`](super::RLock), [`Condition`](super::Condition) and the queues
+/// are built on it, and it implements [`lock_api::RawMutex`] so [`Mutex<T>`] comes for free.
+#[derive(Debug)]
+#[repr(C)]
+pub struct RawLock {
+    word: AtomicU32,
+}
+
+impl RawLock {
+    const_fn! {
+        /// A new, unlocked lock.
+        pub fn new() -> RawLock {
+            RawLock { word: AtomicU32::new(0) }
+        }
+    }
+
+    /// Takes the lock if it is free; never blocks.
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        self.word
+            .compare_exchange(0, current_tid(), Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Takes the lock, blocking as long as needed.
+    #[inline]
+    pub fn lock(&self) {
+        if !self.try_lock() {
+            self.lock_slow(None);
+        }
+    }
+
+    /// Takes the lock unless `deadline` passes first; `None` waits forever.
+    #[inline]
+    pub fn lock_until(&self, deadline: Option<Instant>) -> bool {
+        self.try_lock() || self.lock_slow(deadline)
+    }
+
+    #[cold]
+    fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+        let me = current_tid();
+        for _ in 0..SPIN_LIMIT {
+            let v = self.word.load(Ordering::Relaxed);
+            if v == 0
+                && self
+                    .word
+                    .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            let mut v = self.word.load(Ordering::Relaxed);
+            if v == 0 {
+                // We have been contended: keep the waiters bit, others may still sleep.
+                if self
+                    .word
+                    .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            if v & WAITERS == 0 {
+                if self
+                    .word
+                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+                v |= WAITERS;
+            }
+            if !futex::wait(&self.word, v, deadline) {
+                // Timed out: one last try, and the state is otherwise unchanged.
+                return self.try_lock();
+            }
+        }
+    }
+
+    /// Releases the lock, whoever holds it. Errors if it was not held.
+    #[inline]
+    pub fn unlock(&self) -> Result<(), ReleaseError> {
+        let old = self.word.swap(0, Ordering::Release);
+        if old == 0 {
+            return Err(ReleaseError::Unlocked);
+        }
+        if old & WAITERS != 0 {
+            futex::wake(&self.word, 1);
+        }
+        Ok(())
+    }
+
+    /// Whether some thread holds the lock right now.
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.word.load(Ordering::Relaxed) != 0
+    }
+
+    /// The kernel tid of the thread that last acquired it (0 when free).
+    #[inline]
+    pub(crate) fn owner_tid(&self) -> u32 {
+        self.word.load(Ordering::Relaxed) & TID_MASK
+    }
+}
+
+impl Default for RawLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(not(multiproc_loom))]
+// SAFETY: `lock`/`try_lock` give mutual exclusion through the CAS on the word (Acquire), and
+// `unlock` publishes with Release; `unlock` is only called by lock_api while the lock is held.
+unsafe impl lock_api::RawMutex for RawLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: RawLock = RawLock::new();
+    type GuardMarker = lock_api::GuardSend;
+
+    fn lock(&self) {
+        RawLock::lock(self)
+    }
+
+    fn try_lock(&self) -> bool {
+        RawLock::try_lock(self)
+    }
+
+    unsafe fn unlock(&self) {
+        let _ = RawLock::unlock(self);
+    }
+
+    fn is_locked(&self) -> bool {
+        RawLock::is_locked(self)
+    }
+}
+
+#[cfg(not(multiproc_loom))]
+// SAFETY: as for `RawMutex`; the timed forms only add a deadline to the same state machine.
+unsafe impl lock_api::RawMutexTimed for RawLock {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    fn try_lock_for(&self, timeout: Duration) -> bool {
+        self.lock_until(super::deadline(timeout))
+    }
+
+    fn try_lock_until(&self, deadline: Instant) -> bool {
+        self.lock_until(Some(deadline))
+    }
+}
+
+/// A mutex that owns its data (`lock_api::Mutex` over [`RawLock`]): the Rust-shaped face of
+/// [`Lock`], with the same futex word.
+#[cfg(not(multiproc_loom))]
+pub type Mutex<T> = lock_api::Mutex<RawLock, T>;
+
+/// The guard of a [`Mutex`].
+#[cfg(not(multiproc_loom))]
+pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawLock, T>;
+
+/// A primitive lock (≈ `threading.Lock`).
+///
+/// Not re-entrant: a thread that acquires it twice blocks forever (use
+/// [`acquire_timeout`](Lock::acquire_timeout) to see that, or an [`RLock`](super::RLock)).
+/// Any thread may release it, as in Python.
+///
+/// ```
+/// use multiproc::sync::Lock;
+/// use std::time::Duration;
+///
+/// static LOCK: Lock = Lock::new();
+///
+/// let guard = LOCK.acquire();          // `with lock:`
+/// assert!(LOCK.locked());
+/// assert!(LOCK.try_acquire().is_none()); // acquire(blocking=False)
+/// assert!(LOCK.acquire_timeout(Duration::from_millis(10)).is_none());
+/// drop(guard);
+///
+/// LOCK.acquire().leak();               // a bare `lock.acquire()` ...
+/// LOCK.release().unwrap();             // ... and a later `lock.release()`
+/// assert!(LOCK.release().is_err());    // RuntimeError: release unlocked lock
+/// ```
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct Lock {
+    raw: RawLock,
+}
+
+impl Lock {
+    const_fn! {
+        /// A new, unlocked lock.
+        pub fn new() -> Lock {
+            Lock { raw: RawLock::new() }
+        }
+    }
+
+    /// Blocks until the lock is acquired; the guard releases it on drop.
+    #[inline]
+    pub fn acquire(&self) -> LockGuard<'_> {
+        self.raw.lock();
+        LockGuard { lock: self, _p: PhantomData }
+    }
+
+    /// Acquires the lock only if it is free right now (`acquire(blocking=False)`).
+    #[inline]
+    pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
+        self.raw.try_lock().then(|| LockGuard { lock: self, _p: PhantomData })
+    }
+
+    /// Waits at most `timeout` for the lock (`acquire(timeout=...)`). A timed-out call leaves
+    /// the lock as it was.
+    #[inline]
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_>> {
+        self.raw
+            .lock_until(super::deadline(timeout))
+            .then(|| LockGuard { lock: self, _p: PhantomData })
+    }
+
+    /// Releases the lock, from any thread. Errors with [`ReleaseError::Unlocked`] if it is not
+    /// held. Pairs with [`LockGuard::leak`].
+    #[inline]
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        self.raw.unlock()
+    }
+
+    /// Whether the lock is held (`locked()`).
+    #[inline]
+    pub fn locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// The raw state machine, for building other primitives.
+    pub fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+}
+
+/// Holds a [`Lock`]; releases it when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+    // A `Lock` may be released by any thread, so the guard may move between threads.
+    _p: PhantomData<&'a ()>,
+}
+
+impl LockGuard<'_> {
+    /// Keeps the lock held without a guard, as a bare Python `lock.acquire()` does; release it
+    /// later with [`Lock::release`], from any thread.
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // An error means another thread already released it (allowed in Python): nothing to do.
+        let _ = self.lock.raw.unlock();
+    }
+}

@@ -1,0 +1,216 @@
+//! `Semaphore` and `BoundedSemaphore` (≈ `threading.Semaphore` / `BoundedSemaphore`).
+//!
+//! Three words: the counter (also the futex word acquirers sleep on while it is 0), the number
+//! of sleepers, and the bound (`u32::MAX` for a plain `Semaphore`). `release(n)` adds `n` and
+//! wakes up to `n` sleepers only if there are any, so an uncontended release is one CAS.
+
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use crate::error::ReleaseError;
+use crate::primitive::atomic::{AtomicU32, Ordering};
+use crate::primitive::futex;
+
+#[derive(Debug)]
+#[repr(C)]
+struct RawSemaphore {
+    value: AtomicU32,
+    sleepers: AtomicU32,
+    bound: u32,
+}
+
+impl RawSemaphore {
+    const_fn! {
+        fn new(value: u32, bound: u32) -> RawSemaphore {
+            RawSemaphore { value: AtomicU32::new(value), sleepers: AtomicU32::new(0), bound }
+        }
+    }
+
+    #[inline]
+    fn try_take(&self) -> bool {
+        let mut v = self.value.load(Ordering::Relaxed);
+        while v > 0 {
+            match self.value.compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => v = now,
+            }
+        }
+        false
+    }
+
+    fn take_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.try_take() {
+                return true;
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let in_time = futex::wait(&self.value, 0, deadline);
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            if !in_time {
+                return self.try_take();
+            }
+        }
+    }
+
+    fn give(&self, n: u32) -> Result<(), ReleaseError> {
+        if n == 0 {
+            return Err(ReleaseError::ZeroCount);
+        }
+        let mut v = self.value.load(Ordering::Relaxed);
+        loop {
+            let new = v.checked_add(n).ok_or(ReleaseError::Overflow)?;
+            if new > self.bound {
+                return Err(ReleaseError::TooManyReleases);
+            }
+            match self.value.compare_exchange_weak(v, new, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            futex::wake(&self.value, n);
+        }
+        Ok(())
+    }
+}
+
+macro_rules! semaphore_api {
+    ($ty:ident) => {
+        impl $ty {
+            /// Blocks until the counter is above zero, then decrements it. The guard
+            /// increments it again on drop.
+            pub fn acquire(&self) -> SemaphoreGuard<'_> {
+                self.raw.take_until(None);
+                SemaphoreGuard::new(&self.raw)
+            }
+
+            /// Decrements only if it can without blocking (`acquire(blocking=False)`).
+            pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
+                self.raw.try_take().then(|| SemaphoreGuard::new(&self.raw))
+            }
+
+            /// Waits at most `timeout`.
+            pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+                self.raw.take_until(super::deadline(timeout)).then(|| SemaphoreGuard::new(&self.raw))
+            }
+
+            /// Increments the counter by one, waking a waiter (`release()`).
+            pub fn release(&self) -> Result<(), ReleaseError> {
+                self.raw.give(1)
+            }
+
+            /// Increments the counter by `n`, waking up to `n` waiters (`release(n)`).
+            pub fn release_n(&self, n: u32) -> Result<(), ReleaseError> {
+                self.raw.give(n)
+            }
+
+            /// The current counter (`get_value()` of multiprocessing's semaphores).
+            pub fn value(&self) -> u32 {
+                self.raw.value.load(Ordering::Relaxed)
+            }
+        }
+    };
+}
+
+/// A counting semaphore (≈ `threading.Semaphore`): at most `value` holders at once; releases
+/// past the initial value are allowed.
+///
+/// ```
+/// use multiproc::sync::Semaphore;
+///
+/// let sem = Semaphore::new(2);
+/// let a = sem.acquire();
+/// let _b = sem.acquire();
+/// assert!(sem.try_acquire().is_none());
+/// drop(a);
+/// assert!(sem.try_acquire().is_some());
+/// sem.release_n(3).unwrap(); // past the initial value: fine for a Semaphore
+/// ```
+#[derive(Debug)]
+#[repr(transparent)]
+pub struct Semaphore {
+    raw: RawSemaphore,
+}
+
+impl Semaphore {
+    const_fn! {
+        /// A semaphore whose counter starts at `value`.
+        pub fn new(value: u32) -> Semaphore {
+            Semaphore { raw: RawSemaphore::new(value, u32::MAX) }
+        }
+    }
+}
+
+impl Default for Semaphore {
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+semaphore_api!(Semaphore);
+
+/// A semaphore that refuses to be released past its initial value (≈
+/// `threading.BoundedSemaphore`): [`ReleaseError::TooManyReleases`].
+///
+/// ```
+/// use multiproc::sync::BoundedSemaphore;
+/// use multiproc::ReleaseError;
+///
+/// let sem = BoundedSemaphore::new(1);
+/// assert_eq!(sem.release(), Err(ReleaseError::TooManyReleases));
+/// sem.acquire().leak();
+/// sem.release().unwrap();
+/// ```
+#[derive(Debug)]
+#[repr(transparent)]
+pub struct BoundedSemaphore {
+    raw: RawSemaphore,
+}
+
+impl BoundedSemaphore {
+    const_fn! {
+        /// A bounded semaphore whose counter starts, and is capped, at `value`.
+        pub fn new(value: u32) -> BoundedSemaphore {
+            BoundedSemaphore { raw: RawSemaphore::new(value, value) }
+        }
+    }
+
+    /// The initial (and maximum) value.
+    pub fn bound(&self) -> u32 {
+        self.raw.bound
+    }
+}
+
+impl Default for BoundedSemaphore {
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+semaphore_api!(BoundedSemaphore);
+
+/// One unit of a [`Semaphore`] or [`BoundedSemaphore`]; given back on drop.
+#[must_use = "the unit is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct SemaphoreGuard<'a> {
+    raw: &'a RawSemaphore,
+    _p: PhantomData<&'a ()>,
+}
+
+impl<'a> SemaphoreGuard<'a> {
+    fn new(raw: &'a RawSemaphore) -> Self {
+        SemaphoreGuard { raw, _p: PhantomData }
+    }
+
+    /// Keeps the unit without a guard, as a bare `acquire()` does; give it back later with
+    /// `release()`.
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for SemaphoreGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.raw.give(1);
+    }
+}

@@ -1,0 +1,20 @@
+//! The only place with raw OS calls.
+//!
+//! Everything above this module is written against three small facilities:
+//!
+//! - [`futex`]: wait on / wake a 32-bit word (`FUTEX_WAIT` / `FUTEX_WAKE`, never the
+//!   `PRIVATE` flag, so the same word works when it lives in memory shared between processes);
+//! - [`tid`]: the kernel thread id of the calling thread, cached per thread (and reset in the
+//!   child after `fork`), used as the owner mark in lock words;
+//! - [`pid`]: the process id.
+//!
+//! Linux is the supported OS. Other platforms fail to compile with a clear message (see
+//! `lib.rs`).
+
+pub(crate) mod futex;
+pub(crate) mod tid;
+
+/// The calling process's id (`getpid`).
+pub(crate) fn pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
