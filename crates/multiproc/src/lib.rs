@@ -1,4 +1,44 @@
-//! multiproc (work in progress; see README).
+//! # multiproc
+//!
+//! Python's `threading`, `queue` and (in coming releases) `multiprocessing` and
+//! `concurrent.futures`, built for Rust on Linux: the names a Python user expects, with the
+//! conventions a Rust user expects (`try_` / `_timeout` forms, RAII guards, `Result`s).
+//!
+//! | Python | multiproc |
+//! |---|---|
+//! | `threading.Thread(target=f, name=..., daemon=...)` | [`thread::Builder`]`::new().name(..).daemon(..).spawn(f)` |
+//! | `t.join()` / `t.join(timeout)` | [`JoinHandle::join`](thread::JoinHandle::join) (returns the value) / `join_timeout` |
+//! | `threading.Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier` | [`sync`] |
+//! | `queue.Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | [`queue`] |
+//! | `queue.Empty`, `queue.Full`, `BrokenBarrierError`, ... | [`Empty`], [`Full`], [`BrokenBarrier`], ... ([`error`]) |
+//!
+//! ```
+//! use multiproc::sync::Lock;
+//! use multiproc::thread;
+//! use std::sync::Arc;
+//!
+//! let lock = Arc::new(Lock::new());
+//! let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+//! let workers: Vec<_> = (0..2)
+//!     .map(|_| {
+//!         let (lock, counter) = (lock.clone(), counter.clone());
+//!         thread::spawn(move || {
+//!             for _ in 0..10_000 {
+//!                 let _held = lock.acquire();
+//!                 let v = counter.load(std::sync::atomic::Ordering::Relaxed);
+//!                 counter.store(v + 1, std::sync::atomic::Ordering::Relaxed);
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! for w in workers {
+//!     w.join().unwrap();
+//! }
+//! assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), 20_000);
+//! ```
+//!
+//! Linux only: the primitives are futex words, chosen so that the same types will work in
+//! memory shared between processes.
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
 #[cfg(not(target_os = "linux"))]
@@ -6,7 +46,14 @@ compile_error!("multiproc supports Linux only: it is built on futex(2), memfd an
 
 pub mod error;
 mod primitive;
+#[cfg(not(multiproc_loom))]
+pub mod queue;
 pub mod sync;
 mod sys;
+#[cfg(not(multiproc_loom))]
+pub mod thread;
 
-pub use error::{BrokenBarrier, Empty, Error, Full, JoinError, Panic, ReleaseError, TaskDoneError, ThreadError, Timeout};
+pub use error::{
+    BrokenBarrier, Empty, Error, Full, JoinError, Panic, ReleaseError, TaskDoneError, ThreadError,
+    Timeout,
+};

@@ -1,0 +1,42 @@
+//! Queues for threads (≈ Python's `queue` module): [`Queue`] (FIFO), [`LifoQueue`],
+//! [`PriorityQueue`], [`SimpleQueue`].
+//!
+//! Every blocking call has three forms, following Python's `block`/`timeout` arguments:
+//!
+//! | Python | multiproc |
+//! |---|---|
+//! | `q.put(x)` | `q.put(x)` |
+//! | `q.put_nowait(x)` → `queue.Full` | `q.put_nowait(x)` → `Err(Full(x))`, item returned |
+//! | `q.put(x, timeout=t)` | `q.put_timeout(x, t)` |
+//! | `q.get()` / `q.get_nowait()` → `queue.Empty` | `q.get()` / `q.get_nowait()` → `Err(Empty)` |
+//! | `q.get(timeout=t)` | `q.get_timeout(t)` |
+//! | `q.task_done()` (too many → `ValueError`) | `q.task_done()` → `Err(TaskDoneError)` |
+//! | `q.join()` | `q.join()` / `q.join_timeout(t)` |
+//!
+//! A producer/consumer with `task_done` and `join`, as in Python's docs:
+//!
+//! ```
+//! use multiproc::queue::Queue;
+//! use std::sync::Arc;
+//!
+//! let q = Arc::new(Queue::new(0));
+//! let worker = {
+//!     let q = q.clone();
+//!     multiproc::thread::Builder::new().daemon(true).spawn(move || loop {
+//!         let item: u32 = q.get();
+//!         let _ = item * 2; // work
+//!         q.task_done().unwrap();
+//!     }).unwrap()
+//! };
+//! for i in 0..30 { q.put(i); }
+//! q.join(); // every item was processed
+//! assert_eq!(q.unfinished_tasks(), 0);
+//! # drop(worker);
+//! ```
+
+mod engine;
+mod fifo;
+mod tasks;
+
+pub use engine::{LifoQueue, PriorityQueue};
+pub use fifo::{Queue, SimpleQueue};
