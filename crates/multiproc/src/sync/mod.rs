@@ -87,7 +87,7 @@ pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
 /// `release`. Implemented by [`Lock`], [`RLock`], [`Semaphore`] and [`BoundedSemaphore`].
 pub trait Acquire {
     /// The RAII guard that releases on drop.
-    type Guard<'a>
+    type Guard<'a>: Leak
     where
         Self: 'a;
     /// Blocks until acquired.
@@ -98,6 +98,12 @@ pub trait Acquire {
     fn acquire_timeout(&self, timeout: Duration) -> Option<Self::Guard<'_>>;
     /// Releases one acquisition made without a guard.
     fn release(&self) -> Result<(), ReleaseError>;
+}
+
+/// A guard that can be given up while keeping what it holds (a bare Python `acquire()`).
+pub trait Leak {
+    /// Keeps the acquisition, dropping the guard without releasing.
+    fn leak(self);
 }
 
 macro_rules! impl_acquire {
@@ -111,8 +117,26 @@ macro_rules! impl_acquire {
             }
             fn release(&self) -> Result<(), ReleaseError> { $ty::release(self) }
         }
+        impl Leak for $guard<'_> {
+            fn leak(self) { $guard::leak(self) }
+        }
     )*};
 }
 
-impl_acquire!(Lock => LockGuard, RLock => RLockGuard, Semaphore => SemaphoreGuard,
-    BoundedSemaphore => SemaphoreGuard);
+impl_acquire!(Lock => LockGuard, RLock => RLockGuard, Semaphore => SemaphoreGuard);
+
+impl Acquire for BoundedSemaphore {
+    type Guard<'a> = SemaphoreGuard<'a>;
+    fn acquire(&self) -> SemaphoreGuard<'_> {
+        BoundedSemaphore::acquire(self)
+    }
+    fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
+        BoundedSemaphore::try_acquire(self)
+    }
+    fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+        BoundedSemaphore::acquire_timeout(self, timeout)
+    }
+    fn release(&self) -> Result<(), ReleaseError> {
+        BoundedSemaphore::release(self)
+    }
+}

@@ -1,0 +1,43 @@
+//! Shared test support: a watchdog so a hang fails in seconds instead of stalling CI.
+#![allow(dead_code)]
+
+use std::panic::resume_unwind;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Runs `body` on its own thread and fails the test if it has not finished within `secs`.
+/// A panic in `body` is re-raised here with its original payload.
+pub fn watchdog<T: Send + 'static>(secs: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name("test-body".into())
+        .spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+            let _ = tx.send(());
+            r
+        })
+        .expect("spawn test body");
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Ok(Ok(v)) => v,
+            Ok(Err(p)) | Err(p) => resume_unwind(p),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("watchdog: test did not finish within {secs} s (hang?)")
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `secs` pass; returns whether it held. For waiting on state
+/// another thread publishes (never as a stand-in for synchronisation under test).
+pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    cond()
+}
