@@ -49,6 +49,7 @@ mod primitive;
 #[cfg(not(multiproc_loom))]
 pub mod queue;
 pub mod sync;
+#[cfg_attr(multiproc_loom, allow(dead_code))]
 mod sys;
 #[cfg(not(multiproc_loom))]
 pub mod thread;

@@ -19,7 +19,9 @@
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use super::lock::{Lock, RawLock};
+use super::lock::Lock;
+#[cfg(not(multiproc_loom))]
+use super::lock::RawLock;
 use super::rlock::RLock;
 use crate::primitive::atomic::{AtomicU32, Ordering};
 use crate::primitive::futex;

@@ -44,6 +44,14 @@ impl RawSemaphore {
                 return true;
             }
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // Re-read the counter with an RMW, which always sees the newest value: either we
+            // see the releaser's increment here, or it sees our `sleepers` entry (its read is
+            // an RMW too) and wakes us. Plain loads on both sides would be the store-buffering
+            // pattern, correct only with SeqCst fences; loom found that.
+            if self.value.fetch_add(0, Ordering::SeqCst) > 0 {
+                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
             let in_time = futex::wait(&self.value, 0, deadline);
             self.sleepers.fetch_sub(1, Ordering::Relaxed);
             if !in_time {
@@ -67,7 +75,8 @@ impl RawSemaphore {
                 Err(now) => v = now,
             }
         }
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
+        // An RMW read, for the reason given in `take_until`.
+        if self.sleepers.fetch_add(0, Ordering::SeqCst) > 0 {
             futex::wake(&self.value, n);
         }
         Ok(())
