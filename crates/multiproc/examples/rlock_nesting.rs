@@ -38,8 +38,9 @@ fn run3(s: &Shared) -> (u64, u64) {
     (res, res2)
 }
 
-/// `threads` threads each run `run3`; returns the final `(num, num2)`.
-pub fn run(threads: usize) -> (u64, u64) {
+/// `threads` threads each run `run3`; returns the final `(num, num2)` and what each `run3`
+/// returned.
+pub fn run(threads: usize) -> ((u64, u64), Vec<(u64, u64)>) {
     let s = Arc::new(Shared { lock: RLock::new(), num: AtomicU64::new(0), num2: AtomicU64::new(0) });
     let ts: Vec<_> = (0..threads)
         .map(|_| {
@@ -47,14 +48,14 @@ pub fn run(threads: usize) -> (u64, u64) {
             thread::spawn(move || run3(&s))
         })
         .collect();
-    for t in ts {
-        let (a, b) = t.join().expect("thread panicked");
-        println!("{a} {b}");
-    }
-    (s.num.load(Relaxed), s.num2.load(Relaxed))
+    let each = ts.into_iter().map(|t| t.join().expect("thread panicked")).collect();
+    ((s.num.load(Relaxed), s.num2.load(Relaxed)), each)
 }
 
 fn main() {
-    let (num, num2) = run(10);
+    let ((num, num2), each) = run(10);
+    for (res, res2) in each {
+        println!("{res} {res2}");
+    }
     println!("{num} {num2}");
 }

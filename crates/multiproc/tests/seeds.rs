@@ -101,7 +101,12 @@ fn deadlock_second_acquire_blocks_until_timeout() {
 
 #[test]
 fn rlock_nesting_counts_ten_and_ten() {
-    assert_eq!(watchdog(20, || rlock_nesting::run(10)), (10, 10));
+    let (totals, each) = watchdog(20, || rlock_nesting::run(10));
+    assert_eq!(totals, (10, 10));
+    // Each run3 saw its own pair of increments: every value 1..=10 exactly once.
+    let mut firsts: Vec<u64> = each.iter().map(|p| p.0).collect();
+    firsts.sort();
+    assert_eq!(firsts, (1..=10).collect::<Vec<_>>());
 }
 
 #[test]
