@@ -373,3 +373,42 @@ fn bounded_semaphore_limits_concurrency() {
         assert_eq!(s.value(), 5);
     })
 }
+
+/// Regression: a waiter whose deadline passes just as it is woken must pass the wake-up on
+/// (take the lock with the waiters bit, or leave the bit set), or a sleeping blocking acquirer
+/// is stranded. Timed and blocking acquirers mixed under load must all finish.
+#[test]
+fn timed_out_acquirers_never_strand_a_sleeper() {
+    watchdog(120, || {
+        let l = Arc::new(Lock::new());
+        let done = Arc::new(AtomicU32::new(0));
+        let mut ts = Vec::new();
+        for k in 0..4u64 {
+            let (l, done) = (l.clone(), done.clone());
+            ts.push(std::thread::spawn(move || {
+                for i in 0..3000u64 {
+                    let t = Duration::from_micros((i * 7 + k * 13) % 50);
+                    if let Some(_g) = l.acquire_timeout(t) {
+                        std::hint::spin_loop();
+                    }
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        for _ in 0..2 {
+            let (l, done) = (l.clone(), done.clone());
+            ts.push(std::thread::spawn(move || {
+                for _ in 0..3000 {
+                    let _g = l.acquire();
+                    std::hint::spin_loop();
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 6);
+        assert!(!l.locked());
+    })
+}

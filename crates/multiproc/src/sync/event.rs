@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::primitive::atomic::{AtomicU32, Ordering};
-use crate::primitive::futex;
+use crate::primitive::{SpinWait, futex};
 
 const SET: u32 = 1;
 const SLEEPERS: u32 = 2;
@@ -66,6 +66,17 @@ impl Event {
     }
 
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::default();
+        while !self.is_set() {
+            if !spin.spin() {
+                return self.sleep_until(deadline);
+            }
+        }
+        true
+    }
+
+    #[cold]
+    fn sleep_until(&self, deadline: Option<Instant>) -> bool {
         loop {
             let v = self.state.load(Ordering::Acquire);
             if v & SET != 0 {

@@ -6,8 +6,9 @@
 //! in bits 0–29, bit 31 set when some thread may be sleeping on it. Nothing else: no pointer,
 //! no per-process table, so the same word works in memory shared between processes.
 //!
-//! - acquire: CAS `0 → tid`; on failure spin briefly, then set the waiters bit and
-//!   `futex_wait`;
+//! - acquire: CAS `0 → tid`; on failure spin briefly (a thread that only spun takes the lock
+//!   without the waiters bit), then set the waiters bit and `futex_wait` (a thread that slept
+//!   takes the lock with the bit, so its release passes the wake-up on);
 //! - release: swap to `0`; if the old value had the waiters bit, `futex_wake(1)`. A swap that
 //!   finds `0` is Python's `RuntimeError: release unlocked lock`, returned as
 //!   [`ReleaseError::Unlocked`].
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::ReleaseError;
 use crate::primitive::atomic::{AtomicU32, Ordering};
-use crate::primitive::{SPIN_LIMIT, current_tid, futex};
+use crate::primitive::{SpinWait, current_tid, futex};
 
 pub(crate) const WAITERS: u32 = 1 << 31;
 pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
@@ -66,22 +67,30 @@ impl RawLock {
     #[cold]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
         let me = current_tid();
-        for _ in 0..SPIN_LIMIT {
+        // Phase 1: spin. A thread that never slept takes the lock without the waiters bit, so
+        // its release costs no syscall.
+        let mut spin = SpinWait::default();
+        loop {
             let v = self.word.load(Ordering::Relaxed);
-            if v == 0
-                && self
+            if v == 0 {
+                if self
                     .word
                     .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
-            {
-                return true;
+                {
+                    return true;
+                }
+                continue;
             }
-            std::hint::spin_loop();
+            if !spin.spin() {
+                break;
+            }
         }
+        // Phase 2: sleep. Having slept, we take the lock *with* the waiters bit: others may
+        // still sleep, and our release must wake one of them.
         loop {
             let mut v = self.word.load(Ordering::Relaxed);
             if v == 0 {
-                // We have been contended: keep the waiters bit, others may still sleep.
                 if self
                     .word
                     .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
@@ -102,8 +111,34 @@ impl RawLock {
                 v |= WAITERS;
             }
             if !futex::wait(&self.word, v, deadline) {
-                // Timed out: one last try, and the state is otherwise unchanged.
-                return self.try_lock();
+                return self.give_up();
+            }
+        }
+    }
+
+    /// The deadline passed while we slept. We may have been woken by a release just now and
+    /// be the thread that owes the next wake-up to other sleepers, so: take the lock if it is
+    /// free (keeping the waiters bit), else make sure the holder's release wakes someone.
+    #[cold]
+    fn give_up(&self) -> bool {
+        let me = current_tid();
+        loop {
+            let v = self.word.load(Ordering::Relaxed);
+            if v == 0 {
+                if self
+                    .word
+                    .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+            } else if v & WAITERS != 0
+                || self
+                    .word
+                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return false;
             }
         }
     }

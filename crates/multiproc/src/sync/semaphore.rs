@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::ReleaseError;
 use crate::primitive::atomic::{AtomicU32, Ordering};
-use crate::primitive::futex;
+use crate::primitive::{SpinWait, futex};
 
 #[derive(Debug)]
 #[repr(C)]
@@ -39,6 +39,17 @@ impl RawSemaphore {
     }
 
     fn take_until(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::default();
+        while !self.try_take() {
+            if !spin.spin() {
+                return self.sleep_until(deadline);
+            }
+        }
+        true
+    }
+
+    #[cold]
+    fn sleep_until(&self, deadline: Option<Instant>) -> bool {
         loop {
             if self.try_take() {
                 return true;
