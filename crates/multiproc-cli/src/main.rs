@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 mod tour;
 
 #[derive(Parser, Debug)]
-#[command(name = "multiproc", version, about = "Python's threading/multiprocessing toolkit for Rust: demos and tools")]
+#[command(
+    name = "multiproc",
+    version,
+    about = "Python's threading/multiprocessing toolkit for Rust: demos and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

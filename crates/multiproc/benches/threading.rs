@@ -23,20 +23,34 @@ fn lock_uncontended(c: &mut Criterion) {
     let mut g = c.benchmark_group("lock_uncontended");
     g.throughput(Throughput::Elements(1));
     let l = multiproc::sync::Lock::new();
-    g.bench_function("multiproc::Lock", |b| b.iter(|| drop(black_box(&l).acquire())));
+    g.bench_function("multiproc::Lock", |b| {
+        b.iter(|| drop(black_box(&l).acquire()))
+    });
     let r = multiproc::sync::RLock::new();
-    g.bench_function("multiproc::RLock", |b| b.iter(|| drop(black_box(&r).acquire())));
+    g.bench_function("multiproc::RLock", |b| {
+        b.iter(|| drop(black_box(&r).acquire()))
+    });
     let m = multiproc::sync::Mutex::new(0u64);
-    g.bench_function("multiproc::sync::Mutex", |b| b.iter(|| *black_box(&m).lock() += 1));
+    g.bench_function("multiproc::sync::Mutex", |b| {
+        b.iter(|| *black_box(&m).lock() += 1)
+    });
     let s = std::sync::Mutex::new(0u64);
-    g.bench_function("std::sync::Mutex", |b| b.iter(|| *black_box(&s).lock().unwrap() += 1));
+    g.bench_function("std::sync::Mutex", |b| {
+        b.iter(|| *black_box(&s).lock().unwrap() += 1)
+    });
     let p = parking_lot::Mutex::new(0u64);
-    g.bench_function("parking_lot::Mutex", |b| b.iter(|| *black_box(&p).lock() += 1));
+    g.bench_function("parking_lot::Mutex", |b| {
+        b.iter(|| *black_box(&p).lock() += 1)
+    });
     g.finish();
 }
 
 /// Two threads incrementing one counter under the lock; time per increment.
-fn contended<L: Send + Sync + 'static>(iters: u64, lock: Arc<L>, inc: fn(&L, &AtomicU64)) -> Duration {
+fn contended<L: Send + Sync + 'static>(
+    iters: u64,
+    lock: Arc<L>,
+    inc: fn(&L, &AtomicU64),
+) -> Duration {
     let n = Arc::new(AtomicU64::new(0));
     let start = Arc::new(std::sync::Barrier::new(3));
     let ts: Vec<_> = (0..2)
@@ -152,7 +166,8 @@ fn queue_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("queue_spsc_u64");
     g.throughput(Throughput::Elements(MSGS));
     g.sample_size(10);
-    for cap in [1024usize] {
+    let cap = 1024usize;
+    {
         g.bench_function(BenchmarkId::new("multiproc::queue::Queue", cap), |b| {
             b.iter_custom(|i| {
                 repeat(i, || {
@@ -179,14 +194,17 @@ fn queue_throughput(c: &mut Criterion) {
                 })
             })
         });
-        g.bench_function(BenchmarkId::new("std::sync::mpsc::sync_channel", cap), |b| {
-            b.iter_custom(|i| {
-                repeat(i, || {
-                    let (tx, rx) = std::sync::mpsc::sync_channel(cap);
-                    spsc(move |v| tx.send(v).unwrap(), move || rx.recv().unwrap())
+        g.bench_function(
+            BenchmarkId::new("std::sync::mpsc::sync_channel", cap),
+            |b| {
+                b.iter_custom(|i| {
+                    repeat(i, || {
+                        let (tx, rx) = std::sync::mpsc::sync_channel(cap);
+                        spsc(move |v| tx.send(v).unwrap(), move || rx.recv().unwrap())
+                    })
                 })
-            })
-        });
+            },
+        );
     }
     g.finish();
 }

@@ -38,7 +38,13 @@ pub fn run() -> Outcome {
     let enumerated = thread::enumerate();
     hold.set();
     let in_child = t.join().expect("thread panicked");
-    Outcome { in_child, in_caller, active_while_running, enumerated, active_before }
+    Outcome {
+        in_child,
+        in_caller,
+        active_while_running,
+        enumerated,
+        active_before,
+    }
 }
 
 fn main() {

@@ -29,8 +29,12 @@ pub fn run(slots: u32, threads: u32, hold: Duration) -> Outcome {
     let t0 = Instant::now();
     let ts: Vec<_> = (0..threads)
         .map(|_| {
-            let (semaphore, inside, max_inside, ran) =
-                (semaphore.clone(), inside.clone(), max_inside.clone(), ran.clone());
+            let (semaphore, inside, max_inside, ran) = (
+                semaphore.clone(),
+                inside.clone(),
+                max_inside.clone(),
+                ran.clone(),
+            );
             thread::spawn(move || {
                 let _slot = semaphore.acquire();
                 let now = inside.fetch_add(1, SeqCst) + 1;
@@ -44,10 +48,17 @@ pub fn run(slots: u32, threads: u32, hold: Duration) -> Outcome {
     for t in ts {
         t.join().expect("thread panicked");
     }
-    Outcome { max_inside: max_inside.load(SeqCst), ran: ran.load(SeqCst), elapsed: t0.elapsed() }
+    Outcome {
+        max_inside: max_inside.load(SeqCst),
+        ran: ran.load(SeqCst),
+        elapsed: t0.elapsed(),
+    }
 }
 
 fn main() {
     let o = run(5, 20, Duration::from_secs(1));
-    println!("{} threads ran, at most {} at once, in {:.2?}", o.ran, o.max_inside, o.elapsed);
+    println!(
+        "{} threads ran, at most {} at once, in {:.2?}",
+        o.ran, o.max_inside, o.elapsed
+    );
 }

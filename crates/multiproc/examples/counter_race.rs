@@ -69,7 +69,13 @@ pub fn hundred_threads_with_lock() -> u64 {
 
 fn main() {
     let unlocked = two_threads(1_000_000, false);
-    println!("without a lock: {unlocked} (lost {} updates)", 2_000_000 - unlocked);
+    println!(
+        "without a lock: {unlocked} (lost {} updates)",
+        2_000_000 - unlocked
+    );
     println!("with a Lock:    {}", two_threads(1_000_000, true));
-    println!("100 threads, number += 1 under a Lock: {}", hundred_threads_with_lock());
+    println!(
+        "100 threads, number += 1 under a Lock: {}",
+        hundred_threads_with_lock()
+    );
 }

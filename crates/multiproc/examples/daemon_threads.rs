@@ -20,7 +20,10 @@ pub fn run(daemons: usize, nap: Duration, worker: Duration) -> Duration {
             .spawn(move || std::thread::sleep(nap))
             .expect("spawn");
     }
-    Builder::new().daemon(false).spawn(move || std::thread::sleep(worker)).expect("spawn");
+    Builder::new()
+        .daemon(false)
+        .spawn(move || std::thread::sleep(worker))
+        .expect("spawn");
     let t0 = Instant::now();
     thread::shutdown();
     t0.elapsed()

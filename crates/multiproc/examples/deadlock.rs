@@ -30,13 +30,24 @@ pub fn run(patience: Duration) -> Outcome {
     let second = lock.acquire_timeout(patience);
     let waited = t0.elapsed();
     let lock_reacquired = second.is_some();
-    lines.push(if lock_reacquired { "lock end".into() } else { format!("deadlock: gave up after {waited:?}") });
+    lines.push(if lock_reacquired {
+        "lock end".into()
+    } else {
+        format!("deadlock: gave up after {waited:?}")
+    });
 
     let rlock = RLock::new();
     let _a = rlock.acquire();
     let rlock_reacquired = rlock.try_acquire().is_some();
-    lines.push(format!("RLock acquired again by its owner: {rlock_reacquired}"));
-    Outcome { lock_reacquired, waited, rlock_reacquired, lines }
+    lines.push(format!(
+        "RLock acquired again by its owner: {rlock_reacquired}"
+    ));
+    Outcome {
+        lock_reacquired,
+        waited,
+        rlock_reacquired,
+        lines,
+    }
 }
 
 fn main() {

@@ -37,7 +37,12 @@ pub fn start(n: u32) -> Gate {
         })
         .collect();
     event.clear();
-    Gate { event, started, ended, threads }
+    Gate {
+        event,
+        started,
+        ended,
+        threads,
+    }
 }
 
 fn main() {

@@ -45,7 +45,9 @@ pub fn run(rounds: usize, nap: Duration, use_lock: bool) -> Vec<i64> {
     for t in ts {
         t.join().expect("thread panicked");
     }
-    Arc::try_unwrap(printed).map(|m| m.into_inner().unwrap()).unwrap_or_default()
+    Arc::try_unwrap(printed)
+        .map(|m| m.into_inner().unwrap())
+        .unwrap_or_default()
 }
 
 fn main() {

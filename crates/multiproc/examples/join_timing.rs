@@ -19,7 +19,9 @@ pub fn join_in_loop(n: usize, nap: Duration) -> Duration {
 /// Start all (keeping them in `t_objs`), then join all.
 pub fn join_after_all_started(n: usize, nap: Duration) -> Duration {
     let t0 = Instant::now();
-    let t_objs: Vec<_> = (0..n).map(|_| thread::spawn(move || std::thread::sleep(nap))).collect();
+    let t_objs: Vec<_> = (0..n)
+        .map(|_| thread::spawn(move || std::thread::sleep(nap)))
+        .collect();
     for t in t_objs {
         t.join().expect("thread panicked");
     }
@@ -28,6 +30,12 @@ pub fn join_after_all_started(n: usize, nap: Duration) -> Duration {
 
 fn main() {
     let nap = Duration::from_millis(100);
-    println!("50 threads, join in the loop:   {:.2?}", join_in_loop(50, nap));
-    println!("50 threads, join after start:   {:.2?}", join_after_all_started(50, nap));
+    println!(
+        "50 threads, join in the loop:   {:.2?}",
+        join_in_loop(50, nap)
+    );
+    println!(
+        "50 threads, join after start:   {:.2?}",
+        join_after_all_started(50, nap)
+    );
 }

@@ -24,12 +24,18 @@ impl Run for MyThread {
     type Output = ();
 
     fn run(self) {
-        self.out.lock().unwrap().push(format!("开启线程： {} (#{})", self.name, self.thread_id));
+        self.out
+            .lock()
+            .unwrap()
+            .push(format!("开启线程： {} (#{})", self.name, self.thread_id));
         let _held = self.lock.acquire(); // threadLock.acquire()
         for i in 0..3 {
             // print_time(self.name, self.counter, 3)
             std::thread::sleep(self.delay * self.counter);
-            self.out.lock().unwrap().push(format!("{}: tick {i}", self.name));
+            self.out
+                .lock()
+                .unwrap()
+                .push(format!("{}: tick {i}", self.name));
         }
     } // threadLock.release()
 }
@@ -57,8 +63,7 @@ pub fn run(delay: Duration) -> Vec<String> {
         t.join().expect("thread panicked");
     }
     out.lock().unwrap().push("退出主线程".into());
-    let lines = out.lock().unwrap().clone();
-    lines
+    out.lock().unwrap().clone()
 }
 
 fn main() {

@@ -40,12 +40,20 @@ impl TokenPool {
 /// Runs `tasks` tasks through a pool of `max_num` tokens; returns (tasks run, most at once).
 pub fn run(max_num: usize, tasks: u32, work: Duration) -> (u32, u32) {
     let pool = Arc::new(TokenPool::new(max_num));
-    let (running, max_running, done) =
-        (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let (running, max_running, done) = (
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
+    );
     let mut handles = Vec::new();
     for _ in 0..tasks {
         pool.get_thread();
-        let (pool, running, max_running, done) = (pool.clone(), running.clone(), max_running.clone(), done.clone());
+        let (pool, running, max_running, done) = (
+            pool.clone(),
+            running.clone(),
+            max_running.clone(),
+            done.clone(),
+        );
         handles.push(thread::spawn(move || {
             let now = running.fetch_add(1, SeqCst) + 1;
             max_running.fetch_max(now, SeqCst);

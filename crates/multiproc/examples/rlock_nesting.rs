@@ -41,14 +41,21 @@ fn run3(s: &Shared) -> (u64, u64) {
 /// `threads` threads each run `run3`; returns the final `(num, num2)` and what each `run3`
 /// returned.
 pub fn run(threads: usize) -> ((u64, u64), Vec<(u64, u64)>) {
-    let s = Arc::new(Shared { lock: RLock::new(), num: AtomicU64::new(0), num2: AtomicU64::new(0) });
+    let s = Arc::new(Shared {
+        lock: RLock::new(),
+        num: AtomicU64::new(0),
+        num2: AtomicU64::new(0),
+    });
     let ts: Vec<_> = (0..threads)
         .map(|_| {
             let s = s.clone();
             thread::spawn(move || run3(&s))
         })
         .collect();
-    let each = ts.into_iter().map(|t| t.join().expect("thread panicked")).collect();
+    let each = ts
+        .into_iter()
+        .map(|t| t.join().expect("thread panicked"))
+        .collect();
     ((s.num.load(Relaxed), s.num2.load(Relaxed)), each)
 }
 

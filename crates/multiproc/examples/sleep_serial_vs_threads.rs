@@ -30,7 +30,10 @@ pub fn threaded(n: usize, nap: Duration) -> (Duration, Vec<String>) {
             })
         })
         .collect();
-    let names = ls.into_iter().map(|t| t.join().expect("thread panicked")).collect();
+    let names = ls
+        .into_iter()
+        .map(|t| t.join().expect("thread panicked"))
+        .collect();
     (t0.elapsed(), names)
 }
 

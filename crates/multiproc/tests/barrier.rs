@@ -63,7 +63,10 @@ fn action_runs_once_per_cycle() {
         let results = run_threads(N, move |_| {
             for cycle in 1..=20u32 {
                 b2.wait().unwrap();
-                assert!(runs2.load(Ordering::SeqCst) >= cycle, "released before the action ran");
+                assert!(
+                    runs2.load(Ordering::SeqCst) >= cycle,
+                    "released before the action ran"
+                );
             }
         });
         assert!(results.iter().all(Result::is_ok));
@@ -81,7 +84,11 @@ fn abort_breaks_for_everyone() {
         assert!(eventually(10, || b.n_waiting() == N - 1));
         b.abort();
         let results = waiters.join().unwrap();
-        assert!(results.into_iter().all(|r| r.unwrap() == Err(BrokenBarrier)));
+        assert!(
+            results
+                .into_iter()
+                .all(|r| r.unwrap() == Err(BrokenBarrier))
+        );
         assert!(b.broken());
         assert_eq!(b.wait(), Err(BrokenBarrier));
         b.reset();
@@ -99,7 +106,11 @@ fn reset_breaks_current_waiters_then_works() {
         assert!(eventually(10, || b.n_waiting() == 2));
         b.reset();
         let results = waiters.join().unwrap();
-        assert!(results.into_iter().all(|r| r.unwrap() == Err(BrokenBarrier)));
+        assert!(
+            results
+                .into_iter()
+                .all(|r| r.unwrap() == Err(BrokenBarrier))
+        );
         assert!(!b.broken());
         let b2 = b.clone();
         let results = run_threads(3, move |_| b2.wait());
@@ -118,7 +129,10 @@ fn timeout_breaks_for_all() {
         let other = std::thread::spawn(move || b2.wait());
         assert!(eventually(10, || b.n_waiting() == 1));
         let t0 = Instant::now();
-        assert_eq!(b.wait_timeout(Duration::from_millis(60)), Err(BrokenBarrier));
+        assert_eq!(
+            b.wait_timeout(Duration::from_millis(60)),
+            Err(BrokenBarrier)
+        );
         assert!(t0.elapsed() >= Duration::from_millis(60));
         assert_eq!(other.join().unwrap(), Err(BrokenBarrier));
         assert!(b.broken());
@@ -142,7 +156,10 @@ fn panicking_action_breaks_barrier() {
         let b2 = b.clone();
         let results = run_threads(3, move |_| b2.wait());
         let panics = results.iter().filter(|r| r.is_err()).count();
-        let broken = results.iter().filter(|r| matches!(r, Ok(Err(BrokenBarrier)))).count();
+        let broken = results
+            .iter()
+            .filter(|r| matches!(r, Ok(Err(BrokenBarrier))))
+            .count();
         assert_eq!((panics, broken), (1, 2));
         assert!(b.broken());
     })

@@ -44,15 +44,26 @@ fn notify_wakes_exactly_n<L: MakeCond>() {
             })
         })
         .collect();
-    assert!(eventually(10, || waiting(&c) == 5), "5 waiters never arrived");
+    assert!(
+        eventually(10, || waiting(&c) == 5),
+        "5 waiters never arrived"
+    );
     assert_eq!(c.acquire().notify(1), 1);
     assert!(eventually(10, || woken.load(Ordering::SeqCst) == 1));
     std::thread::sleep(SHORT);
-    assert_eq!(woken.load(Ordering::SeqCst), 1, "notify(1) woke more than one");
+    assert_eq!(
+        woken.load(Ordering::SeqCst),
+        1,
+        "notify(1) woke more than one"
+    );
     assert_eq!(c.acquire().notify(3), 3);
     assert!(eventually(10, || woken.load(Ordering::SeqCst) == 4));
     std::thread::sleep(SHORT);
-    assert_eq!(woken.load(Ordering::SeqCst), 4, "notify(3) woke more than three");
+    assert_eq!(
+        woken.load(Ordering::SeqCst),
+        4,
+        "notify(3) woke more than three"
+    );
     assert_eq!(c.acquire().notify_all(), 1);
     for t in threads {
         t.join().unwrap();
@@ -91,7 +102,10 @@ fn late_waiter_cannot_steal<L: MakeCond>() {
     first.join().unwrap();
     assert!(first_done.load(Ordering::SeqCst));
     assert!(eventually(10, || waiting(&c) == 0));
-    assert!(!late_woken.load(Ordering::SeqCst), "late waiter stole the notify");
+    assert!(
+        !late_woken.load(Ordering::SeqCst),
+        "late waiter stole the notify"
+    );
 }
 
 /// test_timeout: wait_timeout returns false after at least the timeout.
@@ -128,7 +142,10 @@ fn wait_for_predicate<L: MakeCond>() {
     let t0 = Instant::now();
     assert!(!g.wait_for_timeout(SHORT, || state.load(Ordering::SeqCst) == 99));
     assert!(t0.elapsed() >= SHORT);
-    assert!(g.wait_for_timeout(SHORT, || true), "a true predicate returns at once");
+    assert!(
+        g.wait_for_timeout(SHORT, || true),
+        "a true predicate returns at once"
+    );
 }
 
 /// Waiting releases the lock so a notifier can take it.
@@ -143,7 +160,9 @@ fn wait_releases_lock<L: MakeCond>() {
     };
     assert!(eventually(10, || waiting(&c) == 1));
     // If wait did not release the lock, this acquire would fail.
-    let g = c.acquire_timeout(Duration::from_secs(5)).expect("wait() must release the lock");
+    let g = c
+        .acquire_timeout(Duration::from_secs(5))
+        .expect("wait() must release the lock");
     g.notify_one();
     drop(g);
     assert!(t.join().unwrap());
@@ -174,7 +193,9 @@ fn rlock_condition_wait_releases_every_level() {
         assert_eq!(c.lock().recursion_count(), 2);
         let c2 = c.clone();
         let t = std::thread::spawn(move || {
-            let g = c2.acquire_timeout(Duration::from_secs(5)).expect("lock fully released by wait");
+            let g = c2
+                .acquire_timeout(Duration::from_secs(5))
+                .expect("lock fully released by wait");
             g.notify_one();
         });
         assert!(g.wait_timeout(Duration::from_secs(10)));

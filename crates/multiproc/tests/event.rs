@@ -59,7 +59,11 @@ fn set_wakes_all_waiters() {
             })
             .collect();
         assert!(!e.wait_timeout(SHORT));
-        assert_eq!(passed.load(Ordering::SeqCst), 0, "a waiter passed an unset event");
+        assert_eq!(
+            passed.load(Ordering::SeqCst),
+            0,
+            "a waiter passed an unset event"
+        );
         e.set();
         for t in threads {
             t.join().unwrap();

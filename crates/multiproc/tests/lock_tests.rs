@@ -52,11 +52,15 @@ fn try_acquire_contended<L: Make>() {
     let l = Arc::new(L::make());
     let held = l.acquire();
     let l2 = l.clone();
-    let got = std::thread::spawn(move || l2.try_acquire().map(|g| g.leak()).is_some()).join().unwrap();
+    let got = std::thread::spawn(move || l2.try_acquire().map(|g| g.leak()).is_some())
+        .join()
+        .unwrap();
     assert!(!got, "try_acquire succeeded on a held lock");
     drop(held);
     let l2 = l.clone();
-    let got = std::thread::spawn(move || l2.try_acquire().is_some()).join().unwrap();
+    let got = std::thread::spawn(move || l2.try_acquire().is_some())
+        .join()
+        .unwrap();
     assert!(got, "try_acquire failed on a released lock");
 }
 
@@ -74,9 +78,17 @@ fn timeout_waits_and_fails<L: Make>() {
     .join()
     .unwrap();
     assert!(!got);
-    assert!(waited >= SHORT, "timed out after {waited:?}, before {SHORT:?}");
+    assert!(
+        waited >= SHORT,
+        "timed out after {waited:?}, before {SHORT:?}"
+    );
     let l2 = l.clone();
-    assert!(std::thread::spawn(move || l2.try_acquire().is_none()).join().unwrap(), "still held");
+    assert!(
+        std::thread::spawn(move || l2.try_acquire().is_none())
+            .join()
+            .unwrap(),
+        "still held"
+    );
 }
 
 /// test_acquire_contended: a blocked acquire proceeds once the holder releases, not before.
@@ -94,9 +106,15 @@ fn acquire_contended<L: Make>() {
         })
     };
     about_to.wait();
-    assert!(!acquired.wait_timeout(SHORT), "acquired while another thread held it");
+    assert!(
+        !acquired.wait_timeout(SHORT),
+        "acquired while another thread held it"
+    );
     drop(held);
-    assert!(acquired.wait_timeout(Duration::from_secs(10)), "not woken by release");
+    assert!(
+        acquired.wait_timeout(Duration::from_secs(10)),
+        "not woken by release"
+    );
     t.join().unwrap();
 }
 
@@ -111,7 +129,11 @@ fn mutual_exclusion<L: Make>() {
             std::thread::spawn(move || {
                 for _ in 0..2000 {
                     let _g = l.acquire();
-                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                    assert_eq!(
+                        inside.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "two holders at once"
+                    );
                     let v = n.load(Ordering::Relaxed);
                     n.store(v + 1, Ordering::Relaxed);
                     inside.fetch_sub(1, Ordering::SeqCst);
@@ -166,7 +188,10 @@ fn lock_is_not_reentrant() {
     let _g = l.acquire();
     assert!(l.try_acquire().is_none());
     let t0 = Instant::now();
-    assert!(l.acquire_timeout(SHORT).is_none(), "a second acquire by the owner must block");
+    assert!(
+        l.acquire_timeout(SHORT).is_none(),
+        "a second acquire by the owner must block"
+    );
     assert!(t0.elapsed() >= SHORT);
     assert!(l.locked());
 }
@@ -177,7 +202,9 @@ fn lock_released_by_different_thread() {
         // test_different_thread: acquired in one thread, released in another.
         let l = Arc::new(Lock::new());
         let l2 = l.clone();
-        std::thread::spawn(move || l2.acquire().leak()).join().unwrap();
+        std::thread::spawn(move || l2.acquire().leak())
+            .join()
+            .unwrap();
         assert!(l.locked());
         l.release().unwrap();
         assert!(!l.locked());
@@ -191,7 +218,10 @@ fn lock_state_after_timeout_is_unchanged() {
         let g = l.acquire();
         assert!(l.acquire_timeout(Duration::from_millis(5)).is_none());
         drop(g);
-        assert!(!l.locked(), "a timed-out acquire must not leave the lock held");
+        assert!(
+            !l.locked(),
+            "a timed-out acquire must not leave the lock held"
+        );
         drop(l.try_acquire().unwrap());
     })
 }
@@ -227,7 +257,10 @@ fn rlock_reentrancy() {
 fn rlock_release_unacquired_is_error() {
     let l = RLock::new();
     assert_eq!(l.release(), Err(ReleaseError::NotOwner));
-    assert_eq!(ReleaseError::NotOwner.to_string(), "cannot release un-acquired lock");
+    assert_eq!(
+        ReleaseError::NotOwner.to_string(),
+        "cannot release un-acquired lock"
+    );
     l.acquire().leak();
     l.acquire().leak();
     l.release().unwrap();
@@ -256,7 +289,9 @@ fn rlock_other_thread_blocks_until_fully_released() {
         let l2 = l.clone();
         let probe = move || {
             let l2 = l2.clone();
-            std::thread::spawn(move || l2.try_acquire().is_some()).join().unwrap()
+            std::thread::spawn(move || l2.try_acquire().is_some())
+                .join()
+                .unwrap()
         };
         assert!(!probe());
         drop(b);
@@ -306,7 +341,10 @@ fn semaphore_overflow_is_error() {
 fn bounded_semaphore_over_release_is_error() {
     let s = BoundedSemaphore::new(2);
     assert_eq!(s.release(), Err(ReleaseError::TooManyReleases));
-    assert_eq!(ReleaseError::TooManyReleases.to_string(), "Semaphore released too many times");
+    assert_eq!(
+        ReleaseError::TooManyReleases.to_string(),
+        "Semaphore released too many times"
+    );
     s.acquire().leak();
     s.acquire().leak();
     // release(n) overshoot is refused whole
@@ -369,7 +407,11 @@ fn bounded_semaphore_limits_concurrency() {
         for t in threads {
             t.join().unwrap();
         }
-        assert!(max.load(Ordering::SeqCst) <= 5, "max holders {}", max.load(Ordering::SeqCst));
+        assert!(
+            max.load(Ordering::SeqCst) <= 5,
+            "max holders {}",
+            max.load(Ordering::SeqCst)
+        );
         assert_eq!(s.value(), 5);
     })
 }

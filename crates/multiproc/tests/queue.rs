@@ -62,7 +62,11 @@ fn basic<Q: PyQueue>() {
     q.put(222);
     assert_eq!(q.qsize(), 3);
     assert!(q.full());
-    assert_eq!(q.put_nowait(444), Err(Full(444)), "the refused item comes back");
+    assert_eq!(
+        q.put_nowait(444),
+        Err(Full(444)),
+        "the refused item comes back"
+    );
     let mut got = vec![q.get(), q.get(), q.get()];
     got.sort();
     assert_eq!(got, [111, 222, 333]);
@@ -123,7 +127,11 @@ fn task_done_and_join<Q: PyQueue>() {
     for i in 0..10 {
         q.put(i);
     }
-    assert_eq!(q.join_timeout(SHORT), Err(Timeout), "join returned with tasks pending");
+    assert_eq!(
+        q.join_timeout(SHORT),
+        Err(Timeout),
+        "join returned with tasks pending"
+    );
     let q2 = q.clone();
     let worker = std::thread::spawn(move || {
         for _ in 0..10 {
@@ -133,7 +141,11 @@ fn task_done_and_join<Q: PyQueue>() {
     });
     q.join();
     worker.join().unwrap();
-    assert_eq!(q.task_done(), Err(TaskDoneError), "more task_done than items");
+    assert_eq!(
+        q.task_done(),
+        Err(TaskDoneError),
+        "more task_done than items"
+    );
     // A refused put_nowait does not count as a task.
     let bounded = Q::make(1);
     bounded.put(1);
@@ -163,14 +175,16 @@ fn mpmc_exactly_once<Q: PyQueue>() {
     let consumers: Vec<_> = (0..4)
         .map(|_| {
             let (q, sum, count) = (q.clone(), sum.clone(), count.clone());
-            std::thread::spawn(move || loop {
-                let v = q.get();
-                q.task_done().unwrap();
-                if v == 0 {
-                    return;
+            std::thread::spawn(move || {
+                loop {
+                    let v = q.get();
+                    q.task_done().unwrap();
+                    if v == 0 {
+                        return;
+                    }
+                    sum.fetch_add(v, Ordering::Relaxed);
+                    count.fetch_add(1, Ordering::Relaxed);
                 }
-                sum.fetch_add(v, Ordering::Relaxed);
-                count.fetch_add(1, Ordering::Relaxed);
             })
         })
         .collect();

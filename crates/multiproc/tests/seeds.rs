@@ -27,7 +27,10 @@ example!(lock_print, "../examples/lock_print.rs");
 example!(queue_thread_limiter, "../examples/queue_thread_limiter.rs");
 example!(rlock_nesting, "../examples/rlock_nesting.rs");
 example!(shared_data, "../examples/shared_data.rs");
-example!(sleep_serial_vs_threads, "../examples/sleep_serial_vs_threads.rs");
+example!(
+    sleep_serial_vs_threads,
+    "../examples/sleep_serial_vs_threads.rs"
+);
 example!(thread_subclass, "../examples/thread_subclass.rs");
 example!(thread_target, "../examples/thread_target.rs");
 
@@ -50,7 +53,10 @@ fn thread_target_main_continues_before_threads_finish() {
     watchdog(20, || {
         let (handles, log) = thread_target::run(&["t1", "t2", "t3"], Duration::from_millis(200));
         // `ending!` was logged by the main thread before any thread could finish its sleep.
-        assert!(handles.iter().all(|h| h.is_alive()), "threads finished before main went on");
+        assert!(
+            handles.iter().all(|h| h.is_alive()),
+            "threads finished before main went on"
+        );
         for h in handles {
             h.join().unwrap();
         }
@@ -68,7 +74,9 @@ fn counter_race_loses_updates_without_a_lock_and_none_with_one() {
         assert_eq!(counter_race::two_threads(1_000_000, true), 2_000_000);
         // Lost updates are what the seed shows. They are overwhelmingly likely in one run;
         // allow several so a quiet scheduler cannot make this flaky.
-        let lost = (0..10).map(|_| counter_race::two_threads(200_000, false)).any(|n| n < 400_000);
+        let lost = (0..10)
+            .map(|_| counter_race::two_threads(200_000, false))
+            .any(|n| n < 400_000);
         assert!(lost, "no lost update in 10 racy runs");
         for _ in 0..3 {
             assert!(counter_race::two_threads(200_000, false) <= 400_000);
@@ -111,7 +119,9 @@ fn rlock_nesting_counts_ten_and_ten() {
 
 #[test]
 fn bounded_semaphore_five_of_twenty() {
-    let o = watchdog(30, || bounded_semaphore::run(5, 20, Duration::from_millis(50)));
+    let o = watchdog(30, || {
+        bounded_semaphore::run(5, 20, Duration::from_millis(50))
+    });
     assert_eq!(o.ran, 20);
     assert!(o.max_inside <= 5, "{} inside at once", o.max_inside);
     assert!(o.max_inside >= 2, "the semaphore never let two in together");
@@ -126,7 +136,11 @@ fn event_gate_holds_ten_threads_until_set() {
         let gate = event_gate::start(10);
         assert!(common::eventually(10, || gate.started.load(SeqCst) == 10));
         assert!(!gate.event.wait_timeout(Duration::from_millis(50)));
-        assert_eq!(gate.ended.load(SeqCst), 0, "a thread passed the unset event");
+        assert_eq!(
+            gate.ended.load(SeqCst),
+            0,
+            "a thread passed the unset event"
+        );
         gate.event.set();
         for t in gate.threads {
             t.join().unwrap();
@@ -140,8 +154,14 @@ fn daemon_threads_are_not_waited_for() {
     let waited = watchdog(30, || {
         daemon_threads::run(50, Duration::from_secs(20), Duration::from_millis(100))
     });
-    assert!(waited >= Duration::from_millis(50), "did not wait for the ordinary thread");
-    assert!(waited < Duration::from_secs(10), "waited {waited:?}: for the daemon threads too");
+    assert!(
+        waited >= Duration::from_millis(50),
+        "did not wait for the ordinary thread"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "waited {waited:?}: for the daemon threads too"
+    );
 }
 
 #[test]
@@ -162,14 +182,21 @@ fn ten_sleeps_serial_vs_threads() {
         let nap = Duration::from_millis(30);
         let (s, names) = sleep_serial_vs_threads::serial(10, nap);
         assert!(s >= nap * 10);
-        assert!(names.iter().all(|n| n == &names[0]), "serial calls run in one thread");
+        assert!(
+            names.iter().all(|n| n == &names[0]),
+            "serial calls run in one thread"
+        );
         let (t, names) = sleep_serial_vs_threads::threaded(10, nap);
         assert!(t >= nap);
         assert!(t < nap * 10, "{t:?}");
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), 10, "each call ran in its own thread: {names:?}");
+        assert_eq!(
+            unique.len(),
+            10,
+            "each call ran in its own thread: {names:?}"
+        );
     })
 }
 
@@ -180,7 +207,10 @@ fn lock_keeps_each_threads_lines_together() {
     assert_eq!(ticks.len(), 6);
     let first = ticks[0].split(':').next().unwrap();
     assert!(ticks[..3].iter().all(|l| l.starts_with(first)), "{ticks:?}");
-    assert!(ticks[3..].iter().all(|l| !l.starts_with(first)), "{ticks:?}");
+    assert!(
+        ticks[3..].iter().all(|l| !l.starts_with(first)),
+        "{ticks:?}"
+    );
     assert_eq!(lines.last().unwrap(), "退出主线程");
 }
 
@@ -193,7 +223,9 @@ fn threads_share_process_memory() {
 
 #[test]
 fn token_queue_limits_to_five() {
-    let (done, max) = watchdog(60, || queue_thread_limiter::run(5, 30, Duration::from_millis(20)));
+    let (done, max) = watchdog(60, || {
+        queue_thread_limiter::run(5, 30, Duration::from_millis(20))
+    });
     assert_eq!(done, 30);
     assert!(max <= 5, "{max} at once");
 }

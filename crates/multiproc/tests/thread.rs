@@ -37,18 +37,29 @@ fn join_returns_the_closure_value() {
 fn panic_reaches_join_with_message_and_location_and_the_excepthook_once() {
     watchdog(10, || {
         hook_log();
-        let t = Builder::new().name("panicky-1").spawn(|| -> u32 { panic!("boom {}", 7) }).unwrap();
+        let t = Builder::new()
+            .name("panicky-1")
+            .spawn(|| -> u32 { panic!("boom {}", 7) })
+            .unwrap();
         match t.join() {
             Err(JoinError::Panicked(p)) => {
                 assert_eq!(p.message, "boom 7");
                 assert_eq!(p.thread_name, "panicky-1");
                 let loc = p.location.expect("location recorded");
-                assert!(loc.starts_with("crates/multiproc/tests/thread.rs:"), "{loc}");
+                assert!(
+                    loc.starts_with("crates/multiproc/tests/thread.rs:"),
+                    "{loc}"
+                );
             }
             other => panic!("expected a panic, got {other:?}"),
         }
-        let seen: Vec<_> =
-            hook_log().lock().unwrap().iter().filter(|(n, _)| n == "panicky-1").cloned().collect();
+        let seen: Vec<_> = hook_log()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == "panicky-1")
+            .cloned()
+            .collect();
         assert_eq!(seen, [("panicky-1".to_owned(), "boom 7".to_owned())]);
     })
 }
@@ -63,13 +74,19 @@ fn join_timeout_then_join_again() {
             5
         });
         let t0 = Instant::now();
-        assert_eq!(t.join_timeout(Duration::from_millis(50)), Err(JoinError::Timeout));
+        assert_eq!(
+            t.join_timeout(Duration::from_millis(50)),
+            Err(JoinError::Timeout)
+        );
         assert!(t0.elapsed() >= Duration::from_millis(50));
         assert!(t.is_alive());
         gate.set();
         assert_eq!(t.join_timeout(Duration::from_secs(5)), Ok(5));
         assert!(!t.is_alive());
-        assert_eq!(t.join_timeout(Duration::from_secs(5)), Err(JoinError::AlreadyJoined));
+        assert_eq!(
+            t.join_timeout(Duration::from_secs(5)),
+            Err(JoinError::AlreadyJoined)
+        );
     })
 }
 
@@ -89,23 +106,39 @@ fn joining_yourself_is_an_error() {
         ready.set();
         let r = rx.recv_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(r, Err(JoinError::CurrentThread));
-        assert_eq!(JoinError::CurrentThread.to_string(), "cannot join current thread");
+        assert_eq!(
+            JoinError::CurrentThread.to_string(),
+            "cannot join current thread"
+        );
     })
 }
 
 #[test]
 fn names_idents_and_native_ids() {
     watchdog(10, || {
-        let t = thread::spawn(|| (thread::current_thread().name().to_owned(), thread::get_ident(), thread::get_native_id()));
+        let t = thread::spawn(|| {
+            (
+                thread::current_thread().name().to_owned(),
+                thread::get_ident(),
+                thread::get_native_id(),
+            )
+        });
         let (name, ident, native) = (t.name().to_owned(), t.ident(), t.native_id());
         let (inner_name, inner_ident, inner_native) = t.join().unwrap();
         assert!(name.starts_with("Thread-"), "{name}");
         assert_eq!(inner_name, name);
         assert_eq!(inner_ident, ident);
-        assert_eq!(Some(inner_native), native, "native_id is known once spawn returns");
+        assert_eq!(
+            Some(inner_native),
+            native,
+            "native_id is known once spawn returns"
+        );
         let other = thread::spawn(thread::get_ident).join().unwrap();
         assert_ne!(other, ident, "idents are unique");
-        let named = Builder::new().name("loop_thread").spawn(|| thread::current_thread().name().to_owned()).unwrap();
+        let named = Builder::new()
+            .name("loop_thread")
+            .spawn(|| thread::current_thread().name().to_owned())
+            .unwrap();
         assert_eq!(named.join().unwrap(), "loop_thread");
     })
 }
@@ -132,21 +165,41 @@ fn is_alive_transitions() {
         gate.set();
         t.join().unwrap();
         assert!(!handle.is_alive());
-        assert!(!thread::enumerate().contains(&handle), "a joined thread leaves enumerate()");
+        assert!(
+            !thread::enumerate().contains(&handle),
+            "a joined thread leaves enumerate()"
+        );
     })
 }
 
 #[test]
 fn daemon_flag_is_inherited() {
     watchdog(10, || {
-        let d = Builder::new().daemon(true).spawn(|| thread::spawn(|| thread::current_thread().is_daemon()).join().unwrap()).unwrap();
+        let d = Builder::new()
+            .daemon(true)
+            .spawn(|| {
+                thread::spawn(|| thread::current_thread().is_daemon())
+                    .join()
+                    .unwrap()
+            })
+            .unwrap();
         assert!(d.is_daemon());
-        assert!(d.join().unwrap(), "a daemon thread's children are daemons by default");
+        assert!(
+            d.join().unwrap(),
+            "a daemon thread's children are daemons by default"
+        );
         let n = Builder::new()
             .daemon(false)
-            .spawn(|| thread::spawn(|| thread::current_thread().is_daemon()).join().unwrap())
+            .spawn(|| {
+                thread::spawn(|| thread::current_thread().is_daemon())
+                    .join()
+                    .unwrap()
+            })
             .unwrap();
-        assert!(!n.join().unwrap(), "a non-daemon thread's children are non-daemon by default");
+        assert!(
+            !n.join().unwrap(),
+            "a non-daemon thread's children are non-daemon by default"
+        );
         // Threads not started by multiproc are daemons (Python's _DummyThread), so are theirs.
         let from_dummy = std::thread::spawn(|| Builder::new().spawn(|| ()).unwrap().is_daemon());
         assert!(from_dummy.join().unwrap());
@@ -181,14 +234,21 @@ fn run_trait_like_a_thread_subclass() {
         fn run(mut self) -> Vec<String> {
             let mut lines = Vec::new();
             while self.n < 5 {
-                lines.push(format!("loop now: {} {}", thread::current_thread().name(), self.n));
+                lines.push(format!(
+                    "loop now: {} {}",
+                    thread::current_thread().name(),
+                    self.n
+                ));
                 self.n += 1;
             }
             lines
         }
     }
     watchdog(10, || {
-        let t = Builder::new().name("loop_thread").start(LoopThread { n: 0 }).unwrap();
+        let t = Builder::new()
+            .name("loop_thread")
+            .start(LoopThread { n: 0 })
+            .unwrap();
         let lines = t.join().unwrap();
         assert_eq!(lines.len(), 5);
         assert_eq!(lines[4], "loop now: loop_thread 4");
@@ -217,7 +277,11 @@ fn local_is_per_thread_and_per_object() {
         .join()
         .unwrap();
         assert_eq!((seen_a, seen_b, init_before), (0, 100, false));
-        assert_eq!((a.get(), b.get()), (1, 2), "another thread's writes are invisible here");
+        assert_eq!(
+            (a.get(), b.get()),
+            (1, 2),
+            "another thread's writes are invisible here"
+        );
         assert_eq!(inits.load(Ordering::SeqCst), 2, "init ran once per thread");
     })
 }
@@ -228,7 +292,9 @@ fn timer_fires_after_interval() {
         let fired_at = Arc::new(Mutex::new(None));
         let f = fired_at.clone();
         let t0 = Instant::now();
-        let mut t = Timer::new(Duration::from_millis(50), move || *f.lock().unwrap() = Some(Instant::now()));
+        let mut t = Timer::new(Duration::from_millis(50), move || {
+            *f.lock().unwrap() = Some(Instant::now())
+        });
         t.start().unwrap();
         t.join().unwrap();
         assert!(t.fired());
@@ -251,7 +317,10 @@ fn timer_cancel_before_firing() {
         t.join_timeout(Duration::from_secs(5)).unwrap();
         assert!(!t.fired());
         assert_eq!(ran.load(Ordering::SeqCst), 0);
-        assert!(matches!(t.start(), Err(multiproc::ThreadError::AlreadyStarted)));
+        assert!(matches!(
+            t.start(),
+            Err(multiproc::ThreadError::AlreadyStarted)
+        ));
     })
 }
 
@@ -270,7 +339,11 @@ fn shutdown_waits_for_non_daemon_threads_only() {
             f.store(1, Ordering::SeqCst);
         });
         thread::shutdown();
-        assert_eq!(finished.load(Ordering::SeqCst), 1, "shutdown returned before a non-daemon thread finished");
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            1,
+            "shutdown returned before a non-daemon thread finished"
+        );
         never.set();
     })
 }

@@ -23,11 +23,17 @@ fn active_count_and_enumerate_track_started_threads() {
         let handles: Vec<_> = (0..3)
             .map(|i| {
                 let g = gate.clone();
-                thread::Builder::new().name(format!("counted-{i}")).spawn(move || g.wait()).unwrap()
+                thread::Builder::new()
+                    .name(format!("counted-{i}"))
+                    .spawn(move || g.wait())
+                    .unwrap()
             })
             .collect();
         assert_eq!(thread::active_count(), before + 3);
-        let names: Vec<String> = thread::enumerate().iter().map(|t| t.name().to_owned()).collect();
+        let names: Vec<String> = thread::enumerate()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect();
         for i in 0..3 {
             assert!(names.contains(&format!("counted-{i}")), "{names:?}");
         }

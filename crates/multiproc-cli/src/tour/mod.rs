@@ -16,8 +16,16 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(experiment: impl Into<String>, measured: impl Into<String>, fact: impl Into<String>) -> Self {
-        Finding { experiment: experiment.into(), measured: measured.into(), fact: fact.into() }
+    fn new(
+        experiment: impl Into<String>,
+        measured: impl Into<String>,
+        fact: impl Into<String>,
+    ) -> Self {
+        Finding {
+            experiment: experiment.into(),
+            measured: measured.into(),
+            fact: fact.into(),
+        }
     }
 }
 
@@ -33,7 +41,10 @@ pub fn secs(d: Duration) -> String {
 pub fn run(filter: Option<&str>) {
     let t0 = Instant::now();
     println!("multiproc tour: the seed tutorials' experiments, run live on this machine\n");
-    for (name, section) in SECTIONS.iter().filter(|(n, _)| filter.is_none_or(|f| n.contains(f))) {
+    for (name, section) in SECTIONS
+        .iter()
+        .filter(|(n, _)| filter.is_none_or(|f| n.contains(f)))
+    {
         println!("== {name} ==");
         let started = Instant::now();
         for f in section() {

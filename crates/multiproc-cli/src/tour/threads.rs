@@ -14,20 +14,38 @@ macro_rules! example {
     };
 }
 
-example!(bounded_semaphore, "../../../multiproc/examples/bounded_semaphore.rs");
+example!(
+    bounded_semaphore,
+    "../../../multiproc/examples/bounded_semaphore.rs"
+);
 example!(counter_race, "../../../multiproc/examples/counter_race.rs");
-example!(daemon_threads, "../../../multiproc/examples/daemon_threads.rs");
+example!(
+    daemon_threads,
+    "../../../multiproc/examples/daemon_threads.rs"
+);
 example!(deadlock, "../../../multiproc/examples/deadlock.rs");
 example!(event_gate, "../../../multiproc/examples/event_gate.rs");
 example!(interleave, "../../../multiproc/examples/interleave.rs");
 example!(join_timing, "../../../multiproc/examples/join_timing.rs");
 example!(active_count, "../../../multiproc/examples/active_count.rs");
 example!(lock_print, "../../../multiproc/examples/lock_print.rs");
-example!(queue_thread_limiter, "../../../multiproc/examples/queue_thread_limiter.rs");
-example!(rlock_nesting, "../../../multiproc/examples/rlock_nesting.rs");
+example!(
+    queue_thread_limiter,
+    "../../../multiproc/examples/queue_thread_limiter.rs"
+);
+example!(
+    rlock_nesting,
+    "../../../multiproc/examples/rlock_nesting.rs"
+);
 example!(shared_data, "../../../multiproc/examples/shared_data.rs");
-example!(sleep_serial_vs_threads, "../../../multiproc/examples/sleep_serial_vs_threads.rs");
-example!(thread_subclass, "../../../multiproc/examples/thread_subclass.rs");
+example!(
+    sleep_serial_vs_threads,
+    "../../../multiproc/examples/sleep_serial_vs_threads.rs"
+);
+example!(
+    thread_subclass,
+    "../../../multiproc/examples/thread_subclass.rs"
+);
 
 pub fn run() -> Vec<Finding> {
     let mut out = Vec::new();
@@ -46,7 +64,11 @@ pub fn run() -> Vec<Finding> {
     let after = join_timing::join_after_all_started(20, short);
     out.push(Finding::new(
         "20 threads of 0.05 s: join() inside the start loop vs after starting all (seed: join())",
-        format!("join in loop {}, join after all {}", secs(in_loop), secs(after)),
+        format!(
+            "join in loop {}, join after all {}",
+            secs(in_loop),
+            secs(after)
+        ),
         "join() blocks the caller; joining in the loop makes the threads run one after another",
     ));
 
@@ -103,7 +125,12 @@ pub fn run() -> Vec<Finding> {
     let s = bounded_semaphore::run(5, 20, Duration::from_millis(100));
     out.push(Finding::new(
         "BoundedSemaphore(5) over 20 threads holding 0.10 s (seed: 信号量)",
-        format!("{} ran, at most {} at once, {}", s.ran, s.max_inside, secs(s.elapsed)),
+        format!(
+            "{} ran, at most {} at once, {}",
+            s.ran,
+            s.max_inside,
+            secs(s.elapsed)
+        ),
         "a semaphore admits at most N holders; 20 × 0.1 s / 5 ≈ 0.4 s",
     ));
 
@@ -141,7 +168,11 @@ pub fn run() -> Vec<Finding> {
     ));
 
     let lines = lock_print::run(Duration::from_millis(20));
-    let ticks: Vec<_> = lines.iter().filter(|l| l.contains("tick")).map(|l| l.split(':').next().unwrap_or("")).collect();
+    let ticks: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("tick"))
+        .map(|l| l.split(':').next().unwrap_or(""))
+        .collect();
     out.push(Finding::new(
         "two myThread objects print 3 lines each under threadLock (seed: 同步)",
         format!("print order: {}", ticks.join(" ")),

@@ -121,7 +121,11 @@ impl<C> Engine<C> {
     }
 
     pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<(), Timeout> {
-        if self.tasks.join_until(deadline) { Ok(()) } else { Err(Timeout) }
+        if self.tasks.join_until(deadline) {
+            Ok(())
+        } else {
+            Err(Timeout)
+        }
     }
 
     pub(crate) fn unfinished(&self) -> usize {

@@ -43,7 +43,12 @@ impl<T> Queue<T> {
         } else {
             crossbeam_channel::bounded(maxsize)
         };
-        Queue { tx, rx, maxsize, tasks: Tasks::default() }
+        Queue {
+            tx,
+            rx,
+            maxsize,
+            tasks: Tasks::default(),
+        }
     }
 
     /// Adds `item`, blocking while the queue is full.
@@ -130,7 +135,11 @@ impl<T> Queue<T> {
 
     /// As [`join`](Self::join), for at most `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
-        if self.tasks.join_until(crate::sync::deadline(timeout)) { Ok(()) } else { Err(Timeout) }
+        if self.tasks.join_until(crate::sync::deadline(timeout)) {
+            Ok(())
+        } else {
+            Err(Timeout)
+        }
     }
 
     /// Items put and not yet marked done (Python's `unfinished_tasks`).

@@ -205,7 +205,11 @@ impl Barrier {
 
     /// Threads currently waiting in this cycle.
     pub fn n_waiting(&self) -> u32 {
-        if self.state() == FILLING { self.count.load(Ordering::Relaxed) } else { 0 }
+        if self.state() == FILLING {
+            self.count.load(Ordering::Relaxed)
+        } else {
+            0
+        }
     }
 
     /// Whether the barrier is broken.

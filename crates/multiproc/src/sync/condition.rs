@@ -200,7 +200,10 @@ impl Condition<Lock> {
 
 impl<L: ConditionLock> Condition<L> {
     fn guard(&self) -> ConditionGuard<'_, L> {
-        ConditionGuard { cond: self, _not_send: PhantomData }
+        ConditionGuard {
+            cond: self,
+            _not_send: PhantomData,
+        }
     }
 
     /// Acquires the underlying lock.
@@ -211,12 +214,16 @@ impl<L: ConditionLock> Condition<L> {
 
     /// Acquires the underlying lock without blocking.
     pub fn try_acquire(&self) -> Option<ConditionGuard<'_, L>> {
-        self.lock.cond_acquire(Some(Instant::now())).then(|| self.guard())
+        self.lock
+            .cond_acquire(Some(Instant::now()))
+            .then(|| self.guard())
     }
 
     /// Acquires the underlying lock, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<ConditionGuard<'_, L>> {
-        self.lock.cond_acquire(super::deadline(timeout)).then(|| self.guard())
+        self.lock
+            .cond_acquire(super::deadline(timeout))
+            .then(|| self.guard())
     }
 
     /// The underlying lock.
@@ -248,7 +255,9 @@ impl<L: ConditionLock> Relock for Saved<'_, L> {
 
 impl<L: ConditionLock> ConditionGuard<'_, L> {
     fn wait_until(&mut self, deadline: Option<Instant>) -> bool {
-        let mut saved = Saved { lock: &self.cond.lock };
+        let mut saved = Saved {
+            lock: &self.cond.lock,
+        };
         self.cond.queue.wait_until(&mut saved, deadline)
     }
 
@@ -273,7 +282,11 @@ impl<L: ConditionLock> ConditionGuard<'_, L> {
 
     /// As [`wait_for`](Self::wait_for), for at most `timeout`; returns the predicate's last
     /// value, as Python does.
-    pub fn wait_for_timeout(&mut self, timeout: Duration, mut predicate: impl FnMut() -> bool) -> bool {
+    pub fn wait_for_timeout(
+        &mut self,
+        timeout: Duration,
+        mut predicate: impl FnMut() -> bool,
+    ) -> bool {
         let deadline = super::deadline(timeout);
         loop {
             if predicate() {

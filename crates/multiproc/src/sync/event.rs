@@ -66,7 +66,7 @@ impl Event {
     }
 
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        let mut spin = SpinWait::default();
+        let mut spin = SpinWait::new(SpinWait::EVENT);
         while !self.is_set() {
             if !spin.spin() {
                 return self.sleep_until(deadline);

@@ -69,7 +69,7 @@ impl RawLock {
         let me = current_tid();
         // Phase 1: spin. A thread that never slept takes the lock without the waiters bit, so
         // its release costs no syscall.
-        let mut spin = SpinWait::default();
+        let mut spin = SpinWait::new(SpinWait::LOCK);
         loop {
             let v = self.word.load(Ordering::Relaxed);
             if v == 0 {
@@ -264,13 +264,19 @@ impl Lock {
     #[inline]
     pub fn acquire(&self) -> LockGuard<'_> {
         self.raw.lock();
-        LockGuard { lock: self, _p: PhantomData }
+        LockGuard {
+            lock: self,
+            _p: PhantomData,
+        }
     }
 
     /// Acquires the lock only if it is free right now (`acquire(blocking=False)`).
     #[inline]
     pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
-        self.raw.try_lock().then(|| LockGuard { lock: self, _p: PhantomData })
+        self.raw.try_lock().then(|| LockGuard {
+            lock: self,
+            _p: PhantomData,
+        })
     }
 
     /// Waits at most `timeout` for the lock (`acquire(timeout=...)`). A timed-out call leaves
@@ -279,7 +285,10 @@ impl Lock {
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_>> {
         self.raw
             .lock_until(super::deadline(timeout))
-            .then(|| LockGuard { lock: self, _p: PhantomData })
+            .then(|| LockGuard {
+                lock: self,
+                _p: PhantomData,
+            })
     }
 
     /// Releases the lock, from any thread. Errors with [`ReleaseError::Unlocked`] if it is not

@@ -43,7 +43,10 @@ impl RLock {
     }
 
     fn guard(&self) -> RLockGuard<'_> {
-        RLockGuard { lock: self, _not_send: PhantomData }
+        RLockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
     }
 
     #[inline]
@@ -67,12 +70,14 @@ impl RLock {
 
     /// Acquires only without blocking.
     pub fn try_acquire(&self) -> Option<RLockGuard<'_>> {
-        self.acquire_until(Some(Instant::now())).then(|| self.guard())
+        self.acquire_until(Some(Instant::now()))
+            .then(|| self.guard())
     }
 
     /// Waits at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
-        self.acquire_until(super::deadline(timeout)).then(|| self.guard())
+        self.acquire_until(super::deadline(timeout))
+            .then(|| self.guard())
     }
 
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> bool {
@@ -111,7 +116,11 @@ impl RLock {
     /// How many times the owner has acquired it; 0 when this thread does not own it
     /// (Python's `_recursion_count()`).
     pub fn recursion_count(&self) -> u32 {
-        if self.is_owned() { self.count.load(Ordering::Relaxed) } else { 0 }
+        if self.is_owned() {
+            self.count.load(Ordering::Relaxed)
+        } else {
+            0
+        }
     }
 
     /// Releases every level at once, returning the count (for `Condition.wait`).

@@ -30,7 +30,10 @@ impl RawSemaphore {
     fn try_take(&self) -> bool {
         let mut v = self.value.load(Ordering::Relaxed);
         while v > 0 {
-            match self.value.compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed) {
+            match self
+                .value
+                .compare_exchange_weak(v, v - 1, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(now) => v = now,
             }
@@ -39,7 +42,7 @@ impl RawSemaphore {
     }
 
     fn take_until(&self, deadline: Option<Instant>) -> bool {
-        let mut spin = SpinWait::default();
+        let mut spin = SpinWait::new(SpinWait::LOCK);
         while !self.try_take() {
             if !spin.spin() {
                 return self.sleep_until(deadline);
@@ -81,7 +84,10 @@ impl RawSemaphore {
             if new > self.bound {
                 return Err(ReleaseError::TooManyReleases);
             }
-            match self.value.compare_exchange_weak(v, new, Ordering::SeqCst, Ordering::Relaxed) {
+            match self
+                .value
+                .compare_exchange_weak(v, new, Ordering::SeqCst, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(now) => v = now,
             }
@@ -111,7 +117,9 @@ macro_rules! semaphore_api {
 
             /// Waits at most `timeout`.
             pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
-                self.raw.take_until(super::deadline(timeout)).then(|| SemaphoreGuard::new(&self.raw))
+                self.raw
+                    .take_until(super::deadline(timeout))
+                    .then(|| SemaphoreGuard::new(&self.raw))
             }
 
             /// Increments the counter by one, waking a waiter (`release()`).
@@ -219,7 +227,10 @@ pub struct SemaphoreGuard<'a> {
 
 impl<'a> SemaphoreGuard<'a> {
     fn new(raw: &'a RawSemaphore) -> Self {
-        SemaphoreGuard { raw, _p: PhantomData }
+        SemaphoreGuard {
+            raw,
+            _p: PhantomData,
+        }
     }
 
     /// Keeps the unit without a guard, as a bare `acquire()` does; give it back later with

@@ -89,7 +89,8 @@ impl Builder {
         if let Some(size) = self.stack_size {
             std_builder = std_builder.stack_size(size);
         }
-        let (their_thread, their_packet, their_started) = (thread.clone(), packet.clone(), started.clone());
+        let (their_thread, their_packet, their_started) =
+            (thread.clone(), packet.clone(), started.clone());
         registry::register(&thread);
         let native = std_builder.spawn(move || {
             registry::set_current(&their_thread);
@@ -108,7 +109,11 @@ impl Builder {
         match native {
             Ok(native) => {
                 started.wait();
-                Ok(JoinHandle { thread, native: Some(native), packet })
+                Ok(JoinHandle {
+                    thread,
+                    native: Some(native),
+                    packet,
+                })
             }
             Err(e) => {
                 registry::unregister(&thread);
@@ -200,7 +205,12 @@ impl<T> JoinHandle<T> {
             // The closure is over; this only waits for thread-local destructors.
             let _ = native.join();
         }
-        match self.packet.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        match self
+            .packet
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             Some(Ok(v)) => Ok(v),
             Some(Err(p)) => Err(JoinError::Panicked(p)),
             None => Err(JoinError::AlreadyJoined),

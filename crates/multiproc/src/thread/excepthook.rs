@@ -47,7 +47,11 @@ pub fn reset_excepthook() {
 
 /// The default excepthook (≈ `threading.__excepthook__`): prints to stderr.
 pub fn default_excepthook(args: &ExceptHookArgs<'_>) {
-    eprintln!("Exception in thread {}:\n{}", args.thread.name(), args.panic);
+    eprintln!(
+        "Exception in thread {}:\n{}",
+        args.thread.name(),
+        args.panic
+    );
 }
 
 pub(crate) fn call_excepthook(thread: &Thread, panic: &Panic) {
@@ -91,6 +95,13 @@ pub(crate) fn to_panic(thread_name: &str, payload: &(dyn Any + Send)) -> Panic {
     } else {
         "Box<dyn Any>".to_owned()
     };
-    let location = LAST_LOCATION.try_with(|c| c.borrow_mut().take()).ok().flatten();
-    Panic { thread_name: thread_name.to_owned(), message, location }
+    let location = LAST_LOCATION
+        .try_with(|c| c.borrow_mut().take())
+        .ok()
+        .flatten();
+    Panic {
+        thread_name: thread_name.to_owned(),
+        message,
+        location,
+    }
 }

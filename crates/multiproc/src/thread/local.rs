@@ -32,7 +32,10 @@ pub struct Local<T: Send> {
 impl<T: Send> Local<T> {
     /// A new object whose value in each thread starts as `init()`.
     pub fn new(init: impl Fn() -> T + Send + Sync + 'static) -> Local<T> {
-        Local { slots: ThreadLocal::new(), init: Box::new(init) }
+        Local {
+            slots: ThreadLocal::new(),
+            init: Box::new(init),
+        }
     }
 
     fn slot(&self) -> &RefCell<T> {

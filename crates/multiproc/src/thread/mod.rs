@@ -30,6 +30,7 @@
 //! Python's rule, put one line at the top of `main`:
 //!
 //! ```
+//! # #![allow(clippy::needless_doctest_main)]
 //! fn main() {
 //!     let _threads = multiproc::thread::join_on_exit();
 //!     multiproc::thread::spawn(|| { /* finishes even though main returns first */ });

@@ -86,7 +86,11 @@ impl Eq for Thread {}
 
 impl fmt::Debug for Thread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.is_alive() { "started" } else { "stopped" };
+        let state = if self.is_alive() {
+            "started"
+        } else {
+            "stopped"
+        };
         write!(f, "<Thread({}, {state} {}", self.name(), self.ident())?;
         if self.is_daemon() {
             f.write_str(" daemon")?;
@@ -166,7 +170,9 @@ thread_local! {
 /// Called first thing in a thread multiproc starts.
 pub(crate) fn set_current(t: &Thread) {
     IDENT.with(|i| i.set(t.ident()));
-    t.inner.native_id.store(sys::tid::current(), Ordering::Release);
+    t.inner
+        .native_id
+        .store(sys::tid::current(), Ordering::Release);
     CURRENT.with(|c| *c.borrow_mut() = Some(Current { thread: t.clone() }));
 }
 
@@ -183,7 +189,9 @@ pub fn current_thread() -> Thread {
         main_thread()
     } else {
         let t = new_thread(get_ident(), new_name("Dummy"), true, Kind::Dummy);
-        t.inner.native_id.store(sys::tid::current(), Ordering::Release);
+        t.inner
+            .native_id
+            .store(sys::tid::current(), Ordering::Release);
         register(&t);
         t
     };

@@ -47,7 +47,10 @@ impl Timer {
         Timer {
             interval,
             function: Some(Box::new(function)),
-            state: Arc::new(State { outcome: AtomicU8::new(PENDING), cancel: Event::new() }),
+            state: Arc::new(State {
+                outcome: AtomicU8::new(PENDING),
+                cancel: Event::new(),
+            }),
             handle: None,
             builder: Some(Builder::new()),
         }
