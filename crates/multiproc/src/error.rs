@@ -75,8 +75,8 @@ pub enum ReleaseError {
     Overflow,
 }
 
-/// A thread that panicked: its message and where it panicked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A thread (or a child process's target) that panicked: its message and where it panicked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Panic {
     /// The name of the thread that panicked.
     pub thread_name: String,
@@ -128,6 +128,79 @@ pub enum ThreadError {
     Spawn(#[from] std::io::Error),
 }
 
+/// Why a child process did not give back its target's value (≈ `ProcessError` and the
+/// failures Python reports through `exitcode` and stderr).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// The target panicked in the child (exit code 1).
+    #[error("child process panicked: {0}")]
+    Panicked(Panic),
+    /// The child ended with this exit status without returning (it called `exit(n)`).
+    #[error("child process exited with status {0} before returning")]
+    Exited(i32),
+    /// The child was killed by this signal (exit code `-signal`).
+    #[error("child process was killed by signal {0}")]
+    Killed(i32),
+    /// `join_timeout` gave up; the child is still running.
+    #[error("join timed out; the process is still running")]
+    Timeout,
+    /// The arguments did not decode in the child as the target's argument type.
+    #[error("the child could not decode its arguments: {0}")]
+    BadArgs(String),
+    /// The result did not encode in the child or decode in the parent.
+    #[error("bad result: {0}")]
+    BadResult(String),
+    /// The arguments did not encode in the parent.
+    #[error("cannot send the arguments: {0}")]
+    Encode(String),
+    /// The target's code is not in this executable (e.g. from a `dlopen`ed library).
+    #[error("the target is not from this executable, so a new process cannot find it")]
+    ForeignTarget,
+    /// A capturing closure needs the `Fork` start method.
+    #[error("a capturing closure can only be started with the fork start method, not {0}")]
+    NeedsFork(crate::process::StartMethod),
+    /// The constructor that runs children was stripped from this executable.
+    #[error("the multiproc child entry is not linked into this executable")]
+    ChildEntryMissing,
+    /// `start()` twice (`AssertionError: cannot start a process twice`).
+    #[error("cannot start a process twice")]
+    AlreadyStarted,
+    /// `join`/`terminate`/... before `start()`.
+    #[error("process not started")]
+    NotStarted,
+    /// The value was already taken by an earlier `join`.
+    #[error("process was already joined")]
+    AlreadyJoined,
+    /// Used after `close()` (`ValueError: process object is closed`).
+    #[error("process object is closed")]
+    Closed,
+    /// `close()` on a running process.
+    #[error(
+        "Cannot close a process while it is still running. You should first call join() or terminate()."
+    )]
+    StillRunning,
+    /// A daemon process tried to start a child.
+    #[error("daemonic processes are not allowed to have children")]
+    DaemonChildren,
+    /// The OS refused (fork, exec, socket, ...).
+    #[error(transparent)]
+    Os(#[from] std::io::Error),
+}
+
+/// Misuse of start methods and contexts (≈ the `ValueError`/`RuntimeError`s of
+/// `multiprocessing.context`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// `set_start_method` a second time without `force`.
+    #[error("context has already been set")]
+    AlreadySet,
+    /// An unknown start-method name.
+    #[error("cannot find context for '{0}'")]
+    UnknownMethod(String),
+}
+
 /// Any multiproc error, for code that wants one type to `?` into.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -156,6 +229,12 @@ pub enum Error {
     /// See [`ThreadError`].
     #[error(transparent)]
     Thread(#[from] ThreadError),
+    /// See [`ProcessError`].
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// See [`ContextError`].
+    #[error(transparent)]
+    Context(#[from] ContextError),
 }
 
 impl<T> From<Full<T>> for Error {

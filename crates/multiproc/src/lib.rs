@@ -47,6 +47,8 @@ compile_error!("multiproc supports Linux only: it is built on futex(2), memfd an
 pub mod error;
 mod primitive;
 #[cfg(not(multiproc_loom))]
+pub mod process;
+#[cfg(not(multiproc_loom))]
 pub mod queue;
 pub mod sync;
 #[cfg_attr(multiproc_loom, allow(dead_code))]
@@ -55,6 +57,6 @@ mod sys;
 pub mod thread;
 
 pub use error::{
-    BrokenBarrier, Empty, Error, Full, JoinError, Panic, ReleaseError, TaskDoneError, ThreadError,
-    Timeout,
+    BrokenBarrier, ContextError, Empty, Error, Full, JoinError, Panic, ProcessError, ReleaseError,
+    TaskDoneError, ThreadError, Timeout,
 };

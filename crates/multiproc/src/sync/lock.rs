@@ -162,6 +162,12 @@ impl RawLock {
         self.word.load(Ordering::Relaxed) != 0
     }
 
+    /// In a child just forked: the thread that held this lock does not exist here, so take
+    /// the lock back to free. Only for process-private locks the child is about to reuse.
+    pub(crate) fn reset_after_fork(&self) {
+        self.word.store(0, Ordering::Relaxed);
+    }
+
     /// The kernel tid of the thread that last acquired it (0 when free).
     #[inline]
     pub(crate) fn owner_tid(&self) -> u32 {
@@ -223,6 +229,22 @@ pub type Mutex<T> = lock_api::Mutex<RawLock, T>;
 /// The guard of a [`Mutex`].
 #[cfg(not(multiproc_loom))]
 pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawLock, T>;
+
+/// Resetting a process-private [`Mutex`] in a forked child (≈ CPython's `_at_fork_reinit`).
+#[cfg(not(multiproc_loom))]
+pub(crate) trait ResetAfterFork {
+    /// Frees the lock whatever its state: call only in a child right after `fork`.
+    fn force_unlock_after_fork(&self);
+}
+
+#[cfg(not(multiproc_loom))]
+impl<T> ResetAfterFork for Mutex<T> {
+    fn force_unlock_after_fork(&self) {
+        // SAFETY: reading the raw lock is safe in itself; resetting it is only done in a
+        // freshly forked child, where the previous holder's thread does not exist.
+        unsafe { self.raw() }.reset_after_fork();
+    }
+}
 
 /// A primitive lock (≈ `threading.Lock`).
 ///

@@ -70,6 +70,8 @@ mod semaphore;
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard, ConditionLock};
 pub use event::Event;
+#[cfg(not(multiproc_loom))]
+pub(crate) use lock::ResetAfterFork;
 pub use lock::{Lock, LockGuard, RawLock};
 #[cfg(not(multiproc_loom))]
 pub use lock::{Mutex, MutexGuard};

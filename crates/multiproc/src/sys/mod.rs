@@ -11,7 +11,9 @@
 //! Linux is the supported OS. Other platforms fail to compile with a clear message (see
 //! `lib.rs`).
 
+pub(crate) mod fdpass;
 pub(crate) mod futex;
+pub(crate) mod process;
 pub(crate) mod tid;
 
 /// The calling process's id (`getpid`).

@@ -59,6 +59,9 @@ pub use registry::{
 };
 pub use timer::Timer;
 
+pub(crate) use excepthook::{capture_panics_here, to_panic};
+pub(crate) use registry::after_fork_in_child;
+
 use std::time::{Duration, Instant};
 
 use crate::error::Timeout;

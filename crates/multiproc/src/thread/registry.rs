@@ -9,10 +9,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::sync::Event;
+use crate::sync::{Event, Mutex, MutexGuard, RawLock, ResetAfterFork};
 use crate::sys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,13 +99,15 @@ impl fmt::Debug for Thread {
     }
 }
 
-static REGISTRY: Mutex<BTreeMap<u64, Thread>> = Mutex::new(BTreeMap::new());
+// On multiproc's own lock, which a forked child can reset (a std Mutex held by another thread
+// at fork time would stay locked in the child forever).
+static REGISTRY: Mutex<BTreeMap<u64, Thread>> = Mutex::const_new(RawLock::new(), BTreeMap::new());
 static NEXT_IDENT: AtomicU64 = AtomicU64::new(2); // 1 is the main thread
 static NEXT_NAME: AtomicU64 = AtomicU64::new(1);
-static MAIN: OnceLock<Thread> = OnceLock::new();
+static MAIN: Mutex<Option<Thread>> = Mutex::const_new(RawLock::new(), None);
 
-fn registry() -> std::sync::MutexGuard<'static, BTreeMap<u64, Thread>> {
-    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+fn registry() -> MutexGuard<'static, BTreeMap<u64, Thread>> {
+    REGISTRY.lock()
 }
 
 pub(crate) fn new_ident() -> u64 {
@@ -140,13 +142,27 @@ pub(crate) fn unregister(t: &Thread) {
 
 /// The main thread (≈ `threading.main_thread()`).
 pub fn main_thread() -> Thread {
-    MAIN.get_or_init(|| {
-        let t = new_thread(1, "MainThread".into(), false, Kind::Main);
-        t.inner.native_id.store(sys::pid(), Ordering::Release);
-        register(&t);
-        t
-    })
-    .clone()
+    let mut main = MAIN.lock();
+    if let Some(t) = &*main {
+        return t.clone();
+    }
+    let t = new_thread(1, "MainThread".into(), false, Kind::Main);
+    t.inner.native_id.store(sys::pid(), Ordering::Release);
+    register(&t);
+    *main = Some(t.clone());
+    t
+}
+
+/// In a forked child, where only the forking thread exists: it becomes the main thread, and
+/// the parent's other threads leave the registry (≈ `threading._after_fork`).
+pub(crate) fn after_fork_in_child() {
+    REGISTRY.force_unlock_after_fork();
+    MAIN.force_unlock_after_fork();
+    registry().clear();
+    *MAIN.lock() = None;
+    IDENT.with(|i| i.set(1));
+    CURRENT.with(|c| std::mem::forget(c.borrow_mut().take()));
+    let _ = main_thread();
 }
 
 struct Current {

@@ -1,0 +1,467 @@
+//! `Process` and its `Builder` (≈ `multiprocessing.Process`).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::os::fd::BorrowedFd;
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::bootstrap::{self, Trampoline};
+use super::context::{StartMethod, get_start_method};
+use super::current::{self, current_process};
+use super::popen::{Child, ExitWatch};
+use super::wire::{self, Outcome, Start};
+use super::{forkserver, launcher, registry};
+use crate::error::ProcessError;
+use crate::sys::{self, process as sp};
+
+/// What a target turns into once the start method is known.
+enum Launch {
+    /// Run this in a forked child.
+    Run(Box<dyn FnOnce() -> Outcome + Send>),
+    /// Send this trampoline offset and these encoded arguments to a fresh child.
+    Exec { offset: i64, args: Vec<u8> },
+}
+
+type Prepare = Box<dyn FnOnce(StartMethod) -> Result<Launch, ProcessError> + Send>;
+
+/// Configures a process before it starts (≈ `Process(name=..., daemon=...)` and a context's
+/// start method).
+#[derive(Debug, Default, Clone)]
+#[must_use = "a Builder does nothing until target() and start()"]
+pub struct Builder {
+    name: Option<String>,
+    daemon: Option<bool>,
+    method: Option<StartMethod>,
+}
+
+impl Builder {
+    /// Python's defaults: name `Process-N`, not a daemon, the default start method.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The process's name (`Process.name`).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A daemon process is terminated when its parent exits, and may not start children.
+    pub fn daemon(mut self, daemon: bool) -> Builder {
+        self.daemon = Some(daemon);
+        self
+    }
+
+    /// The start method (default: [`get_start_method`]).
+    pub fn start_method(mut self, method: StartMethod) -> Builder {
+        self.method = Some(method);
+        self
+    }
+
+    /// A process that will run `target(args)` (≈ `Process(target=f, args=...)`).
+    ///
+    /// `target` must be a non-capturing closure or a `fn` (a capturing closure fails to
+    /// compile here; use [`fork_target`](Builder::fork_target)), because with `Spawn` and
+    /// `Forkserver` only its identity crosses into the child. `args` and the return value
+    /// cross by serde with every start method.
+    pub fn target<F, A, R>(self, target: F, args: A) -> Process<R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "a Process target must not capture anything"
+            )
+        };
+        let prepare: Prepare = Box::new(move |method| match method {
+            StartMethod::Fork => Ok(Launch::Run(Box::new(move || {
+                bootstrap::run_caught(move || target(args))
+            }))),
+            StartMethod::Spawn | StartMethod::Forkserver => {
+                let t: Trampoline = bootstrap::trampoline::<F, A, R>;
+                let offset = bootstrap::offset_of(t)?;
+                let args = wire::encode(&args).map_err(|e| {
+                    ProcessError::Encode(format!(
+                        "{} does not encode: {e}",
+                        std::any::type_name::<A>()
+                    ))
+                })?;
+                Ok(Launch::Exec { offset, args })
+            }
+        });
+        self.build(prepare, None)
+    }
+
+    /// A process running a closure that may capture anything; only the `Fork` start method
+    /// can do that (the child is a copy of this process). Its value crosses back by serde.
+    pub fn fork_target<F, R>(self, target: F) -> Process<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let prepare: Prepare = Box::new(move |method| match method {
+            StartMethod::Fork => Ok(Launch::Run(Box::new(move || bootstrap::run_caught(target)))),
+            other => Err(ProcessError::NeedsFork(other)),
+        });
+        let method = self.method;
+        self.build(prepare, Some(method.unwrap_or(StartMethod::Fork)))
+    }
+
+    fn build<R>(self, prepare: Prepare, method: Option<StartMethod>) -> Process<R> {
+        Process {
+            name: self.name.unwrap_or_else(next_name),
+            daemon: self.daemon.unwrap_or(false),
+            method: method.or(self.method).unwrap_or_else(get_start_method),
+            prepare: Some(prepare),
+            child: None,
+            joined: false,
+            closed: false,
+            _result: PhantomData,
+        }
+    }
+}
+
+fn next_name() -> String {
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let me = current_process().name;
+    if me.starts_with("Process-") {
+        format!("{me}:{n}")
+    } else {
+        format!("Process-{n}")
+    }
+}
+
+/// The command that re-runs this executable (same argv\[0\], no arguments: the child entry
+/// takes over before `main`).
+pub(crate) fn self_command() -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("/proc/self/exe");
+    if let Some(arg0) = std::env::args_os().next() {
+        cmd.arg0(arg0);
+    }
+    cmd
+}
+
+/// A child process (≈ `multiprocessing.Process`). `R` is what the target returns, handed to
+/// [`join`](Process::join).
+///
+/// ```
+/// use multiproc::process::{Process, StartMethod};
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// for method in [StartMethod::Fork, StartMethod::Spawn, StartMethod::Forkserver] {
+///     let mut p = Process::builder().start_method(method).target(square, 12);
+///     p.start().unwrap();
+///     assert_eq!(p.join().unwrap(), 144);
+///     assert_eq!(p.exitcode(), Some(0));
+/// }
+/// ```
+pub struct Process<R = ()> {
+    name: String,
+    daemon: bool,
+    method: StartMethod,
+    prepare: Option<Prepare>,
+    child: Option<Arc<Child>>,
+    joined: bool,
+    closed: bool,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for Process<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (&self.child, self.closed) {
+            (_, true) => "closed".to_owned(),
+            (None, _) => "initial".to_owned(),
+            (Some(c), _) => match c.exitcode() {
+                Some(code) => format!("stopped exitcode={code}"),
+                None => format!("started pid={}", c.pid),
+            },
+        };
+        write!(
+            f,
+            "<Process name='{}' {state}{}>",
+            self.name,
+            if self.daemon { " daemon" } else { "" }
+        )
+    }
+}
+
+impl Process<()> {
+    /// A builder (name, daemon, start method).
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+}
+
+impl<R> Process<R> {
+    /// `Process(target=f, args=args)` with defaults; see [`Builder::target`].
+    pub fn new<F, A>(target: F, args: A) -> Process<R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        Builder::new().target(target, args)
+    }
+
+    /// Starts the child. A second call is [`ProcessError::AlreadyStarted`].
+    pub fn start(&mut self) -> Result<(), ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
+        let prepare = self.prepare.take().ok_or(ProcessError::AlreadyStarted)?;
+        let me = current_process();
+        if me.daemon {
+            return Err(ProcessError::DaemonChildren);
+        }
+        if !bootstrap::child_entry_linked() {
+            return Err(ProcessError::ChildEntryMissing);
+        }
+        registry::reap();
+        let launch = prepare(self.method)?;
+        let (name, daemon) = (self.name.clone(), self.daemon);
+        let child = match (self.method, launch) {
+            (_, Launch::Run(body)) => start_forked(name, daemon, me.name, body)?,
+            (StartMethod::Forkserver, Launch::Exec { offset, args }) => {
+                let started = forkserver::start_child()?;
+                let mut results = started.results;
+                send_start(&mut results, &name, daemon, &me.name, offset, args)?;
+                let pidfd = sp::pidfd_open(started.pid).ok();
+                Child::new(
+                    started.pid,
+                    name,
+                    daemon,
+                    ExitWatch::Forkserver {
+                        status: started.status,
+                        pidfd,
+                    },
+                    results,
+                )?
+            }
+            (_, Launch::Exec { offset, args }) => {
+                start_spawned(name, daemon, &me.name, offset, args)?
+            }
+        };
+        let child = Arc::new(child);
+        registry::add(child.clone());
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn started(&self) -> Result<&Arc<Child>, ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
+        self.child.as_ref().ok_or(ProcessError::NotStarted)
+    }
+
+    /// Waits for the child to end; the target's value, or why there is none.
+    pub fn join(&mut self) -> Result<R, ProcessError>
+    where
+        R: DeserializeOwned,
+    {
+        self.join_until(None)
+    }
+
+    /// As [`join`](Process::join) for at most `timeout`: [`ProcessError::Timeout`] leaves the
+    /// child running and the process joinable again (Python's `join(timeout)`).
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, ProcessError>
+    where
+        R: DeserializeOwned,
+    {
+        self.join_until(crate::sync::deadline(timeout))
+    }
+
+    fn join_until(&mut self, deadline: Option<Instant>) -> Result<R, ProcessError>
+    where
+        R: DeserializeOwned,
+    {
+        let child = self.started()?.clone();
+        if self.joined {
+            return Err(ProcessError::AlreadyJoined);
+        }
+        let code = child.wait(deadline)?.ok_or(ProcessError::Timeout)?;
+        self.joined = true;
+        let decode = |bytes: &[u8]| {
+            postcard::from_bytes::<R>(bytes).map_err(|e| {
+                ProcessError::BadResult(format!(
+                    "result does not decode as {}: {e}",
+                    std::any::type_name::<R>()
+                ))
+            })
+        };
+        match child.take_outcome() {
+            Some(Outcome::Returned(bytes)) => decode(&bytes),
+            Some(Outcome::Panicked(p)) => Err(ProcessError::Panicked(p)),
+            Some(Outcome::BadArgs(m)) => Err(ProcessError::BadArgs(m)),
+            Some(Outcome::BadResult(m)) => Err(ProcessError::BadResult(m)),
+            // The target ended the process itself (`exit(n)`), or it was killed.
+            None if code == 0 => decode(&[]).map_err(|_| ProcessError::Exited(0)),
+            None if code < 0 => Err(ProcessError::Killed(-code)),
+            None => Err(ProcessError::Exited(code)),
+        }
+    }
+
+    /// Whether the child is running (polls, and reaps it if it has ended).
+    pub fn is_alive(&self) -> bool {
+        match self.started() {
+            Ok(c) => matches!(c.poll(), Ok(None)),
+            Err(_) => false,
+        }
+    }
+
+    /// The exit code: `None` before the end, `0` normally, `1` after a panic, `n` after
+    /// `exit(n)`, `-N` after death by signal N (Python's convention).
+    pub fn exitcode(&self) -> Option<i32> {
+        self.child.as_ref().and_then(|c| c.poll().ok().flatten())
+    }
+
+    /// The child's pid, once started.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.pid)
+    }
+
+    /// The process name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether it is a daemon process.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// Its start method.
+    pub fn start_method(&self) -> StartMethod {
+        self.method
+    }
+
+    /// Sends SIGTERM (`terminate()`).
+    pub fn terminate(&self) -> Result<(), ProcessError> {
+        Ok(self.started()?.signal(libc::SIGTERM)?)
+    }
+
+    /// Sends SIGKILL (`kill()`).
+    pub fn kill(&self) -> Result<(), ProcessError> {
+        Ok(self.started()?.signal(libc::SIGKILL)?)
+    }
+
+    /// An fd that becomes readable when the child ends, for `poll`/`connection::wait`
+    /// (Python's `sentinel`).
+    pub fn sentinel(&self) -> Result<BorrowedFd<'_>, ProcessError> {
+        Ok(self.started()?.sentinel())
+    }
+
+    /// Releases the process's resources (`close()`): refused while it runs.
+    pub fn close(&mut self) -> Result<(), ProcessError> {
+        if let Some(c) = &self.child
+            && matches!(c.poll(), Ok(None))
+        {
+            return Err(ProcessError::StillRunning);
+        }
+        self.child = None;
+        self.prepare = None;
+        self.closed = true;
+        Ok(())
+    }
+}
+
+fn start_forked(
+    name: String,
+    daemon: bool,
+    parent_name: String,
+    body: Box<dyn FnOnce() -> Outcome + Send>,
+) -> Result<Child, ProcessError> {
+    let (results, child_end) = UnixStream::pair()?;
+    let parent_pid = sys::pid();
+    let parent_end_raw = sp::raw(&results);
+    let child_name = name.clone();
+    let pid = launcher::fork(Box::new(move || {
+        // SAFETY: the parent's end of the results socket is not this process's business;
+        // closing our copy lets the parent see EOF when we exit.
+        unsafe { libc::close(parent_end_raw) };
+        current::set_child(&child_name, daemon, parent_pid, &parent_name);
+        let outcome = body();
+        let mut stream = child_end;
+        bootstrap::finish(&mut stream, outcome)
+    }))?;
+    let pidfd = sp::pidfd_open(pid)?;
+    Ok(Child::new(
+        pid,
+        name,
+        daemon,
+        ExitWatch::PidFd(pidfd),
+        results,
+    )?)
+}
+
+fn start_spawned(
+    name: String,
+    daemon: bool,
+    parent_name: &str,
+    offset: i64,
+    args: Vec<u8>,
+) -> Result<Child, ProcessError> {
+    let (mut results, child_end) = UnixStream::pair()?;
+    let parent_pid = sys::pid();
+    let child_raw = sp::raw(&child_end);
+    let pid = launcher::run(Box::new(move || {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self_command();
+        cmd.env(bootstrap::ENV_CHILD, child_raw.to_string());
+        // SAFETY: runs between fork and exec and only makes async-signal-safe calls (prctl,
+        // getppid, fcntl, _exit).
+        unsafe {
+            cmd.pre_exec(move || {
+                sp::die_with_parent(parent_pid);
+                sp::inherit_across_exec(BorrowedFd::borrow_raw(child_raw))
+            });
+        }
+        let child = cmd.spawn()?;
+        drop(child_end);
+        Ok(child.id())
+    }))?;
+    let pidfd = sp::pidfd_open(pid)?;
+    send_start(&mut results, &name, daemon, parent_name, offset, args)?;
+    Ok(Child::new(
+        pid,
+        name,
+        daemon,
+        ExitWatch::PidFd(pidfd),
+        results,
+    )?)
+}
+
+fn send_start(
+    results: &mut UnixStream,
+    name: &str,
+    daemon: bool,
+    parent_name: &str,
+    offset: i64,
+    args: Vec<u8>,
+) -> Result<(), ProcessError> {
+    let start = Start {
+        offset,
+        args,
+        name: name.to_owned(),
+        daemon,
+        parent_pid: sys::pid(),
+        parent_name: parent_name.to_owned(),
+    };
+    let bytes = wire::encode(&start).map_err(|e| ProcessError::Encode(e.to_string()))?;
+    // A child that died before reading makes this fail; `join` reports how it died.
+    let _ = wire::write_frame(results, &bytes);
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The child side of every start method, and how a function crosses into a child.
+//!
+//! # The child entry
+//!
+//! A constructor ([`ctor`]) in this library runs in every process before `main`. In a process
+//! started by the `Spawn` method it finds `MULTIPROC_CHILD_FD` in the environment, reads the
+//! [`Start`] frame from that socket, runs the target, sends the [`Outcome`], and exits — `main`
+//! never runs. In a forkserver process it finds `MULTIPROC_FORKSERVER_FD` and serves forever.
+//! Users write no set-up line, and the same works in binaries, examples, `cargo test` and
+//! `cargo nextest` (the test harness's `main` is skipped just like the user's). Why a
+//! constructor and not procspawn's `init()` call: `init()` must come first in `main`, and any
+//! code before it runs again in every child; a constructor runs before all of it.
+//!
+//! # Functions cross as offsets
+//!
+//! A target is a non-capturing closure or `fn` (a zero-sized type). What crosses is the
+//! address of a monomorphised [`trampoline`] for it, as an offset from [`base`]: parent and
+//! child run the same executable, so the offset is the same in both despite ASLR. The parent
+//! checks that the trampoline lies in the same executable mapping as `base`, so a target from
+//! some other object (a `dlopen`ed library) is refused before anything starts.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::current;
+use super::wire::{self, Outcome, Start};
+use crate::error::ProcessError;
+use crate::sys::process::exit_now;
+
+pub(crate) const ENV_CHILD: &str = "MULTIPROC_CHILD_FD";
+pub(crate) const ENV_FORKSERVER: &str = "MULTIPROC_FORKSERVER_FD";
+
+static LINKED: AtomicBool = AtomicBool::new(false);
+
+#[ctor::ctor]
+fn multiproc_child_entry() {
+    LINKED.store(true, Ordering::Relaxed);
+    if let Some(fd) = take_fd_var(ENV_CHILD) {
+        // SAFETY: the parent put this fd number in our environment for us alone; we are the
+        // only owner of it in this process.
+        let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        run_spawned(stream);
+    }
+    if let Some(fd) = take_fd_var(ENV_FORKSERVER) {
+        // SAFETY: as above, for the forkserver's listening socket.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        super::forkserver::serve(socket);
+    }
+}
+
+/// Reads and removes an fd-number variable, so the child's own children do not see it.
+fn take_fd_var(name: &str) -> Option<i32> {
+    let value = std::env::var_os(name)?;
+    // SAFETY: this runs in the constructor, before `main` and before any thread of ours
+    // exists, so nothing reads the environment concurrently.
+    unsafe { std::env::remove_var(name) };
+    value.to_str()?.parse().ok()
+}
+
+/// Whether the child entry is linked into this executable (it ran here, before `main`).
+pub(crate) fn child_entry_linked() -> bool {
+    LINKED.load(Ordering::Relaxed)
+}
+
+/// The symbol offsets are measured from.
+#[inline(never)]
+pub(crate) fn base() {
+    std::hint::black_box(());
+}
+
+fn base_addr() -> usize {
+    base as *const () as usize
+}
+
+/// What runs a target in a child: decode args, call, encode the result.
+pub(crate) type Trampoline = fn(&[u8]) -> Outcome;
+
+/// The trampoline for target type `F`, which must be zero-sized (a non-capturing closure or a
+/// `fn` item): it is conjured in the child, never sent.
+pub(crate) fn trampoline<F, A, R>(args: &[u8]) -> Outcome
+where
+    F: Fn(A) -> R,
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    const { assert!(size_of::<F>() == 0) };
+    let args: A = match postcard::from_bytes(args) {
+        Ok(a) => a,
+        Err(e) => {
+            return Outcome::BadArgs(format!(
+                "arguments do not decode as {}: {e}",
+                std::any::type_name::<A>()
+            ));
+        }
+    };
+    // SAFETY: `F` is zero-sized (checked at compile time above), so it has no bytes to
+    // initialise; a non-capturing closure or fn item holds no data to be wrong about.
+    let f: F = unsafe { std::mem::zeroed() };
+    run_caught(move || f(args))
+}
+
+/// Runs `body` with panics caught and reported (message and location), encoding its value.
+pub(crate) fn run_caught<R: Serialize>(body: impl FnOnce() -> R) -> Outcome {
+    crate::thread::capture_panics_here();
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(v) => match wire::encode(&v) {
+            Ok(bytes) => Outcome::Returned(bytes),
+            Err(e) => Outcome::BadResult(format!(
+                "{} does not encode: {e}",
+                std::any::type_name::<R>()
+            )),
+        },
+        Err(payload) => {
+            let name = current::current_process().name;
+            let panic = crate::thread::to_panic(&name, &*payload);
+            eprintln!("Process {name}:\n{panic}");
+            Outcome::Panicked(panic)
+        }
+    }
+}
+
+/// The address ranges of the executable mapping(s) holding `base`.
+fn own_text() -> &'static [(usize, usize)] {
+    static TEXT: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let base = base_addr();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let rows: Vec<(usize, usize, bool, String)> = maps
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                let range = parts.next()?;
+                let perms = parts.next()?;
+                let path = parts.nth(3).unwrap_or("").to_owned();
+                let (a, b) = range.split_once('-')?;
+                let a = usize::from_str_radix(a, 16).ok()?;
+                let b = usize::from_str_radix(b, 16).ok()?;
+                Some((a, b, perms.contains('x'), path))
+            })
+            .collect();
+        let Some(path) = rows
+            .iter()
+            .find(|r| r.0 <= base && base < r.1)
+            .map(|r| r.3.clone())
+        else {
+            return Vec::new();
+        };
+        rows.into_iter()
+            .filter(|r| r.2 && r.3 == path)
+            .map(|r| (r.0, r.1))
+            .collect()
+    })
+}
+
+/// The offset to send for `t`, after checking it belongs to this executable.
+pub(crate) fn offset_of(t: Trampoline) -> Result<i64, ProcessError> {
+    let addr = t as *const () as usize;
+    if !own_text().iter().any(|&(a, b)| a <= addr && addr < b) {
+        return Err(ProcessError::ForeignTarget);
+    }
+    Ok(addr as i64 - base_addr() as i64)
+}
+
+/// The trampoline at `offset` from [`base`].
+///
+/// # Safety
+/// `offset` must come from [`offset_of`] in a process running the same executable.
+unsafe fn from_offset(offset: i64) -> Trampoline {
+    let addr = (base_addr() as i64 + offset) as usize;
+    // SAFETY: the caller guarantees `addr` is the address of a `Trampoline` in this image.
+    unsafe { std::mem::transmute::<usize, Trampoline>(addr) }
+}
+
+/// A child started by `Spawn` (or forked by the forkserver): run the target and exit.
+pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
+    let outcome = match receive_start(&mut stream) {
+        Ok(start) => {
+            current::set_child(
+                &start.name,
+                start.daemon,
+                start.parent_pid,
+                &start.parent_name,
+            );
+            if let Err(e) = offset_check(start.offset) {
+                Outcome::BadArgs(e)
+            } else {
+                // SAFETY: the offset was produced by `offset_of` in our parent, which runs this
+                // same executable (we were exec'd from /proc/self/exe or forked from it), and
+                // it points into our own text (checked just above).
+                let t = unsafe { from_offset(start.offset) };
+                t(&start.args)
+            }
+        }
+        Err(e) => Outcome::BadArgs(format!("bad start message: {e}")),
+    };
+    finish(&mut stream, outcome)
+}
+
+fn offset_check(offset: i64) -> Result<(), String> {
+    let addr = (base_addr() as i64 + offset) as usize;
+    if own_text().iter().any(|&(a, b)| a <= addr && addr < b) {
+        Ok(())
+    } else {
+        Err(format!(
+            "target offset {offset:#x} is outside this executable"
+        ))
+    }
+}
+
+fn receive_start(stream: &mut UnixStream) -> io::Result<Start> {
+    let frame = wire::read_frame(stream)?;
+    postcard::from_bytes(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Sends the outcome, flushes stdio, and exits with Python's status for it.
+pub(crate) fn finish(stream: &mut UnixStream, outcome: Outcome) -> ! {
+    let code = outcome.exit_code();
+    if let Ok(bytes) = wire::encode(&outcome) {
+        let _ = wire::write_frame(stream, &bytes);
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    exit_now(code)
+}

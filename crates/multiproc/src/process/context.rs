@@ -1,0 +1,108 @@
+//! Start methods and contexts (≈ `multiprocessing.get_context`, `set_start_method`, ...).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::base::Builder;
+use crate::error::ContextError;
+use crate::sync::{Mutex, RawLock};
+
+/// How a child process is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StartMethod {
+    /// `fork()`: the child is a copy of the parent, so the target may capture anything. In a
+    /// parent with several threads only the forking thread exists in the child, and locks the
+    /// others held stay held there (glibc's `malloc` is made safe for this; your own locks,
+    /// and C libraries', are not). Python 3.12+ warns about exactly this; prefer `Forkserver`
+    /// in threaded programs.
+    Fork,
+    /// A fresh run of this executable (`/proc/self/exe`). The target is a non-capturing
+    /// closure or `fn`; its arguments and result cross by serde.
+    Spawn,
+    /// A single-threaded server, started on first use, forks each child on request. Same
+    /// rules for targets as `Spawn`, nearly the speed of `Fork`, none of its thread hazards.
+    /// The default, as in Python 3.14.
+    Forkserver,
+}
+
+impl StartMethod {
+    /// Python's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+            StartMethod::Forkserver => "forkserver",
+        }
+    }
+}
+
+impl fmt::Display for StartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StartMethod {
+    type Err = ContextError;
+    fn from_str(s: &str) -> Result<Self, ContextError> {
+        match s {
+            "fork" => Ok(StartMethod::Fork),
+            "spawn" => Ok(StartMethod::Spawn),
+            "forkserver" => Ok(StartMethod::Forkserver),
+            other => Err(ContextError::UnknownMethod(other.to_owned())),
+        }
+    }
+}
+
+static METHOD: Mutex<Option<StartMethod>> = Mutex::const_new(RawLock::new(), None);
+
+/// Every start method this platform has (`['fork', 'spawn', 'forkserver']` on Linux).
+pub fn get_all_start_methods() -> [StartMethod; 3] {
+    [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ]
+}
+
+/// The default start method: the one set, else `Forkserver`.
+pub fn get_start_method() -> StartMethod {
+    METHOD.lock().unwrap_or(StartMethod::Forkserver)
+}
+
+/// Sets the default start method, once (`force` replaces an earlier choice), as Python's
+/// `set_start_method`: a second call without `force` is [`ContextError::AlreadySet`].
+pub fn set_start_method(method: StartMethod, force: bool) -> Result<(), ContextError> {
+    let mut g = METHOD.lock();
+    if g.is_some() && !force {
+        return Err(ContextError::AlreadySet);
+    }
+    *g = Some(method);
+    Ok(())
+}
+
+/// A context: a start method to build processes with (≈ `multiprocessing.get_context`).
+/// `None` means the default start method.
+pub fn get_context(method: Option<StartMethod>) -> Context {
+    Context {
+        method: method.unwrap_or_else(get_start_method),
+    }
+}
+
+/// Factories bound to one start method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    method: StartMethod,
+}
+
+impl Context {
+    /// The context's start method.
+    pub fn get_start_method(&self) -> StartMethod {
+        self.method
+    }
+
+    /// A process builder using this context's start method.
+    pub fn process(&self) -> Builder {
+        Builder::new().start_method(self.method)
+    }
+}

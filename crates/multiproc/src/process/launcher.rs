@@ -1,0 +1,99 @@
+//! The launcher thread: every fork (and every spawn's fork+exec) happens on it.
+//!
+//! Why one thread: a child's parent-death signal (`PR_SET_PDEATHSIG`) fires when the *thread*
+//! that forked it exits, not the process. Processes started from a short-lived thread would
+//! be killed when that thread ends. Forking from one thread that lives as long as the process
+//! keeps "the child dies with its parent" true and nothing else.
+
+use std::io;
+use std::sync::mpsc;
+
+use crate::sync::{Mutex, ResetAfterFork};
+use crate::sys;
+
+/// Runs in the child; must end the process (it ends in `_exit`).
+type ChildBody = Box<dyn FnOnce() + Send>;
+type Job = Box<dyn FnOnce() -> io::Result<u32> + Send>;
+
+enum Request {
+    Fork(ChildBody, mpsc::Sender<io::Result<u32>>),
+    Run(Job, mpsc::Sender<io::Result<u32>>),
+}
+
+static LAUNCHER: Mutex<Option<mpsc::Sender<Request>>> =
+    Mutex::const_new(crate::sync::RawLock::new(), None);
+
+fn send(req: impl FnOnce(mpsc::Sender<io::Result<u32>>) -> Request) -> io::Result<u32> {
+    let (tx, rx) = mpsc::channel();
+    {
+        let mut g = LAUNCHER.lock();
+        let launcher = match &*g {
+            Some(l) => l.clone(),
+            None => {
+                let l = start()?;
+                *g = Some(l.clone());
+                l
+            }
+        };
+        launcher
+            .send(req(tx))
+            .map_err(|_| io::Error::other("the launcher thread is gone"))?;
+    }
+    rx.recv()
+        .map_err(|_| io::Error::other("the launcher thread is gone"))?
+}
+
+fn start() -> io::Result<mpsc::Sender<Request>> {
+    let (tx, rx) = mpsc::channel::<Request>();
+    std::thread::Builder::new()
+        .name("multiproc-launcher".into())
+        .spawn(move || {
+            for req in rx {
+                match req {
+                    Request::Fork(body, reply) => {
+                        let parent = sys::pid();
+                        // SAFETY: the child only runs `body`, which starts with the parent-death
+                        // set-up and ends in `_exit`; see `Process` docs for the multithreaded-
+                        // parent caveat of the Fork start method.
+                        match unsafe { sys::process::fork() } {
+                            Ok(None) => {
+                                sys::process::die_with_parent(parent);
+                                after_fork_in_child();
+                                body();
+                                sys::process::exit_now(0)
+                            }
+                            Ok(Some(pid)) => {
+                                let _ = reply.send(Ok(pid));
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(e));
+                            }
+                        }
+                    }
+                    Request::Run(job, reply) => {
+                        let _ = reply.send(job());
+                    }
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
+/// Forks on the launcher thread; the child runs `body` (which must end the process).
+pub(crate) fn fork(body: ChildBody) -> io::Result<u32> {
+    send(|reply| Request::Fork(body, reply))
+}
+
+/// Runs `job` on the launcher thread (a `Command::spawn`, so its fork happens there too).
+pub(crate) fn run(job: Job) -> io::Result<u32> {
+    send(|reply| Request::Run(job, reply))
+}
+
+/// In a forked child: the parent's launcher thread does not exist here; the next start makes
+/// a new one. The thread registry and the locks other threads held are reset.
+fn after_fork_in_child() {
+    LAUNCHER.force_unlock_after_fork();
+    *LAUNCHER.lock() = None;
+    super::registry::after_fork_in_child();
+    crate::thread::after_fork_in_child();
+}

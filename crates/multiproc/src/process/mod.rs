@@ -1,0 +1,67 @@
+//! Processes with Python's `multiprocessing` API: [`Process`], the three start methods, and
+//! the module functions.
+//!
+//! ```
+//! use multiproc::process::{self, Process};
+//!
+//! fn greet(name: String) -> String {
+//!     format!("hello {name} from {}", process::current_process().name)
+//! }
+//!
+//! let mut p = Process::builder().name("greeter").target(greet, "bob".to_string());
+//! p.start().unwrap();
+//! assert_eq!(p.join().unwrap(), "hello bob from greeter");
+//! ```
+//!
+//! # Targets
+//!
+//! [`Builder::target`] takes a non-capturing closure or `fn` plus serde arguments and works
+//! with every start method; [`Builder::fork_target`] takes any closure and needs `Fork`. A
+//! child's panic comes back from `join` as [`ProcessError::Panicked`] with message and
+//! location; its exit code follows Python (0, 1 after a panic, `-N` for signal N).
+//!
+//! # Set-up
+//!
+//! None. The child entry is a constructor in this library that runs before `main` in every
+//! process, so spawned children never run your `main` (or the test harness's).
+//!
+//! # Lifetimes
+//!
+//! Every child is started with a parent-death signal (from one long-lived launcher thread, so
+//! it is tied to the process, not the thread that called `start`): killing the parent kills
+//! its children. When the program exits normally, daemon children are terminated and the
+//! others waited for, as in Python. Every child is reaped.
+
+mod base;
+mod bootstrap;
+mod context;
+mod current;
+mod forkserver;
+mod launcher;
+mod popen;
+mod registry;
+mod wire;
+
+pub use base::{Builder, Process};
+pub use context::{
+    Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
+};
+pub use current::{ProcessInfo, current_process, parent_process};
+pub use forkserver::forkserver_pid;
+
+/// Live children of this process (≈ `multiprocessing.active_children()`); reaps the ended.
+pub fn active_children() -> Vec<ProcessInfo> {
+    registry::reap()
+        .into_iter()
+        .map(|c| ProcessInfo {
+            name: c.name.clone(),
+            pid: c.pid,
+            daemon: c.daemon,
+        })
+        .collect()
+}
+
+/// CPUs this process may use (≈ `os.process_cpu_count()` / `multiprocessing.cpu_count()`).
+pub fn cpu_count() -> usize {
+    crate::sys::process::cpu_count()
+}

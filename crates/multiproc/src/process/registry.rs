@@ -1,0 +1,53 @@
+//! The children this process started: `active_children()`, and Python's exit rule for
+//! processes (daemon children are terminated, the others joined, when the program exits).
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use super::popen::Child;
+use crate::sync::{Mutex, RawLock, ResetAfterFork};
+
+static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::const_new(RawLock::new(), Vec::new());
+
+/// Records a started child (and, once, installs the exit handler).
+pub(crate) fn add(child: Arc<Child>) {
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: registering a plain `extern "C"` function.
+        unsafe { libc::atexit(at_exit) };
+    });
+    CHILDREN.lock().push(child);
+}
+
+/// Reaps every child that has exited; returns the live ones.
+pub(crate) fn reap() -> Vec<Arc<Child>> {
+    let mut g = CHILDREN.lock();
+    g.retain(|c| !matches!(c.poll(), Ok(Some(_)) | Err(_)));
+    g.clone()
+}
+
+/// Python's `util._exit_function`: terminate daemonic children, then join every child.
+extern "C" fn at_exit() {
+    let children = std::mem::take(&mut *CHILDREN.lock());
+    for c in children.iter().filter(|c| c.daemon) {
+        let _ = c.signal(libc::SIGTERM);
+    }
+    for c in &children {
+        // A daemon child that ignores SIGTERM gets SIGKILL after a grace period.
+        if c.daemon
+            && matches!(
+                c.wait(crate::sync::deadline(Duration::from_secs(1))),
+                Ok(None)
+            )
+        {
+            let _ = c.signal(libc::SIGKILL);
+        }
+        let _ = c.wait(None);
+    }
+}
+
+/// In a forked child: the parent's children are not ours.
+pub(crate) fn after_fork_in_child() {
+    CHILDREN.force_unlock_after_fork();
+    CHILDREN.lock().clear();
+}

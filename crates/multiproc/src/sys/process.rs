@@ -1,0 +1,137 @@
+//! Process-level system calls: fork, `_exit`, parent-death signal, pidfds, waiting, polling.
+//!
+//! Hand-written rather than std's `Command` for the parts std does not do: a plain `fork()`
+//! that runs Rust code in the child (the `Fork` start method and the forkserver), the
+//! parent-death signal with the `getppid` race closed, and reaping through a pidfd with a
+//! deadline.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+/// How a process ended, in Python's `exitcode` convention: `>= 0` the exit status, `-N` death
+/// by signal N.
+pub(crate) type ExitCode = i32;
+
+/// `fork()`. Returns `Ok(None)` in the child and `Ok(Some(pid))` in the parent.
+///
+/// # Safety
+/// In a multi-threaded parent only the calling thread exists in the child; locks other threads
+/// held stay held there. The caller must only do what is safe in that state.
+pub(crate) unsafe fn fork() -> io::Result<Option<u32>> {
+    // SAFETY: the caller accepts fork's rules (see above); fork itself has no preconditions.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid as u32)),
+    }
+}
+
+/// Ends the calling process at once with `code`: no atexit handlers, no destructors (they
+/// belong to the parent whose memory a forked child copied).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// In a new child: die with SIGKILL when the parent does, and if the parent is already gone
+/// (it died between fork and this call), exit now.
+pub(crate) fn die_with_parent(parent: u32) {
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32);
+    if ppid != Some(parent) {
+        exit_now(70);
+    }
+}
+
+fn pid(p: u32) -> io::Result<Pid> {
+    Pid::from_raw(p as i32).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid 0"))
+}
+
+/// A pidfd for `pid` (readable once the process has exited).
+pub(crate) fn pidfd_open(p: u32) -> io::Result<OwnedFd> {
+    Ok(rustix::process::pidfd_open(pid(p)?, PidfdFlags::empty())?)
+}
+
+/// Sends `sig` through a pidfd (no pid-reuse race).
+pub(crate) fn pidfd_signal(fd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    let sig = Signal::from_named_raw(sig)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "unknown signal"))?;
+    Ok(rustix::process::pidfd_send_signal(fd, sig)?)
+}
+
+/// Reaps the child behind `fd` if it has exited; `None` while it runs.
+pub(crate) fn try_reap(fd: BorrowedFd<'_>) -> io::Result<Option<ExitCode>> {
+    let status = rustix::process::waitid(
+        WaitId::PidFd(fd),
+        WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+    )?;
+    Ok(status.and_then(|s| {
+        if let Some(code) = s.exit_status() {
+            Some(code)
+        } else {
+            s.terminating_signal().map(|sig| -sig)
+        }
+    }))
+}
+
+/// Waits until `fd` is readable or `deadline` passes; `false` on timeout.
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
+    Ok(!poll_any(&[fd], deadline)?.is_empty())
+}
+
+/// Polls `fds` for readability (or hang-up); returns the indices that are ready, empty on
+/// timeout.
+pub(crate) fn poll_any(
+    fds: &[BorrowedFd<'_>],
+    deadline: Option<Instant>,
+) -> io::Result<Vec<usize>> {
+    loop {
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(rustix::time::Timespec {
+                    tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+                    tv_nsec: left.subsec_nanos().into(),
+                })
+            }
+        };
+        let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|f| PollFd::new(f, PollFlags::IN)).collect();
+        match poll(&mut pfds, timeout.as_ref()) {
+            Ok(0) => return Ok(Vec::new()),
+            Ok(_) => {
+                return Ok(pfds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| !p.revents().is_empty())
+                    .map(|(i, _)| i)
+                    .collect());
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Clears `FD_CLOEXEC` so the fd survives `exec` (for the bootstrap socket).
+pub(crate) fn inherit_across_exec(fd: impl AsFd) -> io::Result<()> {
+    let flags = rustix::io::fcntl_getfd(&fd)?;
+    rustix::io::fcntl_setfd(&fd, flags - rustix::io::FdFlags::CLOEXEC)?;
+    Ok(())
+}
+
+/// The raw number of an fd (for the environment marker).
+pub(crate) fn raw(fd: impl AsFd) -> i32 {
+    fd.as_fd().as_raw_fd()
+}
+
+/// CPUs this process may run on (`os.process_cpu_count()`), at least 1.
+pub(crate) fn cpu_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
