@@ -8,7 +8,17 @@ use std::fmt;
 
 /// The queue is empty (`queue.Empty`): returned by `get_nowait` and by `get_timeout` when the
 /// timeout passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    thiserror::Error,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[error("queue is empty")]
 pub struct Empty;
 
@@ -39,23 +49,55 @@ impl<T> fmt::Display for Full<T> {
 impl<T> std::error::Error for Full<T> {}
 
 /// A blocking call gave up after its timeout (`TimeoutError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    thiserror::Error,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[error("timed out")]
 pub struct Timeout;
 
 /// The barrier is broken (`threading.BrokenBarrierError`): it was aborted or reset, a waiter
 /// timed out, or its action panicked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    thiserror::Error,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[error("barrier is broken")]
 pub struct BrokenBarrier;
 
 /// `task_done()` was called more times than there were items put (`ValueError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    thiserror::Error,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[error("task_done() called too many times")]
 pub struct TaskDoneError;
 
 /// A `release()` that Python would refuse (`RuntimeError` / `ValueError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum ReleaseError {
     /// `Lock.release()` on a lock that is not held.

@@ -50,6 +50,8 @@ mod primitive;
 pub mod process;
 #[cfg(not(multiproc_loom))]
 pub mod queue;
+#[cfg(not(multiproc_loom))]
+pub mod shared;
 pub mod sync;
 #[cfg_attr(multiproc_loom, allow(dead_code))]
 mod sys;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::sync::Arc;
@@ -25,8 +25,13 @@ use crate::sys::{self, process as sp};
 enum Launch {
     /// Run this in a forked child.
     Run(Box<dyn FnOnce() -> Outcome + Send>),
-    /// Send this trampoline offset and these encoded arguments to a fresh child.
-    Exec { offset: i64, args: Vec<u8> },
+    /// Send this trampoline offset and these encoded arguments (and the fds of the shared
+    /// objects among them) to a fresh child.
+    Exec {
+        offset: i64,
+        args: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    },
 }
 
 type Prepare = Box<dyn FnOnce(StartMethod) -> Result<Launch, ProcessError> + Send>;
@@ -90,13 +95,14 @@ impl Builder {
             StartMethod::Spawn | StartMethod::Forkserver => {
                 let t: Trampoline = bootstrap::trampoline::<F, A, R>;
                 let offset = bootstrap::offset_of(t)?;
-                let args = wire::encode(&args).map_err(|e| {
+                let (args, fds) = crate::shared::collect_fds(|| wire::encode(&args));
+                let args = args.map_err(|e| {
                     ProcessError::Encode(format!(
                         "{} does not encode: {e}",
                         std::any::type_name::<A>()
                     ))
                 })?;
-                Ok(Launch::Exec { offset, args })
+                Ok(Launch::Exec { offset, args, fds })
             }
         });
         self.build(prepare, None)
@@ -234,10 +240,10 @@ impl<R> Process<R> {
         let (name, daemon) = (self.name.clone(), self.daemon);
         let child = match (self.method, launch) {
             (_, Launch::Run(body)) => start_forked(name, daemon, me.name, body)?,
-            (StartMethod::Forkserver, Launch::Exec { offset, args }) => {
+            (StartMethod::Forkserver, Launch::Exec { offset, args, fds }) => {
                 let started = forkserver::start_child()?;
                 let mut results = started.results;
-                send_start(&mut results, &name, daemon, &me.name, offset, args)?;
+                send_start(&mut results, &name, daemon, &me.name, offset, args, fds)?;
                 let pidfd = sp::pidfd_open(started.pid).ok();
                 Child::new(
                     started.pid,
@@ -250,8 +256,8 @@ impl<R> Process<R> {
                     results,
                 )?
             }
-            (_, Launch::Exec { offset, args }) => {
-                start_spawned(name, daemon, &me.name, offset, args)?
+            (_, Launch::Exec { offset, args, fds }) => {
+                start_spawned(name, daemon, &me.name, offset, args, fds)?
             }
         };
         let child = Arc::new(child);
@@ -413,6 +419,7 @@ fn start_spawned(
     parent_name: &str,
     offset: i64,
     args: Vec<u8>,
+    fds: Vec<OwnedFd>,
 ) -> Result<Child, ProcessError> {
     let (mut results, child_end) = UnixStream::pair()?;
     let parent_pid = sys::pid();
@@ -434,7 +441,7 @@ fn start_spawned(
         Ok(child.id())
     }))?;
     let pidfd = sp::pidfd_open(pid)?;
-    send_start(&mut results, &name, daemon, parent_name, offset, args)?;
+    send_start(&mut results, &name, daemon, parent_name, offset, args, fds)?;
     Ok(Child::new(
         pid,
         name,
@@ -451,6 +458,7 @@ fn send_start(
     parent_name: &str,
     offset: i64,
     args: Vec<u8>,
+    fds: Vec<OwnedFd>,
 ) -> Result<(), ProcessError> {
     let start = Start {
         offset,
@@ -462,6 +470,6 @@ fn send_start(
     };
     let bytes = wire::encode(&start).map_err(|e| ProcessError::Encode(e.to_string()))?;
     // A child that died before reading makes this fail; `join` reports how it died.
-    let _ = wire::write_frame(results, &bytes);
+    let _ = wire::write_frame_with_fds(results, &bytes, &fds);
     Ok(())
 }

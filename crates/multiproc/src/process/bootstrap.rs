@@ -181,7 +181,7 @@ unsafe fn from_offset(offset: i64) -> Trampoline {
 /// A child started by `Spawn` (or forked by the forkserver): run the target and exit.
 pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
     let outcome = match receive_start(&mut stream) {
-        Ok(start) => {
+        Ok((start, fds)) => {
             current::set_child(
                 &start.name,
                 start.daemon,
@@ -195,7 +195,7 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
                 // same executable (we were exec'd from /proc/self/exe or forked from it), and
                 // it points into our own text (checked just above).
                 let t = unsafe { from_offset(start.offset) };
-                t(&start.args)
+                crate::shared::provide_fds(fds, || t(&start.args))
             }
         }
         Err(e) => Outcome::BadArgs(format!("bad start message: {e}")),
@@ -214,9 +214,11 @@ fn offset_check(offset: i64) -> Result<(), String> {
     }
 }
 
-fn receive_start(stream: &mut UnixStream) -> io::Result<Start> {
-    let frame = wire::read_frame(stream)?;
-    postcard::from_bytes(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+fn receive_start(stream: &mut UnixStream) -> io::Result<(Start, Vec<OwnedFd>)> {
+    let (frame, fds) = wire::read_frame_with_fds(stream)?;
+    let start =
+        postcard::from_bytes(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok((start, fds))
 }
 
 /// Sends the outcome, flushes stdio, and exits with Python's status for it.

@@ -3,11 +3,13 @@
 //! comes back from every child.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Panic;
+use crate::sys::fdpass;
 
 /// Largest frame a reader accepts (a larger length prefix is corrupt input, not a message).
 pub(crate) const MAX_FRAME: usize = 1 << 30;
@@ -63,10 +65,33 @@ pub(crate) fn write_frame(s: &mut UnixStream, bytes: &[u8]) -> io::Result<()> {
     s.flush()
 }
 
-/// Reads one frame, blocking. A bad length prefix is `InvalidData`.
-pub(crate) fn read_frame(s: &mut UnixStream) -> io::Result<Vec<u8>> {
+/// Writes one frame with `fds` attached to its first bytes (`SCM_RIGHTS`).
+pub(crate) fn write_frame_with_fds(
+    s: &mut UnixStream,
+    bytes: &[u8],
+    fds: &[OwnedFd],
+) -> io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    fdpass::send_fds(&*s, &len.to_le_bytes(), &borrowed)?;
+    s.write_all(bytes)?;
+    s.flush()
+}
+
+/// Reads one frame and the fds that came with it.
+pub(crate) fn read_frame_with_fds(s: &mut UnixStream) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
+    let mut got = 0;
+    let mut fds = Vec::new();
+    while got < 4 {
+        let (n, more) = fdpass::recv_fds(&*s, &mut len[got..])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        fds.extend(more);
+        got += n;
+    }
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(io::Error::new(
@@ -76,7 +101,7 @@ pub(crate) fn read_frame(s: &mut UnixStream) -> io::Result<Vec<u8>> {
     }
     let mut buf = vec![0u8; len];
     s.read_exact(&mut buf)?;
-    Ok(buf)
+    Ok((buf, fds))
 }
 
 /// Splits a complete frame off the front of `buf`, if there is one.

@@ -14,6 +14,7 @@
 pub(crate) mod fdpass;
 pub(crate) mod futex;
 pub(crate) mod process;
+pub(crate) mod shm;
 pub(crate) mod tid;
 
 /// The calling process's id (`getpid`).

@@ -1,0 +1,114 @@
+//! `Shared<T>`: one synchronisation object in shared memory, usable by every process it is
+//! passed to (≈ `multiprocessing.Lock()`, `RLock()`, `Semaphore()`, `Event()`, ...).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::mapping::Mapping;
+use crate::sync::{BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
+
+/// Types that work when placed in memory shared between processes: their whole state is
+/// position-independent futex words, with no pointers, no heap, no destructor.
+///
+/// # Safety
+/// Implementors must be valid at any address, in any process, from a bitwise copy, and need
+/// no `Drop`.
+pub unsafe trait ShmSafe: Sync + Send + 'static {}
+
+// SAFETY: each is `#[repr(C)]`/`#[repr(transparent)]` over `AtomicU32`s (and a `u32` bound),
+// with no pointers and no `Drop`.
+unsafe impl ShmSafe for Lock {}
+// SAFETY: as above.
+unsafe impl ShmSafe for RLock {}
+// SAFETY: as above.
+unsafe impl ShmSafe for Semaphore {}
+// SAFETY: as above.
+unsafe impl ShmSafe for BoundedSemaphore {}
+// SAFETY: as above.
+unsafe impl ShmSafe for Event {}
+// SAFETY: a `Condition` is its lock plus three `AtomicU32`s.
+unsafe impl ShmSafe for Condition<Lock> {}
+// SAFETY: as above.
+unsafe impl ShmSafe for Condition<RLock> {}
+
+/// A `T` in shared memory. Clone it to share within a process; pass it as a `Process`
+/// argument (or capture it in a `fork_target`) to share it with a child.
+///
+/// ```
+/// use multiproc::process::Process;
+/// use multiproc::shared::Shared;
+/// use multiproc::sync::Event;
+///
+/// let ready = Shared::new(Event::new()).unwrap();       // multiprocessing.Event()
+/// let mut p = Process::new(|ev: Shared<Event>| ev.set(), ready.clone());
+/// p.start().unwrap();
+/// assert!(ready.wait_timeout(std::time::Duration::from_secs(30)));
+/// p.join().unwrap();
+/// ```
+pub struct Shared<T: ShmSafe> {
+    map: Mapping,
+    _t: PhantomData<T>,
+}
+
+impl<T: ShmSafe> Shared<T> {
+    /// Moves `value` into a new shared segment.
+    pub fn new(value: T) -> std::io::Result<Shared<T>> {
+        let map = Mapping::create(size_of::<T>())?;
+        // SAFETY: the segment is page-aligned (more than any `T`'s alignment), at least
+        // `size_of::<T>()` bytes, and not yet visible to anyone else.
+        unsafe { map.ptr().cast::<T>().write(value) };
+        Ok(Shared {
+            map,
+            _t: PhantomData,
+        })
+    }
+}
+
+impl<T: ShmSafe> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the segment holds a `T` written by `new` (or by the process that sent it,
+        // as the same type: both sides run this executable), lives as long as `self.map`,
+        // and `T: ShmSafe` is valid at any address and shared between processes.
+        unsafe { &*self.map.ptr().cast::<T>() }
+    }
+}
+
+impl<T: ShmSafe> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared {
+            map: self.map.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: ShmSafe + fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Shared").field(&**self).finish()
+    }
+}
+
+impl<T: ShmSafe> Serialize for Shared<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.map.serialize(s)
+    }
+}
+
+impl<'de, T: ShmSafe> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = Mapping::deserialize(d)?;
+        if map.len() < size_of::<T>() {
+            return Err(serde::de::Error::custom(
+                "shared segment smaller than its type",
+            ));
+        }
+        Ok(Shared {
+            map,
+            _t: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,62 @@
+//! How shared objects travel: their file descriptors go beside the serialized bytes.
+//!
+//! While a child's arguments are encoded, a thread-local *sink* collects the fd of every
+//! shared object met (its serialized form is just the index); the fds then cross with
+//! `SCM_RIGHTS` in the same message. While they are decoded in the child, a thread-local
+//! *source* hands each object its fd back by index. Outside those two moments a shared object
+//! refuses to serialize, with a message saying how to pass it.
+
+use std::cell::RefCell;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+thread_local! {
+    static SINK: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    static SOURCE: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `encode` with an fd sink; returns its result and the fds collected.
+pub(crate) fn collect_fds<R>(encode: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
+    let previous = SINK.with(|s| s.replace(Some(Vec::new())));
+    let r = encode();
+    let fds = SINK.with(|s| s.replace(previous)).unwrap_or_default();
+    (r, fds)
+}
+
+/// Runs `decode` with `fds` available to the shared objects being decoded.
+pub(crate) fn provide_fds<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
+    let previous = SOURCE.with(|s| s.replace(Some(fds.into_iter().map(Some).collect())));
+    let r = decode();
+    SOURCE.with(|s| s.replace(previous));
+    r
+}
+
+/// Called by a shared object's `Serialize`: records a duplicate of `fd`, returns its index.
+pub(crate) fn push_fd(fd: BorrowedFd<'_>) -> Result<u32, String> {
+    let dup = fd
+        .try_clone_to_owned()
+        .map_err(|e| format!("cannot duplicate a shared fd: {e}"))?;
+    SINK.with(|s| match s.borrow_mut().as_mut() {
+        Some(v) => {
+            v.push(dup);
+            Ok((v.len() - 1) as u32)
+        }
+        None => Err(
+            "a shared object can only be serialized as an argument of a Process \
+                     (its memory travels as a file descriptor)"
+                .to_owned(),
+        ),
+    })
+}
+
+/// Called by a shared object's `Deserialize`: takes the fd at `index`.
+pub(crate) fn take_fd(index: u32) -> Result<OwnedFd, String> {
+    SOURCE.with(|s| {
+        let mut s = s.borrow_mut();
+        let fds = s
+            .as_mut()
+            .ok_or("a shared object can only be deserialized in a child process")?;
+        fds.get_mut(index as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| format!("no file descriptor {index} came with this message"))
+    })
+}

@@ -1,0 +1,245 @@
+//! `Value<T>` and `Array<T>` (≈ `multiprocessing.Value` / `Array` with `lock=True`): plain
+//! data in shared memory behind a process-shared `RLock`.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use bytemuck::Pod;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::mapping::Mapping;
+use crate::sync::{RLock, RLockGuard};
+
+/// Layout: the lock, the element count, padding to `T`'s alignment, then the elements.
+#[repr(C)]
+struct Header {
+    lock: RLock,
+    len: usize,
+}
+
+fn data_offset<T>() -> usize {
+    size_of::<Header>().next_multiple_of(align_of::<T>())
+}
+
+/// Plain data of type `T` in shared memory with its lock: one value ([`Value`]) or many
+/// ([`Array`]).
+struct Block<T: Pod> {
+    map: Mapping,
+    _t: PhantomData<T>,
+}
+
+impl<T: Pod> Block<T> {
+    fn new(items: &[T]) -> std::io::Result<Block<T>> {
+        let map = Mapping::create(data_offset::<T>() + size_of_val(items))?;
+        // SAFETY: the fresh, zeroed, page-aligned segment is large enough for the header and
+        // `items.len()` elements at `data_offset`, which is aligned for `T`; nobody else sees
+        // it yet.
+        unsafe {
+            map.ptr().cast::<Header>().write(Header {
+                lock: RLock::new(),
+                len: items.len(),
+            });
+            std::ptr::copy_nonoverlapping(
+                items.as_ptr(),
+                map.ptr().add(data_offset::<T>()).cast::<T>(),
+                items.len(),
+            );
+        }
+        Ok(Block {
+            map,
+            _t: PhantomData,
+        })
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: written by `new` (checked for size on arrival from another process).
+        unsafe { &*self.map.ptr().cast::<Header>() }
+    }
+
+    fn len(&self) -> usize {
+        self.header().len
+    }
+
+    fn lock(&self) -> &RLock {
+        &self.header().lock
+    }
+
+    /// Runs `f` on the elements with the lock held.
+    fn with<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
+        let _g = self.lock().acquire();
+        // SAFETY: the elements lie inside the segment (see `new`); the lock is held, and every
+        // access to them goes through this method, so this is the only reference right now
+        // (the RLock lets the same thread re-enter, but `f` holds the only `&mut`, and a
+        // nested `with` from inside `f` would need that borrow released first).
+        let data = unsafe {
+            std::slice::from_raw_parts_mut(
+                self.map.ptr().add(data_offset::<T>()).cast::<T>(),
+                self.len(),
+            )
+        };
+        f(data)
+    }
+
+    fn check(map: Mapping) -> Result<Block<T>, String> {
+        if map.len() < size_of::<Header>() {
+            return Err("shared segment too small".into());
+        }
+        let b = Block {
+            map,
+            _t: PhantomData,
+        };
+        let need = data_offset::<T>()
+            .checked_add(b.len().checked_mul(size_of::<T>()).ok_or("bad length")?);
+        if need.is_none_or(|n| n > b.map.len()) {
+            return Err("shared segment smaller than its contents".into());
+        }
+        Ok(b)
+    }
+}
+
+impl<T: Pod> Clone for Block<T> {
+    fn clone(&self) -> Self {
+        Block {
+            map: self.map.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+/// One `T` in shared memory with a lock (≈ `multiprocessing.Value(typecode, v)`).
+///
+/// `get` and `set` each hold the lock; a read-modify-write (`v.value += 1` in Python) must
+/// hold it across both, which is what [`with`](Value::with) does.
+///
+/// ```
+/// use multiproc::process::Process;
+/// use multiproc::shared::Value;
+///
+/// let counter = Value::new(0u64).unwrap();
+/// let mut p = Process::new(|c: Value<u64>| for _ in 0..1000 { c.with(|v| *v += 1) }, counter.clone());
+/// p.start().unwrap();
+/// p.join().unwrap();
+/// assert_eq!(counter.get(), 1000);
+/// ```
+pub struct Value<T: Pod>(Block<T>);
+
+impl<T: Pod> Value<T> {
+    /// A shared value starting at `v`.
+    pub fn new(v: T) -> std::io::Result<Value<T>> {
+        Ok(Value(Block::new(std::slice::from_ref(&v))?))
+    }
+
+    /// Reads it under the lock (`v.value`).
+    pub fn get(&self) -> T {
+        self.0.with(|d| d[0])
+    }
+
+    /// Writes it under the lock (`v.value = x`).
+    pub fn set(&self, v: T) {
+        self.0.with(|d| d[0] = v)
+    }
+
+    /// Runs `f` on the value with the lock held: `with v.get_lock(): v.value += 1`.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.0.with(|d| f(&mut d[0]))
+    }
+
+    /// The lock (`get_lock()`), to hold it across several operations.
+    pub fn get_lock(&self) -> &RLock {
+        self.0.lock()
+    }
+
+    /// Acquires the lock (`with v.get_lock():`).
+    pub fn acquire(&self) -> RLockGuard<'_> {
+        self.0.lock().acquire()
+    }
+}
+
+/// A fixed-length array of `T` in shared memory with a lock (≈ `multiprocessing.Array`).
+///
+/// ```
+/// use multiproc::shared::Array;
+/// let a = Array::from_slice(&[1i32, 2, 3]).unwrap();
+/// a.set(1, 20);
+/// assert_eq!(a.to_vec(), [1, 20, 3]);
+/// assert_eq!(a.len(), 3);
+/// ```
+pub struct Array<T: Pod>(Block<T>);
+
+impl<T: Pod> Array<T> {
+    /// `len` zeroed elements (`Array('i', 10)`).
+    pub fn zeroed(len: usize) -> std::io::Result<Array<T>> {
+        Ok(Array(Block::new(&vec![T::zeroed(); len])?))
+    }
+
+    /// A copy of `items` (`Array('i', [1, 2, 3])`).
+    pub fn from_slice(items: &[T]) -> std::io::Result<Array<T>> {
+        Ok(Array(Block::new(items)?))
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` (under the lock), or `None` past the end (Python's `IndexError`).
+    pub fn get(&self, i: usize) -> Option<T> {
+        self.0.with(|d| d.get(i).copied())
+    }
+
+    /// Sets element `i` (under the lock); `false` past the end.
+    pub fn set(&self, i: usize, v: T) -> bool {
+        self.0.with(|d| d.get_mut(i).map(|x| *x = v).is_some())
+    }
+
+    /// A copy of every element (`a[:]`).
+    pub fn to_vec(&self) -> Vec<T> {
+        self.0.with(|d| d.to_vec())
+    }
+
+    /// Runs `f` on the elements with the lock held.
+    pub fn with<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
+        self.0.with(f)
+    }
+
+    /// The lock (`get_lock()`).
+    pub fn get_lock(&self) -> &RLock {
+        self.0.lock()
+    }
+}
+
+macro_rules! handle_impls {
+    ($($ty:ident),*) => {$(
+        impl<T: Pod> Clone for $ty<T> {
+            fn clone(&self) -> Self {
+                $ty(self.0.clone())
+            }
+        }
+
+        impl<T: Pod + fmt::Debug> fmt::Debug for $ty<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($ty)).field(&self.0.with(|d| d.to_vec())).finish()
+            }
+        }
+
+        impl<T: Pod> Serialize for $ty<T> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0.map.serialize(s)
+            }
+        }
+
+        impl<'de, T: Pod> Deserialize<'de> for $ty<T> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let map = Mapping::deserialize(d)?;
+                Block::check(map).map($ty).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+handle_impls!(Value, Array);
