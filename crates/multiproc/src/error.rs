@@ -117,6 +117,32 @@ pub enum ReleaseError {
     Overflow,
 }
 
+/// The lock was held by a process that died; you have it now (≈ `EOWNERDEAD` of a robust
+/// mutex, which Python's locks do not have: theirs stay locked forever). Whatever the lock
+/// protects may be half-updated: check it, then use the guard inside.
+pub struct OwnerDied<G>(pub G);
+
+impl<G> OwnerDied<G> {
+    /// The guard: the lock is held.
+    pub fn into_inner(self) -> G {
+        self.0
+    }
+}
+
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnerDied(..)")
+    }
+}
+
+impl<G> fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the lock's owner died holding it; the lock is now held by the caller")
+    }
+}
+
+impl<G> std::error::Error for OwnerDied<G> {}
+
 /// A thread (or a child process's target) that panicked: its message and where it panicked.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Panic {
@@ -200,6 +226,7 @@ pub enum ProcessError {
     #[error("the target is not from this executable, so a new process cannot find it")]
     ForeignTarget,
     /// A capturing closure needs the `Fork` start method.
+    #[cfg(not(multiproc_loom))]
     #[error("a capturing closure can only be started with the fork start method, not {0}")]
     NeedsFork(crate::process::StartMethod),
     /// The constructor that runs children was stripped from this executable.

@@ -53,12 +53,12 @@ pub mod queue;
 #[cfg(not(multiproc_loom))]
 pub mod shared;
 pub mod sync;
-#[cfg_attr(multiproc_loom, allow(dead_code))]
+#[cfg_attr(multiproc_loom, allow(dead_code, unused_imports))]
 mod sys;
 #[cfg(not(multiproc_loom))]
 pub mod thread;
 
 pub use error::{
-    BrokenBarrier, ContextError, Empty, Error, Full, JoinError, Panic, ProcessError, ReleaseError,
-    TaskDoneError, ThreadError, Timeout,
+    BrokenBarrier, ContextError, Empty, Error, Full, JoinError, OwnerDied, Panic, ProcessError,
+    ReleaseError, TaskDoneError, ThreadError, Timeout,
 };

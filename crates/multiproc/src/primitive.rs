@@ -61,7 +61,7 @@ impl SpinWait {
 #[cfg(not(multiproc_loom))]
 pub(crate) use crate::sys::futex;
 #[cfg(not(multiproc_loom))]
-pub(crate) use crate::sys::tid::current as current_tid;
+pub(crate) use crate::sys::tid::{current as current_tid, pid as current_pid, task_alive};
 
 #[cfg(multiproc_loom)]
 pub(crate) mod futex {
@@ -123,6 +123,16 @@ pub(crate) mod futex {
         TABLE.cond.notify_all();
         woken
     }
+}
+
+#[cfg(multiproc_loom)]
+pub(crate) fn current_pid() -> u32 {
+    1
+}
+
+#[cfg(multiproc_loom)]
+pub(crate) fn task_alive(_id: u32) -> bool {
+    true
 }
 
 #[cfg(multiproc_loom)]

@@ -8,7 +8,7 @@ use std::ops::Deref;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mapping::Mapping;
-use crate::sync::{BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
+use crate::sync::{BoundedSemaphore, Condition, ConditionLock, Event, Lock, RLock, Semaphore};
 
 /// Types that work when placed in memory shared between processes: their whole state is
 /// position-independent futex words, with no pointers, no heap, no destructor.
@@ -16,13 +16,25 @@ use crate::sync::{BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 /// # Safety
 /// Implementors must be valid at any address, in any process, from a bitwise copy, and need
 /// no `Drop`.
-pub unsafe trait ShmSafe: Sync + Send + 'static {}
+pub unsafe trait ShmSafe: Sync + Send + 'static {
+    /// Called once the value is in shared memory (locks start watching for dead owners).
+    #[doc(hidden)]
+    fn placed_in_shared_memory(&self) {}
+}
 
 // SAFETY: each is `#[repr(C)]`/`#[repr(transparent)]` over `AtomicU32`s (and a `u32` bound),
 // with no pointers and no `Drop`.
-unsafe impl ShmSafe for Lock {}
+unsafe impl ShmSafe for Lock {
+    fn placed_in_shared_memory(&self) {
+        self.raw().make_robust();
+    }
+}
 // SAFETY: as above.
-unsafe impl ShmSafe for RLock {}
+unsafe impl ShmSafe for RLock {
+    fn placed_in_shared_memory(&self) {
+        self.make_robust();
+    }
+}
 // SAFETY: as above.
 unsafe impl ShmSafe for Semaphore {}
 // SAFETY: as above.
@@ -30,9 +42,17 @@ unsafe impl ShmSafe for BoundedSemaphore {}
 // SAFETY: as above.
 unsafe impl ShmSafe for Event {}
 // SAFETY: a `Condition` is its lock plus three `AtomicU32`s.
-unsafe impl ShmSafe for Condition<Lock> {}
+unsafe impl ShmSafe for Condition<Lock> {
+    fn placed_in_shared_memory(&self) {
+        self.lock().cond_make_robust();
+    }
+}
 // SAFETY: as above.
-unsafe impl ShmSafe for Condition<RLock> {}
+unsafe impl ShmSafe for Condition<RLock> {
+    fn placed_in_shared_memory(&self) {
+        self.lock().cond_make_robust();
+    }
+}
 
 /// A `T` in shared memory. Clone it to share within a process; pass it as a `Process`
 /// argument (or capture it in a `fork_target`) to share it with a child.
@@ -60,10 +80,12 @@ impl<T: ShmSafe> Shared<T> {
         // SAFETY: the segment is page-aligned (more than any `T`'s alignment), at least
         // `size_of::<T>()` bytes, and not yet visible to anyone else.
         unsafe { map.ptr().cast::<T>().write(value) };
-        Ok(Shared {
+        let shared: Shared<T> = Shared {
             map,
             _t: PhantomData,
-        })
+        };
+        shared.placed_in_shared_memory();
+        Ok(shared)
     }
 }
 

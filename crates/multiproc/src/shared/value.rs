@@ -45,10 +45,12 @@ impl<T: Pod> Block<T> {
                 items.len(),
             );
         }
-        Ok(Block {
+        let block = Block {
             map,
             _t: PhantomData,
-        })
+        };
+        block.lock().make_robust();
+        Ok(block)
     }
 
     fn header(&self) -> &Header {

@@ -108,6 +108,8 @@ mod sealed {
 /// A lock a [`Condition`] can be built over: [`Lock`] or [`RLock`].
 pub trait ConditionLock: sealed::Sealed + Default {
     #[doc(hidden)]
+    fn cond_make_robust(&self);
+    #[doc(hidden)]
     fn cond_acquire(&self, deadline: Option<Instant>) -> bool;
     #[doc(hidden)]
     fn cond_release(&self);
@@ -118,6 +120,9 @@ pub trait ConditionLock: sealed::Sealed + Default {
 }
 
 impl ConditionLock for Lock {
+    fn cond_make_robust(&self) {
+        self.raw().make_robust();
+    }
     fn cond_acquire(&self, deadline: Option<Instant>) -> bool {
         self.raw().lock_until(deadline)
     }
@@ -134,6 +139,9 @@ impl ConditionLock for Lock {
 }
 
 impl ConditionLock for RLock {
+    fn cond_make_robust(&self) {
+        self.make_robust();
+    }
     fn cond_acquire(&self, deadline: Option<Instant>) -> bool {
         self.acquire_until(deadline)
     }

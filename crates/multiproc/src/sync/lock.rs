@@ -18,12 +18,29 @@
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use crate::error::ReleaseError;
+use crate::error::{OwnerDied, ReleaseError};
 use crate::primitive::atomic::{AtomicU32, Ordering};
-use crate::primitive::{SpinWait, current_tid, futex};
+use crate::primitive::{SpinWait, current_pid, current_tid, futex, task_alive};
 
 pub(crate) const WAITERS: u32 = 1 << 31;
 pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
+
+/// `flags`: the lock lives in shared memory; waiters watch for the owner's process dying.
+const ROBUST: u32 = 1;
+
+/// How often a waiter on a robust lock checks whether the owner's process is still alive.
+const ROBUST_POLL: Duration = Duration::from_millis(100);
+
+/// How a blocking acquire ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// Got the lock.
+    Yes,
+    /// Got the lock from a process that died holding it.
+    OwnerDied,
+    /// The deadline passed.
+    No,
+}
 
 /// The lock state machine on its own: a futex word with `lock`, `try_lock`, `lock_until` and
 /// `unlock`. [`Lock`], [`RLock`](super::RLock), [`Condition`](super::Condition) and the queues
@@ -32,14 +49,33 @@ pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
 #[repr(C)]
 pub struct RawLock {
     word: AtomicU32,
+    /// The pid of the process whose thread last acquired it, for owner-death checks.
+    owner_pid: AtomicU32,
+    flags: AtomicU32,
 }
 
 impl RawLock {
     const_fn! {
         /// A new, unlocked lock.
         pub fn new() -> RawLock {
-            RawLock { word: AtomicU32::new(0) }
+            RawLock { word: AtomicU32::new(0), owner_pid: AtomicU32::new(0), flags: AtomicU32::new(0) }
         }
+    }
+
+    /// Marks the lock as living in shared memory: from now on, a waiter that finds its holder's
+    /// process dead takes the lock over ([`Acquired::OwnerDied`]) instead of waiting forever.
+    pub(crate) fn make_robust(&self) {
+        self.flags.fetch_or(ROBUST, Ordering::Relaxed);
+    }
+
+    fn is_robust(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & ROBUST != 0
+    }
+
+    #[inline]
+    fn acquired(&self) -> bool {
+        self.owner_pid.store(current_pid(), Ordering::Relaxed);
+        true
     }
 
     /// Takes the lock if it is free; never blocks.
@@ -48,6 +84,7 @@ impl RawLock {
         self.word
             .compare_exchange(0, current_tid(), Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
+            && self.acquired()
     }
 
     /// Takes the lock, blocking as long as needed.
@@ -61,11 +98,21 @@ impl RawLock {
     /// Takes the lock unless `deadline` passes first; `None` waits forever.
     #[inline]
     pub fn lock_until(&self, deadline: Option<Instant>) -> bool {
-        self.try_lock() || self.lock_slow(deadline)
+        self.try_lock() || self.lock_slow(deadline) != Acquired::No
+    }
+
+    /// As [`lock_until`](Self::lock_until), telling whether the lock came from a dead owner.
+    #[inline]
+    pub(crate) fn lock_until_checked(&self, deadline: Option<Instant>) -> Acquired {
+        if self.try_lock() {
+            Acquired::Yes
+        } else {
+            self.lock_slow(deadline)
+        }
     }
 
     #[cold]
-    fn lock_slow(&self, deadline: Option<Instant>) -> bool {
+    fn lock_slow(&self, deadline: Option<Instant>) -> Acquired {
         let me = current_tid();
         // Phase 1: spin. A thread that never slept takes the lock without the waiters bit, so
         // its release costs no syscall.
@@ -78,7 +125,8 @@ impl RawLock {
                     .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return true;
+                    self.acquired();
+                    return Acquired::Yes;
                 }
                 continue;
             }
@@ -96,7 +144,8 @@ impl RawLock {
                     .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return true;
+                    self.acquired();
+                    return Acquired::Yes;
                 }
                 continue;
             }
@@ -110,17 +159,48 @@ impl RawLock {
                 }
                 v |= WAITERS;
             }
-            if !futex::wait(&self.word, v, deadline) {
-                return self.give_up();
+            let robust = self.is_robust();
+            let slice = if robust {
+                let poll = Instant::now() + ROBUST_POLL;
+                Some(deadline.map_or(poll, |d| d.min(poll)))
+            } else {
+                deadline
+            };
+            if !futex::wait(&self.word, v, slice) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return self.give_up();
+                }
+                if robust && self.take_from_dead_owner(v, me) {
+                    return Acquired::OwnerDied;
+                }
             }
         }
+    }
+
+    /// The lock word was `v` for a whole poll interval. If its owner thread is gone and the
+    /// owner's process is dead (or a zombie), take the lock over. A thread that exited in a
+    /// live process keeps the lock held, as in Python.
+    #[cold]
+    fn take_from_dead_owner(&self, v: u32, me: u32) -> bool {
+        let tid = v & TID_MASK;
+        if tid == 0 || task_alive(tid) {
+            return false;
+        }
+        let pid = self.owner_pid.load(Ordering::Relaxed);
+        if pid != 0 && task_alive(pid) {
+            return false;
+        }
+        self.word
+            .compare_exchange(v, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            && self.acquired()
     }
 
     /// The deadline passed while we slept. We may have been woken by a release just now and
     /// be the thread that owes the next wake-up to other sleepers, so: take the lock if it is
     /// free (keeping the waiters bit), else make sure the holder's release wakes someone.
     #[cold]
-    fn give_up(&self) -> bool {
+    fn give_up(&self) -> Acquired {
         let me = current_tid();
         loop {
             let v = self.word.load(Ordering::Relaxed);
@@ -130,7 +210,8 @@ impl RawLock {
                     .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return true;
+                    self.acquired();
+                    return Acquired::Yes;
                 }
             } else if v & WAITERS != 0
                 || self
@@ -138,7 +219,7 @@ impl RawLock {
                     .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
-                return false;
+                return Acquired::No;
             }
         }
     }
@@ -164,6 +245,7 @@ impl RawLock {
 
     /// In a child just forked: the thread that held this lock does not exist here, so take
     /// the lock back to free. Only for process-private locks the child is about to reuse.
+    #[cfg(not(multiproc_loom))]
     pub(crate) fn reset_after_fork(&self) {
         self.word.store(0, Ordering::Relaxed);
     }
@@ -311,6 +393,18 @@ impl Lock {
                 lock: self,
                 _p: PhantomData,
             })
+    }
+
+    /// As [`acquire`](Lock::acquire), but says so when the lock was taken over from a process
+    /// that died holding it (only locks in shared memory, see
+    /// [`Shared`](crate::shared::Shared), detect that; `acquire` takes them over silently).
+    pub fn acquire_checked(&self) -> Result<LockGuard<'_>, OwnerDied<LockGuard<'_>>> {
+        let died = self.raw.lock_until_checked(None) == Acquired::OwnerDied;
+        let g = LockGuard {
+            lock: self,
+            _p: PhantomData,
+        };
+        if died { Err(OwnerDied(g)) } else { Ok(g) }
     }
 
     /// Releases the lock, from any thread. Errors with [`ReleaseError::Unlocked`] if it is not

@@ -7,8 +7,8 @@
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use super::lock::RawLock;
-use crate::error::ReleaseError;
+use super::lock::{Acquired, RawLock};
+use crate::error::{OwnerDied, ReleaseError};
 use crate::primitive::atomic::{AtomicU32, Ordering};
 use crate::primitive::current_tid;
 
@@ -66,6 +66,25 @@ impl RLock {
             self.count.store(1, Ordering::Relaxed);
         }
         self.guard()
+    }
+
+    /// As [`acquire`](RLock::acquire), but says so when the lock was taken over from a
+    /// process that died holding it (see [`Lock::acquire_checked`](super::Lock::acquire_checked)).
+    pub fn acquire_checked(&self) -> Result<RLockGuard<'_>, OwnerDied<RLockGuard<'_>>> {
+        if self.enter_if_owner() {
+            return Ok(self.guard());
+        }
+        let died = self.raw.lock_until_checked(None) == Acquired::OwnerDied;
+        self.count.store(1, Ordering::Relaxed);
+        if died {
+            Err(OwnerDied(self.guard()))
+        } else {
+            Ok(self.guard())
+        }
+    }
+
+    pub(crate) fn make_robust(&self) {
+        self.raw.make_robust();
     }
 
     /// Acquires only without blocking.

@@ -17,7 +17,4 @@ pub(crate) mod process;
 pub(crate) mod shm;
 pub(crate) mod tid;
 
-/// The calling process's id (`getpid`).
-pub(crate) fn pid() -> u32 {
-    rustix::process::getpid().as_raw_nonzero().get() as u32
-}
+pub(crate) use tid::pid;

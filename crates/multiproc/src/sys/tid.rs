@@ -1,21 +1,37 @@
-//! The calling thread's kernel id (`gettid`), cached in a thread-local.
+//! The calling thread's kernel id (`gettid`) and the process id, cached.
 //!
 //! Lock words store the owner's tid (the same layout as Linux robust futexes: bits 0–29 the
-//! tid, bit 30 "owner died", bit 31 "waiters"), so re-entrancy checks and, later, owner-death
-//! detection need it on every acquire. `gettid` is a syscall; the cache makes it a TLS read.
-//! After `fork` the only surviving thread has a new tid, so a `pthread_atfork` child handler
-//! clears the cache.
+//! tid, bit 30 "owner died", bit 31 "waiters") and locks record the owner's pid, so every
+//! acquire needs both. `gettid`/`getpid` are syscalls; the caches make them a TLS read and an
+//! atomic load. After `fork` the surviving thread has a new tid and the process a new pid, so
+//! a `pthread_atfork` child handler clears both caches.
 
 use std::cell::Cell;
 use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 thread_local! {
     static TID: Cell<u32> = const { Cell::new(0) };
 }
 
+static PID: AtomicU32 = AtomicU32::new(0);
+
 extern "C" fn reset_after_fork() {
     // Runs in the child, in the thread that called fork: the only thread there.
     TID.with(|t| t.set(0));
+    PID.store(0, Ordering::Relaxed);
+}
+
+fn register_at_fork() {
+    static AT_FORK: Once = Once::new();
+    AT_FORK.call_once(|| {
+        // SAFETY: registering a plain `extern "C"` function with no captured state; it only
+        // touches a const-initialised thread-local `Cell` and an atomic, which need no
+        // allocation.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(reset_after_fork));
+        }
+    });
 }
 
 /// The calling thread's kernel thread id.
@@ -25,20 +41,45 @@ pub(crate) fn current() -> u32 {
     if cached != 0 {
         return cached;
     }
-    slow()
+    slow_tid()
 }
 
 #[cold]
-fn slow() -> u32 {
-    static AT_FORK: Once = Once::new();
-    AT_FORK.call_once(|| {
-        // SAFETY: registering a plain `extern "C"` function with no captured state; it only
-        // touches a const-initialised thread-local `Cell`, which needs no allocation.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(reset_after_fork));
-        }
-    });
+fn slow_tid() -> u32 {
+    register_at_fork();
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
     TID.with(|t| t.set(tid));
     tid
+}
+
+/// The process id.
+#[inline]
+pub(crate) fn pid() -> u32 {
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    slow_pid()
+}
+
+#[cold]
+fn slow_pid() -> u32 {
+    register_at_fork();
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+/// Whether the task (thread or process) `id` exists and has not died: `/proc/<id>/stat` is
+/// there and its state is not zombie or dead. Thread ids are reachable as `/proc/<tid>` too.
+pub(crate) fn task_alive(id: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{id}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next()),
+            Some("Z" | "X" | "x")
+        ),
+        Err(_) => false,
+    }
 }
