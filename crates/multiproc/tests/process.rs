@@ -414,3 +414,26 @@ fn ten_processes_in_parallel() {
         assert_eq!(got, (100..110).collect::<Vec<_>>());
     });
 }
+
+/// Regression: a raw `fork()` child that exits through `std::process::exit` runs the exit
+/// handlers it copied; they used to walk the parent's children and read their results, so
+/// the parent's `join` saw no value (`Exited(0)`).
+#[test]
+fn raw_fork_child_exit_does_not_steal_results() {
+    each_method(|m| {
+        let mut p = builder(m).target(
+            |x: u64| {
+                std::thread::sleep(Duration::from_millis(200));
+                x * 2
+            },
+            21,
+        );
+        p.start().unwrap();
+        // SAFETY: the child only exits.
+        match unsafe { process::fork() }.unwrap() {
+            process::Fork::Child => std::process::exit(0),
+            process::Fork::Parent(pid) => assert_eq!(process::waitpid(pid).unwrap(), 0),
+        }
+        assert_eq!(p.join().unwrap(), 42, "{m}");
+    });
+}

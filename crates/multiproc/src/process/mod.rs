@@ -38,6 +38,7 @@ mod context;
 mod current;
 mod forkserver;
 mod launcher;
+mod os;
 mod popen;
 mod registry;
 mod wire;
@@ -48,6 +49,7 @@ pub use context::{
 };
 pub use current::{ProcessInfo, current_process, parent_process};
 pub use forkserver::forkserver_pid;
+pub use os::{Fork, fork, waitpid};
 
 /// Live children of this process (≈ `multiprocessing.active_children()`); reaps the ended.
 pub fn active_children() -> Vec<ProcessInfo> {

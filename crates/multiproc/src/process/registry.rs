@@ -1,6 +1,7 @@
 //! The children this process started: `active_children()`, and Python's exit rule for
 //! processes (daemon children are terminated, the others joined, when the program exits).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -9,6 +10,11 @@ use crate::sync::{Mutex, RawLock, ResetAfterFork};
 
 static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::const_new(RawLock::new(), Vec::new());
 
+/// The process the registered children belong to. A process forked by other means than ours
+/// (a raw `fork()`, a C library) copies `CHILDREN`; its exit handler must leave them alone,
+/// or it would signal its parent's children and read their results.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
 /// Records a started child (and, once, installs the exit handler).
 pub(crate) fn add(child: Arc<Child>) {
     static AT_EXIT: Once = Once::new();
@@ -16,7 +22,9 @@ pub(crate) fn add(child: Arc<Child>) {
         // SAFETY: registering a plain `extern "C"` function.
         unsafe { libc::atexit(at_exit) };
     });
-    CHILDREN.lock().push(child);
+    let mut g = CHILDREN.lock();
+    OWNER.store(crate::sys::pid(), Ordering::Relaxed);
+    g.push(child);
 }
 
 /// Reaps every child that has exited; returns the live ones.
@@ -28,6 +36,9 @@ pub(crate) fn reap() -> Vec<Arc<Child>> {
 
 /// Python's `util._exit_function`: terminate daemonic children, then join every child.
 extern "C" fn at_exit() {
+    if OWNER.load(Ordering::Relaxed) != crate::sys::pid() {
+        return;
+    }
     let children = std::mem::take(&mut *CHILDREN.lock());
     for c in children.iter().filter(|c| c.daemon) {
         let _ = c.signal(libc::SIGTERM);
