@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+mod processes;
 mod threads;
 
 /// One line of the report.
@@ -31,7 +32,7 @@ impl Finding {
 
 type Section = (&'static str, fn() -> Vec<Finding>);
 
-const SECTIONS: &[Section] = &[("threads", threads::run)];
+const SECTIONS: &[Section] = &[("threads", threads::run), ("processes", processes::run)];
 
 /// Seconds with two decimals, as the report prints them.
 pub fn secs(d: Duration) -> String {

@@ -41,6 +41,15 @@ unsafe impl ShmSafe for Semaphore {}
 unsafe impl ShmSafe for BoundedSemaphore {}
 // SAFETY: as above.
 unsafe impl ShmSafe for Event {}
+// SAFETY: std's atomics are plain integers with atomic access, valid at any address.
+unsafe impl ShmSafe for std::sync::atomic::AtomicU64 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for std::sync::atomic::AtomicU32 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for std::sync::atomic::AtomicI64 {}
+// SAFETY: as above.
+unsafe impl ShmSafe for std::sync::atomic::AtomicBool {}
+
 // SAFETY: a `Condition` is its lock plus three `AtomicU32`s.
 unsafe impl ShmSafe for Condition<Lock> {
     fn placed_in_shared_memory(&self) {
