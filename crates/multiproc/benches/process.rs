@@ -25,6 +25,7 @@ fn start_join(c: &mut Criterion) {
         b.iter(|| {
             // SAFETY: the child exits at once.
             match unsafe { fork() }.unwrap() {
+                // SAFETY: `_exit` has no preconditions; the forked child ends at once.
                 Fork::Child => unsafe { libc::_exit(0) },
                 Fork::Parent(pid) => assert_eq!(waitpid(pid).unwrap(), 0),
             }
