@@ -270,6 +270,52 @@ pub enum ContextError {
     UnknownMethod(String),
 }
 
+/// Named shared memory errors (≈ the `FileExistsError` / `FileNotFoundError` / `ValueError`
+/// of `shared_memory.SharedMemory` and `ShareableList`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShmError {
+    /// `create` with a name already in use.
+    #[error("shared memory block {0:?} already exists")]
+    Exists(String),
+    /// `attach` (or a second `unlink`) of a name that does not exist.
+    #[error("no shared memory block named {0:?}")]
+    NotFound(String),
+    /// `create` with size 0 ("'size' must be a positive number different from zero").
+    #[error("'size' must be a positive number different from zero")]
+    InvalidSize,
+    /// A read or write past the end of the block.
+    #[error("range {offset}..{offset}+{len} is outside the block of {size} bytes")]
+    OutOfBounds {
+        /// Where it started.
+        offset: usize,
+        /// How long it was.
+        len: usize,
+        /// The block's size.
+        size: usize,
+    },
+    /// `ShareableList` index past the end (`IndexError`).
+    #[error("list index out of range")]
+    IndexOutOfRange,
+    /// A `ShareableList` value longer than its slot (`ValueError: ... exceeds available storage`).
+    #[error("value of {len} bytes exceeds available storage of {capacity} bytes")]
+    ExceedsStorage {
+        /// The value's encoded length.
+        len: usize,
+        /// The slot's capacity.
+        capacity: usize,
+    },
+    /// `ShareableList.index` of a value not in the list (`ValueError`).
+    #[error("value not in list")]
+    NotInList,
+    /// The block does not hold a `ShareableList`.
+    #[error("shared memory block does not hold a ShareableList")]
+    NotAList,
+    /// The OS refused.
+    #[error(transparent)]
+    Os(#[from] std::io::Error),
+}
+
 /// Any multiproc error, for code that wants one type to `?` into.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -60,5 +60,5 @@ pub mod thread;
 
 pub use error::{
     BrokenBarrier, ContextError, Empty, Error, Full, JoinError, OwnerDied, Panic, ProcessError,
-    ReleaseError, TaskDoneError, ThreadError, Timeout,
+    ReleaseError, ShmError, TaskDoneError, ThreadError, Timeout,
 };

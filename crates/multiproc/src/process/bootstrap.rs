@@ -36,6 +36,7 @@ use crate::sys::process::exit_now;
 
 pub(crate) const ENV_CHILD: &str = "MULTIPROC_CHILD_FD";
 pub(crate) const ENV_FORKSERVER: &str = "MULTIPROC_FORKSERVER_FD";
+pub(crate) const ENV_TRACKER: &str = "MULTIPROC_TRACKER_FD";
 
 static LINKED: AtomicBool = AtomicBool::new(false);
 
@@ -47,6 +48,11 @@ fn multiproc_child_entry() {
         // only owner of it in this process.
         let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
         run_spawned(stream);
+    }
+    if let Some(fd) = take_fd_var(ENV_TRACKER) {
+        // SAFETY: as above, for the segment tracker's pipe.
+        let pipe = unsafe { OwnedFd::from_raw_fd(fd) };
+        crate::shared::serve_tracker(pipe);
     }
     if let Some(fd) = take_fd_var(ENV_FORKSERVER) {
         // SAFETY: as above, for the forkserver's listening socket.
