@@ -195,3 +195,33 @@ fn nothing_is_left_in_dev_shm() {
         .unwrap_or(0);
     assert!(after <= before, "/dev/shm grew from {before} to {after}");
 }
+
+/// `multiprocessing.Barrier(parties)` across processes; one with an action is refused, since a
+/// closure cannot cross into another process.
+#[test]
+fn barrier_between_processes() {
+    each_method(|m| {
+        use multiproc::sync::Barrier;
+        let b = Shared::new(Barrier::new(3)).unwrap();
+        let mut ps: Vec<_> = (0..2)
+            .map(|_| {
+                Process::builder().start_method(m).target(
+                    |b: Shared<Barrier>| (0..20).map(|_| b.wait().unwrap()).collect::<Vec<u32>>(),
+                    b.clone(),
+                )
+            })
+            .collect();
+        for p in &mut ps {
+            p.start().unwrap();
+        }
+        let mine: Vec<u32> = (0..20).map(|_| b.wait().unwrap()).collect();
+        let theirs: Vec<Vec<u32>> = ps.iter_mut().map(|p| p.join().unwrap()).collect();
+        for cycle in 0..20 {
+            let mut idx = vec![mine[cycle], theirs[0][cycle], theirs[1][cycle]];
+            idx.sort();
+            assert_eq!(idx, [0, 1, 2], "{m}: cycle {cycle}");
+        }
+        let err = Shared::new(Barrier::new(2).with_action(|| ())).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    });
+}

@@ -238,3 +238,40 @@ pub(crate) fn finish(stream: &mut UnixStream, outcome: Outcome) -> ! {
     let _ = std::io::stderr().flush();
     exit_now(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(x: u32) -> u32 {
+        x
+    }
+
+    fn trampoline_of<F: Fn(u32) -> u32>(_: F) -> Trampoline {
+        trampoline::<F, u32, u32>
+    }
+
+    #[test]
+    fn own_trampolines_are_accepted() {
+        let off = offset_of(trampoline_of(target)).expect("our own code");
+        // SAFETY: produced by `offset_of` in this very process.
+        let t = unsafe { from_offset(off) };
+        assert!(matches!(
+            t(&postcard::to_stdvec(&5u32).unwrap()),
+            Outcome::Returned(_)
+        ));
+    }
+
+    #[test]
+    fn code_outside_this_executable_is_refused() {
+        // A function of the C library: real code, but not in this executable's mapping.
+        let foreign = libc::getpid as *const ();
+        // SAFETY: only the address is used (compared with our text range), never called.
+        let t: Trampoline = unsafe { std::mem::transmute::<*const (), Trampoline>(foreign) };
+        assert!(matches!(offset_of(t), Err(ProcessError::ForeignTarget)));
+        assert!(
+            offset_check(i64::MAX / 2).is_err(),
+            "the child checks the offset too"
+        );
+    }
+}

@@ -17,9 +17,35 @@ use crate::sync::{BoundedSemaphore, Condition, ConditionLock, Event, Lock, RLock
 /// Implementors must be valid at any address, in any process, from a bitwise copy, and need
 /// no `Drop`.
 pub unsafe trait ShmSafe: Sync + Send + 'static {
+    /// Refuses values that cannot be shared although their type can (a `Barrier` with an
+    /// action: a closure cannot cross into another process).
+    #[doc(hidden)]
+    fn check_shareable(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+
     /// Called once the value is in shared memory (locks start watching for dead owners).
     #[doc(hidden)]
     fn placed_in_shared_memory(&self) {}
+}
+
+// SAFETY: a `Barrier` is a `Condition<Lock>`, atomics and plain numbers, plus an
+// `Option<Box<..>>` action that `check_shareable` requires to be `None` (a null word, valid in
+// every process, with nothing to drop).
+unsafe impl ShmSafe for crate::sync::Barrier {
+    fn check_shareable(&self) -> Result<(), &'static str> {
+        if self.has_action() {
+            Err(
+                "a Barrier with an action cannot be shared between processes (the action is a closure)",
+            )
+        } else {
+            Ok(())
+        }
+    }
+
+    fn placed_in_shared_memory(&self) {
+        self.make_robust();
+    }
 }
 
 // SAFETY: each is `#[repr(C)]`/`#[repr(transparent)]` over `AtomicU32`s (and a `u32` bound),
@@ -85,6 +111,9 @@ pub struct Shared<T: ShmSafe> {
 impl<T: ShmSafe> Shared<T> {
     /// Moves `value` into a new shared segment.
     pub fn new(value: T) -> std::io::Result<Shared<T>> {
+        value
+            .check_shareable()
+            .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
         let map = Mapping::create(size_of::<T>())?;
         // SAFETY: the segment is page-aligned (more than any `T`'s alignment), at least
         // `size_of::<T>()` bytes, and not yet visible to anyone else.

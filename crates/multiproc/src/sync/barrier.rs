@@ -198,6 +198,14 @@ impl Barrier {
         self.break_barrier(&g);
     }
 
+    pub(crate) fn has_action(&self) -> bool {
+        self.action.is_some()
+    }
+
+    pub(crate) fn make_robust(&self) {
+        self.cond.lock().raw().make_robust();
+    }
+
     /// The number of threads needed to pass.
     pub fn parties(&self) -> u32 {
         self.parties
