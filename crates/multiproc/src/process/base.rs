@@ -241,9 +241,9 @@ impl<R> Process<R> {
         let child = match (self.method, launch) {
             (_, Launch::Run(body)) => start_forked(name, daemon, me.name, body)?,
             (StartMethod::Forkserver, Launch::Exec { offset, args, fds }) => {
-                let started = forkserver::start_child()?;
-                let mut results = started.results;
-                send_start(&mut results, &name, daemon, &me.name, offset, args, fds)?;
+                let started = forkserver::start_child(|results| {
+                    send_start(results, &name, daemon, &me.name, offset, args, fds)
+                })?;
                 let pidfd = sp::pidfd_open(started.pid).ok();
                 Child::new(
                     started.pid,
@@ -253,7 +253,7 @@ impl<R> Process<R> {
                         status: started.status,
                         pidfd,
                     },
-                    results,
+                    started.results,
                 )?
             }
             (_, Launch::Exec { offset, args, fds }) => {

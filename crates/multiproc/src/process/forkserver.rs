@@ -65,9 +65,13 @@ fn start_server() -> io::Result<Server> {
     Ok(Server { control: ours, pid })
 }
 
-/// Asks the forkserver (starting it if needed) for a new child.
-pub(crate) fn start_child() -> io::Result<Started> {
-    let (results, child_results) = UnixStream::pair()?;
+/// Asks the forkserver (starting it if needed) for a new child. `prime` writes the child's
+/// `Start` frame into the results socket first, so the child finds it waiting when it runs.
+pub(crate) fn start_child(
+    prime: impl FnOnce(&mut UnixStream) -> Result<(), super::super::ProcessError>,
+) -> Result<Started, super::super::ProcessError> {
+    let (mut results, child_results) = UnixStream::pair()?;
+    prime(&mut results)?;
     let (status, server_status) = UnixStream::pair()?;
     {
         let mut g = SERVER.lock();
@@ -89,7 +93,7 @@ pub(crate) fn start_child() -> io::Result<Started> {
                     *g = None;
                     attempt += 1;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -99,10 +103,9 @@ pub(crate) fn start_child() -> io::Result<Started> {
         status.as_fd(),
         crate::sync::deadline(Duration::from_secs(30)),
     )? {
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the forkserver did not answer",
-        ));
+        return Err(
+            io::Error::new(io::ErrorKind::TimedOut, "the forkserver did not answer").into(),
+        );
     }
     (&status).read_exact(&mut pid)?;
     status.set_nonblocking(true)?;

@@ -101,6 +101,16 @@ impl Child {
             };
             if ready.contains(&1) {
                 Self::read_results(&mut st)?;
+                // A forkserver child that sent its outcome and closed its end is done: its
+                // exit status follows from the outcome, without the server's report.
+                if matches!(self.watch, ExitWatch::Forkserver { .. })
+                    && st.results.is_none()
+                    && let Some(outcome) = &st.outcome
+                {
+                    let code = outcome.exit_code();
+                    st.exitcode = Some(code);
+                    return Ok(Some(code));
+                }
             }
             if ready.contains(&0) {
                 if let Some(code) = self.collect_exit()? {
