@@ -6,23 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::watchdog;
+use common::{each_method, watchdog};
 use multiproc::OwnerDied;
-use multiproc::process::{Process, StartMethod};
+use multiproc::process::Process;
 use multiproc::shared::{Shared, Value};
 use multiproc::sync::{Event, Lock, RLock};
-
-const METHODS: [StartMethod; 3] = [
-    StartMethod::Fork,
-    StartMethod::Spawn,
-    StartMethod::Forkserver,
-];
-
-fn each_method(body: fn(StartMethod)) {
-    for m in METHODS {
-        watchdog(60, move || body(m));
-    }
-}
 
 #[test]
 fn killed_lock_holder_hands_over_with_owner_died() {

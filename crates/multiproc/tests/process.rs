@@ -5,16 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::watchdog;
+use common::{each_method, watchdog};
 use multiproc::ProcessError;
 use multiproc::process::{self, Process, StartMethod};
 use serde::{Deserialize, Serialize};
-
-const METHODS: [StartMethod; 3] = [
-    StartMethod::Fork,
-    StartMethod::Spawn,
-    StartMethod::Forkserver,
-];
 
 fn builder(m: StartMethod) -> process::Builder {
     Process::builder().start_method(m)
@@ -34,12 +28,6 @@ struct Record {
     name: String,
     tags: Vec<String>,
     score: Option<f64>,
-}
-
-fn each_method(body: fn(StartMethod)) {
-    for m in METHODS {
-        watchdog(60, move || body(m));
-    }
 }
 
 #[test]

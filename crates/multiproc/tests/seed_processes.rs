@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::watchdog;
+use common::{METHODS, watchdog};
 use multiproc::process::StartMethod;
 
 macro_rules! example {
@@ -27,12 +27,6 @@ example!(os_fork, "../examples/os_fork.rs");
 example!(lock_ten_processes, "../examples/lock_ten_processes.rs");
 example!(daemon_process, "../examples/daemon_process.rs");
 example!(cpu_bound, "../examples/cpu_bound.rs");
-
-const METHODS: [StartMethod; 3] = [
-    StartMethod::Fork,
-    StartMethod::Spawn,
-    StartMethod::Forkserver,
-];
 
 #[test]
 fn process_start_join_runs_the_target() {

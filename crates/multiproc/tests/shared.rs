@@ -6,23 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::watchdog;
+use common::each_method;
 use multiproc::ReleaseError;
 use multiproc::process::{Process, StartMethod};
 use multiproc::shared::{Array, Shared, Value};
 use multiproc::sync::{Condition, Event, Lock, RLock, Semaphore};
-
-const METHODS: [StartMethod; 3] = [
-    StartMethod::Fork,
-    StartMethod::Spawn,
-    StartMethod::Forkserver,
-];
-
-fn each_method(body: fn(StartMethod)) {
-    for m in METHODS {
-        watchdog(60, move || body(m));
-    }
-}
 
 fn start_all<A, F>(m: StartMethod, n: usize, f: F, arg: A)
 where

@@ -148,15 +148,38 @@ fn next_name() -> String {
     }
 }
 
-/// The command that re-runs this executable (same argv\[0\], no arguments: the child entry
-/// takes over before `main`).
-pub(crate) fn self_command() -> Command {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new("/proc/self/exe");
-    if let Some(arg0) = std::env::args_os().next() {
-        cmd.arg0(arg0);
-    }
-    cmd
+/// Starts this executable again (same argv\[0\], no arguments: the child entry takes over
+/// before `main`) with `fd` inherited and its number in the environment variable `env`. With
+/// `die_with_parent`, the new process gets a parent-death signal. Runs on the launcher thread
+/// (or the main thread), so that signal is tied to this process. Returns the pid.
+pub(crate) fn spawn_self(
+    env: &'static str,
+    fd: OwnedFd,
+    die_with_parent: bool,
+) -> std::io::Result<u32> {
+    let parent = sys::pid();
+    launcher::run(Box::new(move || {
+        use std::os::unix::process::CommandExt;
+        let raw = sp::raw(&fd);
+        let mut cmd = Command::new("/proc/self/exe");
+        if let Some(arg0) = std::env::args_os().next() {
+            cmd.arg0(arg0);
+        }
+        cmd.env(env, raw.to_string());
+        // SAFETY: runs between fork and exec and only makes async-signal-safe calls (prctl,
+        // getppid, fcntl, _exit).
+        unsafe {
+            cmd.pre_exec(move || {
+                if die_with_parent {
+                    sp::die_with_parent(parent);
+                }
+                sp::inherit_across_exec(BorrowedFd::borrow_raw(raw))
+            });
+        }
+        let child = cmd.spawn()?;
+        drop(fd);
+        Ok(child.id())
+    }))
 }
 
 /// A child process (≈ `multiprocessing.Process`). `R` is what the target returns, handed to
@@ -422,24 +445,7 @@ fn start_spawned(
     fds: Vec<OwnedFd>,
 ) -> Result<Child, ProcessError> {
     let (mut results, child_end) = UnixStream::pair()?;
-    let parent_pid = sys::pid();
-    let child_raw = sp::raw(&child_end);
-    let pid = launcher::run(Box::new(move || {
-        use std::os::unix::process::CommandExt;
-        let mut cmd = self_command();
-        cmd.env(bootstrap::ENV_CHILD, child_raw.to_string());
-        // SAFETY: runs between fork and exec and only makes async-signal-safe calls (prctl,
-        // getppid, fcntl, _exit).
-        unsafe {
-            cmd.pre_exec(move || {
-                sp::die_with_parent(parent_pid);
-                sp::inherit_across_exec(BorrowedFd::borrow_raw(child_raw))
-            });
-        }
-        let child = cmd.spawn()?;
-        drop(child_end);
-        Ok(child.id())
-    }))?;
+    let pid = spawn_self(bootstrap::ENV_CHILD, child_end.into(), true)?;
     let pidfd = sp::pidfd_open(pid)?;
     send_start(&mut results, &name, daemon, parent_name, offset, args, fds)?;
     Ok(Child::new(

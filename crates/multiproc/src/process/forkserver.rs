@@ -18,7 +18,6 @@ use std::time::Duration;
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 
 use super::bootstrap;
-use super::launcher;
 use crate::sync::{Mutex, RawLock};
 use crate::sys::{self, fdpass, process as sp};
 
@@ -43,25 +42,7 @@ fn start_server() -> io::Result<Server> {
         SocketFlags::CLOEXEC,
         None,
     )?;
-    let parent = sys::pid();
-    let their_raw = sys::process::raw(&theirs);
-    let pid = launcher::run(Box::new(move || {
-        let mut cmd = super::base::self_command();
-        cmd.env(bootstrap::ENV_FORKSERVER, their_raw.to_string());
-        use std::os::unix::process::CommandExt;
-        let fd = their_raw;
-        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-        // calls (prctl, getppid, fcntl, _exit).
-        unsafe {
-            cmd.pre_exec(move || {
-                sp::die_with_parent(parent);
-                sp::inherit_across_exec(BorrowedFd::borrow_raw(fd))
-            });
-        }
-        let child = cmd.spawn()?;
-        drop(theirs);
-        Ok(child.id())
-    }))?;
+    let pid = super::base::spawn_self(bootstrap::ENV_FORKSERVER, theirs, true)?;
     Ok(Server { control: ours, pid })
 }
 

@@ -51,9 +51,8 @@ pub use current::{ProcessInfo, current_process, parent_process};
 pub use forkserver::forkserver_pid;
 pub use os::{Fork, fork, waitpid};
 
-pub(crate) use base::self_command;
+pub(crate) use base::spawn_self;
 pub(crate) use bootstrap::ENV_TRACKER;
-pub(crate) use launcher::run as run_on_launcher;
 
 /// Live children of this process (≈ `multiprocessing.active_children()`); reaps the ended.
 pub fn active_children() -> Vec<ProcessInfo> {

@@ -7,10 +7,50 @@
 
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 use super::tasks::Tasks;
 use crate::error::{Empty, Full, TaskDoneError, Timeout};
+
+/// Both ends of one crossbeam channel, held together so it can never disconnect: the part
+/// `Queue` and `SimpleQueue` share.
+#[derive(Debug)]
+struct Channel<T> {
+    tx: Sender<T>,
+    rx: Receiver<T>,
+}
+
+impl<T> Channel<T> {
+    fn new(maxsize: usize) -> Channel<T> {
+        let (tx, rx) = if maxsize == 0 {
+            crossbeam_channel::unbounded()
+        } else {
+            crossbeam_channel::bounded(maxsize)
+        };
+        Channel { tx, rx }
+    }
+
+    fn send(&self, item: T) {
+        if self.tx.send(item).is_err() {
+            unreachable!("queue channel disconnected while the queue exists");
+        }
+    }
+
+    fn get(&self) -> T {
+        match self.rx.recv() {
+            Ok(v) => v,
+            Err(_) => unreachable!("queue channel disconnected while the queue exists"),
+        }
+    }
+
+    fn get_nowait(&self) -> Result<T, Empty> {
+        self.rx.try_recv().map_err(|_| Empty)
+    }
+
+    fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
+        self.rx.recv_timeout(timeout).map_err(|_| Empty)
+    }
+}
 
 /// A first-in, first-out queue for threads (≈ `queue.Queue`). Share it with `Arc`.
 ///
@@ -29,8 +69,7 @@ use crate::error::{Empty, Full, TaskDoneError, Timeout};
 /// ```
 #[derive(Debug)]
 pub struct Queue<T> {
-    tx: Sender<T>,
-    rx: Receiver<T>,
+    chan: Channel<T>,
     maxsize: usize,
     tasks: Tasks,
 }
@@ -38,14 +77,8 @@ pub struct Queue<T> {
 impl<T> Queue<T> {
     /// A queue holding at most `maxsize` items; `0` means no limit (Python's default).
     pub fn new(maxsize: usize) -> Queue<T> {
-        let (tx, rx) = if maxsize == 0 {
-            crossbeam_channel::unbounded()
-        } else {
-            crossbeam_channel::bounded(maxsize)
-        };
         Queue {
-            tx,
-            rx,
+            chan: Channel::new(maxsize),
             maxsize,
             tasks: Tasks::default(),
         }
@@ -54,16 +87,13 @@ impl<T> Queue<T> {
     /// Adds `item`, blocking while the queue is full.
     pub fn put(&self, item: T) {
         self.tasks.add();
-        // Cannot fail: `self.rx` keeps the channel connected.
-        if self.tx.send(item).is_err() {
-            unreachable!("queue channel disconnected while the queue exists");
-        }
+        self.chan.send(item);
     }
 
     /// Adds `item` only if there is room now; else gives it back in [`Full`].
     pub fn put_nowait(&self, item: T) -> Result<(), Full<T>> {
         self.tasks.add();
-        self.tx.try_send(item).map_err(|e| {
+        self.chan.tx.try_send(item).map_err(|e| {
             self.tasks.undo_add();
             match e {
                 TrySendError::Full(v) | TrySendError::Disconnected(v) => Full(v),
@@ -74,7 +104,7 @@ impl<T> Queue<T> {
     /// Adds `item`, waiting at most `timeout` for room.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
         self.tasks.add();
-        self.tx.send_timeout(item, timeout).map_err(|e| {
+        self.chan.tx.send_timeout(item, timeout).map_err(|e| {
             self.tasks.undo_add();
             match e {
                 SendTimeoutError::Timeout(v) | SendTimeoutError::Disconnected(v) => Full(v),
@@ -84,38 +114,32 @@ impl<T> Queue<T> {
 
     /// Removes and returns the oldest item, blocking while the queue is empty.
     pub fn get(&self) -> T {
-        match self.rx.recv() {
-            Ok(v) => v,
-            // Cannot happen: `self.tx` keeps the channel connected.
-            Err(_) => unreachable!("queue channel disconnected while the queue exists"),
-        }
+        self.chan.get()
     }
 
     /// Removes the oldest item if there is one now.
     pub fn get_nowait(&self) -> Result<T, Empty> {
-        self.rx.try_recv().map_err(|_| Empty)
+        self.chan.get_nowait()
     }
 
     /// Removes the oldest item, waiting at most `timeout` for one.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
-        self.rx.recv_timeout(timeout).map_err(|e| match e {
-            RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected => Empty,
-        })
+        self.chan.get_timeout(timeout)
     }
 
     /// How many items are queued now.
     pub fn qsize(&self) -> usize {
-        self.rx.len()
+        self.chan.rx.len()
     }
 
     /// Whether the queue is empty now.
     pub fn empty(&self) -> bool {
-        self.rx.is_empty()
+        self.chan.rx.is_empty()
     }
 
     /// Whether the queue is at `maxsize` now (never, when unbounded).
     pub fn full(&self) -> bool {
-        self.maxsize > 0 && self.rx.len() >= self.maxsize
+        self.maxsize > 0 && self.qsize() >= self.maxsize
     }
 
     /// The `maxsize` it was created with (0: unbounded).
@@ -165,50 +189,45 @@ impl<T> Default for Queue<T> {
 /// ```
 #[derive(Debug)]
 pub struct SimpleQueue<T> {
-    tx: Sender<T>,
-    rx: Receiver<T>,
+    chan: Channel<T>,
 }
 
 impl<T> SimpleQueue<T> {
     /// A new, empty queue.
     pub fn new() -> SimpleQueue<T> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        SimpleQueue { tx, rx }
+        SimpleQueue {
+            chan: Channel::new(0),
+        }
     }
 
     /// Adds `item`; never blocks.
     pub fn put(&self, item: T) {
-        if self.tx.send(item).is_err() {
-            unreachable!("queue channel disconnected while the queue exists");
-        }
+        self.chan.send(item)
     }
 
     /// Removes the oldest item, blocking while empty.
     pub fn get(&self) -> T {
-        match self.rx.recv() {
-            Ok(v) => v,
-            Err(_) => unreachable!("queue channel disconnected while the queue exists"),
-        }
+        self.chan.get()
     }
 
     /// Removes the oldest item if there is one now.
     pub fn get_nowait(&self) -> Result<T, Empty> {
-        self.rx.try_recv().map_err(|_| Empty)
+        self.chan.get_nowait()
     }
 
     /// Removes the oldest item, waiting at most `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
-        self.rx.recv_timeout(timeout).map_err(|_| Empty)
+        self.chan.get_timeout(timeout)
     }
 
     /// How many items are queued now.
     pub fn qsize(&self) -> usize {
-        self.rx.len()
+        self.chan.rx.len()
     }
 
     /// Whether the queue is empty now.
     pub fn empty(&self) -> bool {
-        self.rx.is_empty()
+        self.chan.rx.is_empty()
     }
 }
 

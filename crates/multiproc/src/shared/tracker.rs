@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use crate::sync::{Mutex, RawLock};
 use crate::sys::process as sp;
@@ -43,19 +43,8 @@ pub(crate) fn unregister(name: &str) {
 
 fn start() -> std::io::Result<File> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let r_raw = r.as_raw_fd();
-    super::super::process::run_on_launcher(Box::new(move || {
-        let mut cmd = super::super::process::self_command();
-        cmd.env(super::super::process::ENV_TRACKER, r_raw.to_string());
-        use std::os::unix::process::CommandExt;
-        // SAFETY: runs between fork and exec; `fcntl` is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || sp::inherit_across_exec(BorrowedFd::borrow_raw(r_raw)));
-        }
-        let child = cmd.spawn()?;
-        drop(r);
-        Ok(child.id())
-    }))?;
+    // No parent-death signal: the tracker must outlive its creator to clean up after it.
+    crate::process::spawn_self(crate::process::ENV_TRACKER, r, false)?;
     Ok(File::from(w))
 }
 

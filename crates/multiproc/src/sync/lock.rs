@@ -139,12 +139,7 @@ impl RawLock {
         loop {
             let mut v = self.word.load(Ordering::Relaxed);
             if v == 0 {
-                if self
-                    .word
-                    .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    self.acquired();
+                if self.take_free_with_waiters_bit(me) {
                     return Acquired::Yes;
                 }
                 continue;
@@ -196,6 +191,15 @@ impl RawLock {
             && self.acquired()
     }
 
+    /// Takes a free lock keeping the waiters bit: a thread that slept may not be the last
+    /// sleeper, so its release must wake the next one.
+    fn take_free_with_waiters_bit(&self, me: u32) -> bool {
+        self.word
+            .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            && self.acquired()
+    }
+
     /// The deadline passed while we slept. We may have been woken by a release just now and
     /// be the thread that owes the next wake-up to other sleepers, so: take the lock if it is
     /// free (keeping the waiters bit), else make sure the holder's release wakes someone.
@@ -205,12 +209,7 @@ impl RawLock {
         loop {
             let v = self.word.load(Ordering::Relaxed);
             if v == 0 {
-                if self
-                    .word
-                    .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    self.acquired();
+                if self.take_free_with_waiters_bit(me) {
                     return Acquired::Yes;
                 }
             } else if v & WAITERS != 0

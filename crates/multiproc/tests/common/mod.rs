@@ -41,3 +41,17 @@ pub fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// The three start methods, for tests that run one body over each.
+pub const METHODS: [multiproc::process::StartMethod; 3] = [
+    multiproc::process::StartMethod::Fork,
+    multiproc::process::StartMethod::Spawn,
+    multiproc::process::StartMethod::Forkserver,
+];
+
+/// Runs `body` once per start method, each under a 60 s watchdog.
+pub fn each_method(body: fn(multiproc::process::StartMethod)) {
+    for m in METHODS {
+        watchdog(60, move || body(m));
+    }
+}
