@@ -100,3 +100,35 @@ fn killing_the_parent_kills_every_child() {
         );
     })
 }
+
+/// Every child is reaped: after killed, panicked and normal children are joined, none of them
+/// is left as a zombie under this process, and `active_children()` is empty of them.
+#[test]
+fn no_zombies_after_join() {
+    common::each_method(|m| {
+        let mut pids = Vec::new();
+        let mut a = Process::builder().start_method(m).target(sleeper, 600);
+        a.start().unwrap();
+        a.kill().unwrap();
+        let _ = a.join();
+        pids.push(a.pid().unwrap());
+        let mut b = Process::builder()
+            .start_method(m)
+            .target(|()| -> () { panic!("boom") }, ());
+        b.start().unwrap();
+        let _ = b.join();
+        pids.push(b.pid().unwrap());
+        let mut c = Process::builder().start_method(m).target(|x: u32| x, 1);
+        c.start().unwrap();
+        c.join().unwrap();
+        pids.push(c.pid().unwrap());
+        for pid in &pids {
+            assert!(!alive(*pid), "{m}: {pid} still exists");
+            // Ours are reaped by `join`; a forkserver child by the server, just after.
+            let gone = || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err();
+            assert!(common::eventually(10, gone), "{m}: {pid} left as a zombie");
+        }
+        let live: Vec<u32> = process::active_children().iter().map(|c| c.pid).collect();
+        assert!(pids.iter().all(|p| !live.contains(p)));
+    });
+}
