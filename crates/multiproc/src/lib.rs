@@ -1,8 +1,9 @@
 //! # multiproc
 //!
-//! Python's `threading`, `queue` and (in coming releases) `multiprocessing` and
-//! `concurrent.futures`, built for Rust on Linux: the names a Python user expects, with the
-//! conventions a Rust user expects (`try_` / `_timeout` forms, RAII guards, `Result`s).
+//! Python's `threading`, `queue` and `multiprocessing` (processes and shared memory so far;
+//! pipes, process queues, pools, `concurrent.futures` and managers in coming releases), built
+//! for Rust on Linux: the names a Python user expects, with the conventions a Rust user
+//! expects (`try_` / `_timeout` forms, RAII guards, `Result`s).
 //!
 //! | Python | multiproc |
 //! |---|---|
@@ -11,6 +12,8 @@
 //! | `threading.Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier` | [`sync`] |
 //! | `queue.Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | [`queue`] |
 //! | `queue.Empty`, `queue.Full`, `BrokenBarrierError`, ... | [`Empty`], [`Full`], [`BrokenBarrier`], ... ([`error`]) |
+//! | `multiprocessing.Process`, `get_context`, `current_process`, ... | [`process`] |
+//! | `multiprocessing.Lock()`, `Value`, `Array`, `shared_memory` | [`shared`] |
 //!
 //! ```
 //! use multiproc::sync::Lock;
@@ -37,8 +40,27 @@
 //! assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), 20_000);
 //! ```
 //!
-//! Linux only: the primitives are futex words, chosen so that the same types will work in
-//! memory shared between processes.
+//! Processes need no set-up: a constructor in this library runs children before `main`.
+//!
+//! ```
+//! use multiproc::process::Process;
+//! use multiproc::shared::Value;
+//!
+//! let total = Value::new(0u64).unwrap();
+//! let mut workers: Vec<_> = (0..4)
+//!     .map(|_| Process::new(|t: Value<u64>| for _ in 0..1000 { t.with(|v| *v += 1) }, total.clone()))
+//!     .collect();
+//! for w in &mut workers {
+//!     w.start().unwrap();
+//! }
+//! for w in &mut workers {
+//!     w.join().unwrap();
+//! }
+//! assert_eq!(total.get(), 4000);
+//! ```
+//!
+//! Linux only: the primitives are futex words, so the same types work between threads and,
+//! placed in shared memory, between processes.
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
 
 #[cfg(not(target_os = "linux"))]
