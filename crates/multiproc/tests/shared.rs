@@ -213,3 +213,35 @@ fn barrier_between_processes() {
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     });
 }
+
+/// `lock=False`: `RawArray`/`RawValue` without a lock. Each child writes only its own slot, so
+/// no lock is needed and every write is seen.
+#[test]
+fn raw_array_and_value_without_a_lock() {
+    each_method(|m| {
+        use multiproc::shared::{RawArray, RawValue};
+        let a = RawArray::<u64>::zeroed(4).unwrap();
+        let done = RawValue::new(0u8).unwrap();
+        let mut ps: Vec<_> = (0..4u64)
+            .map(|i| {
+                Process::builder().start_method(m).target(
+                    |(a, i, d): (RawArray<u64>, u64, RawValue<u8>)| {
+                        assert!(a.set(i as usize, (i + 1) * 100));
+                        d.set(1);
+                    },
+                    (a.clone(), i, done.clone()),
+                )
+            })
+            .collect();
+        for p in &mut ps {
+            p.start().unwrap();
+        }
+        for p in &mut ps {
+            p.join().unwrap();
+        }
+        assert_eq!(a.to_vec(), [100, 200, 300, 400], "{m}");
+        assert_eq!(done.get(), 1);
+        assert_eq!(a.get(4), None);
+        assert!(!a.set(4, 0));
+    });
+}

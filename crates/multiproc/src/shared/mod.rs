@@ -4,7 +4,8 @@
 //! - [`Shared<T>`]: a `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event` or
 //!   `Condition` placed in shared memory: `Shared::new(Lock::new())` is Python's
 //!   `multiprocessing.Lock()`, with the same semantics as between threads.
-//! - [`Value<T>`] and [`Array<T>`]: plain data (`bytemuck::Pod`) with an `RLock`.
+//! - [`Value<T>`] and [`Array<T>`]: plain data (`bytemuck::Pod`) with an `RLock`;
+//!   [`RawValue<T>`] and [`RawArray<T>`] without one (`lock=False`).
 //! - [`SharedMemory`] and [`ShareableList`]: *named* blocks (≈ `multiprocessing.shared_memory`)
 //!   that unrelated processes attach to by name; only the creator's exit unlinks them.
 //!
@@ -24,7 +25,7 @@ mod value;
 pub use cell::{Shared, ShmSafe};
 pub use shareable_list::{Item, ShareableList};
 pub use shared_memory::SharedMemory;
-pub use value::{Array, Value};
+pub use value::{Array, RawArray, RawValue, Value};
 
 pub(crate) use tracker::serve as serve_tracker;
 

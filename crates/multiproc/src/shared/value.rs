@@ -215,6 +215,102 @@ impl<T: Pod> Array<T> {
     }
 }
 
+impl<T: Pod> Block<T> {
+    fn data_ptr(&self) -> *mut T {
+        // SAFETY: `data_offset` is inside the segment (checked in `new`/`check`).
+        unsafe { self.map.ptr().add(data_offset::<T>()).cast::<T>() }
+    }
+
+    /// An unlocked volatile read of element `i` (bounds checked by the caller).
+    fn read_raw(&self, i: usize) -> T {
+        // SAFETY: `i < len` (callers check), the element lies in the live mapping, and a
+        // volatile copy never creates a reference to memory other processes may write.
+        unsafe { self.data_ptr().add(i).read_volatile() }
+    }
+
+    /// An unlocked volatile write of element `i` (bounds checked by the caller).
+    fn write_raw(&self, i: usize, v: T) {
+        // SAFETY: as in `read_raw`.
+        unsafe { self.data_ptr().add(i).write_volatile(v) }
+    }
+}
+
+/// One `T` in shared memory *without* a lock (≈ `RawValue` / `Value(..., lock=False)`).
+///
+/// Reads and writes are single volatile copies: a `T` wider than the machine word can be read
+/// half-updated while another process writes it, exactly as with Python's unlocked ctypes
+/// objects. Use [`Value`] (or a `Shared<Lock>`) when that matters.
+///
+/// ```
+/// use multiproc::shared::RawValue;
+/// let flag = RawValue::new(0u32).unwrap();
+/// flag.set(1);
+/// assert_eq!(flag.get(), 1);
+/// ```
+pub struct RawValue<T: Pod>(Block<T>);
+
+impl<T: Pod> RawValue<T> {
+    /// A shared value starting at `v`.
+    pub fn new(v: T) -> std::io::Result<RawValue<T>> {
+        Ok(RawValue(Block::new(std::slice::from_ref(&v))?))
+    }
+
+    /// Reads it (no lock).
+    pub fn get(&self) -> T {
+        self.0.read_raw(0)
+    }
+
+    /// Writes it (no lock).
+    pub fn set(&self, v: T) {
+        self.0.write_raw(0, v)
+    }
+}
+
+/// A fixed-length array of `T` in shared memory *without* a lock (≈ `RawArray` /
+/// `Array(..., lock=False)`); element reads and writes are volatile copies, see [`RawValue`].
+pub struct RawArray<T: Pod>(Block<T>);
+
+impl<T: Pod> RawArray<T> {
+    /// `len` zeroed elements.
+    pub fn zeroed(len: usize) -> std::io::Result<RawArray<T>> {
+        Ok(RawArray(Block::new(&vec![T::zeroed(); len])?))
+    }
+
+    /// A copy of `items`.
+    pub fn from_slice(items: &[T]) -> std::io::Result<RawArray<T>> {
+        Ok(RawArray(Block::new(items)?))
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i`, or `None` past the end.
+    pub fn get(&self, i: usize) -> Option<T> {
+        (i < self.len()).then(|| self.0.read_raw(i))
+    }
+
+    /// Sets element `i`; `false` past the end.
+    pub fn set(&self, i: usize, v: T) -> bool {
+        let ok = i < self.len();
+        if ok {
+            self.0.write_raw(i, v);
+        }
+        ok
+    }
+
+    /// A copy of every element (element by element, not atomically as a whole).
+    pub fn to_vec(&self) -> Vec<T> {
+        (0..self.len()).map(|i| self.0.read_raw(i)).collect()
+    }
+}
+
 macro_rules! handle_impls {
     ($($ty:ident),*) => {$(
         impl<T: Pod> Clone for $ty<T> {
@@ -225,7 +321,8 @@ macro_rules! handle_impls {
 
         impl<T: Pod + fmt::Debug> fmt::Debug for $ty<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($ty)).field(&self.0.with(|d| d.to_vec())).finish()
+                let items: Vec<T> = (0..self.0.len()).map(|i| self.0.read_raw(i)).collect();
+                f.debug_tuple(stringify!($ty)).field(&items).finish()
             }
         }
 
@@ -244,4 +341,4 @@ macro_rules! handle_impls {
     )*};
 }
 
-handle_impls!(Value, Array);
+handle_impls!(Value, Array, RawValue, RawArray);
