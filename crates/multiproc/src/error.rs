@@ -316,6 +316,55 @@ pub enum ShmError {
     Os(#[from] std::io::Error),
 }
 
+/// Why a [`Connection`](crate::connection::Connection) operation failed (≈ the `EOFError`,
+/// `OSError`, `BufferTooShort` and `ValueError`s of `multiprocessing.connection`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The other end is closed and nothing is left to read (`EOFError`).
+    #[error("end of file: the other end of the connection is closed")]
+    Eof,
+    /// This end was closed (`OSError: handle is closed`).
+    #[error("handle is closed")]
+    Closed,
+    /// `send` on the reading end of a one-way pipe.
+    #[error("connection is read-only")]
+    ReadOnly,
+    /// `recv`/`poll` on the writing end of a one-way pipe.
+    #[error("connection is write-only")]
+    WriteOnly,
+    /// A message longer than allowed (`OSError: bad message length`); the connection is unusable
+    /// afterwards, as in Python.
+    #[error("bad message length: {len} bytes (at most {max})")]
+    BadMessageLength {
+        /// The length the header announced.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// `recv_bytes_into` with a buffer too small; holds the whole message (`BufferTooShort`,
+    /// whose `args[0]` is the message).
+    #[error("buffer too short for a message of {} bytes", .0.len())]
+    BufferTooShort(Vec<u8>),
+    /// `send_bytes_range` with an offset or size outside the buffer (`ValueError`).
+    #[error("{0}")]
+    BadRange(&'static str),
+    /// A message that does not decode as the requested type; the connection stays usable.
+    #[error("message does not decode as {type_name}: {reason}")]
+    Decode {
+        /// The type asked for.
+        type_name: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A value that does not encode.
+    #[error("value does not encode: {0}")]
+    Encode(String),
+    /// The OS refused.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Any multiproc error, for code that wants one type to `?` into.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

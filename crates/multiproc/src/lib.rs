@@ -66,6 +66,8 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("multiproc supports Linux only: it is built on futex(2), memfd and pidfd.");
 
+#[cfg(not(multiproc_loom))]
+pub mod connection;
 pub mod error;
 mod primitive;
 #[cfg(not(multiproc_loom))]
@@ -81,6 +83,6 @@ mod sys;
 pub mod thread;
 
 pub use error::{
-    BrokenBarrier, ContextError, Empty, Error, Full, JoinError, OwnerDied, Panic, ProcessError,
-    ReleaseError, ShmError, TaskDoneError, ThreadError, Timeout,
+    BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, JoinError, OwnerDied, Panic,
+    ProcessError, ReleaseError, ShmError, TaskDoneError, ThreadError, Timeout,
 };

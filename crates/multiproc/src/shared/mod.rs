@@ -29,4 +29,4 @@ pub use value::{Array, RawArray, RawValue, Value};
 
 pub(crate) use tracker::serve as serve_tracker;
 
-pub(crate) use handle::{collect_fds, provide_fds};
+pub(crate) use handle::{collect_fds, provide_fds, push_fd, take_fd};

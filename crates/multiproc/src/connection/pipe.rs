@@ -1,0 +1,296 @@
+//! `Pipe()` and `Connection` (≈ `multiprocessing.Pipe` / `multiprocessing.connection.Connection`).
+//!
+//! A connection is one end of a Unix stream socket pair. Messages are framed as Python frames
+//! them (a big-endian `i32` length, or `-1` then a `u64` length past 2 GiB), so boundaries are
+//! kept and `poll` never consumes part of a message. Values are postcard-encoded by `send`;
+//! shared objects and other connections inside a message travel as file descriptors beside
+//! it, like `Process` arguments.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::ConnectionError;
+use crate::shared::{collect_fds, provide_fds};
+use crate::sys::{fdpass, process as sp};
+
+/// The largest message a connection accepts unless told otherwise (2 GiB).
+pub const DEFAULT_MAX_MESSAGE: u64 = 1 << 31;
+
+/// A pair of connected [`Connection`]s (≈ `Pipe(duplex=True)`); with `duplex = false` the
+/// first can only receive and the second only send (`(reader, writer)`).
+///
+/// ```
+/// use multiproc::connection::Pipe;
+///
+/// let (mut a, mut b) = Pipe(true).unwrap();
+/// a.send(&vec!["Hello".to_string(), "World".to_string()]).unwrap();
+/// assert_eq!(b.recv::<Vec<String>>().unwrap(), ["Hello", "World"]);
+/// b.send_bytes(b"raw").unwrap();
+/// assert!(a.poll());
+/// assert_eq!(a.recv_bytes().unwrap(), b"raw");
+/// ```
+#[allow(non_snake_case)]
+pub fn Pipe(duplex: bool) -> io::Result<(Connection, Connection)> {
+    let (a, b) = UnixStream::pair()?;
+    Ok((
+        Connection::new(a, true, duplex),
+        Connection::new(b, duplex, true),
+    ))
+}
+
+/// One end of a [`Pipe`] (≈ `Connection`). Not for concurrent use from several threads at
+/// once: `send`/`recv` take `&mut self`.
+pub struct Connection {
+    stream: Option<UnixStream>,
+    readable: bool,
+    writable: bool,
+    max_message: u64,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("readable", &self.readable)
+            .field("writable", &self.writable)
+            .field("closed", &self.closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(stream: UnixStream, readable: bool, writable: bool) -> Connection {
+        Connection {
+            stream: Some(stream),
+            readable,
+            writable,
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
+
+    /// A second handle on the same end (the socket duplicated), as a child gets when this end
+    /// is passed to it: the other side sees end of file only when every handle is closed.
+    pub fn try_clone(&self) -> Result<Connection, ConnectionError> {
+        let stream = self
+            .stream
+            .as_ref()
+            .ok_or(ConnectionError::Closed)?
+            .try_clone()?;
+        Ok(Connection {
+            stream: Some(stream),
+            ..*self
+        })
+    }
+
+    /// Whether this end can receive.
+    pub fn readable(&self) -> bool {
+        self.readable
+    }
+
+    /// Whether this end can send.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Whether [`close`](Connection::close) was called.
+    pub fn closed(&self) -> bool {
+        self.stream.is_none()
+    }
+
+    /// Sets the largest message `recv*` accepts (Python's `maxlength`); a longer one is
+    /// [`ConnectionError::BadMessageLength`] and leaves the connection unusable.
+    pub fn set_max_message(&mut self, bytes: u64) {
+        self.max_message = bytes;
+    }
+
+    /// Closes this end. Idempotent.
+    pub fn close(&mut self) {
+        self.stream = None;
+    }
+
+    fn writer(&mut self) -> Result<&mut UnixStream, ConnectionError> {
+        if !self.writable {
+            return Err(ConnectionError::ReadOnly);
+        }
+        self.stream.as_mut().ok_or(ConnectionError::Closed)
+    }
+
+    fn reader(&mut self) -> Result<&mut UnixStream, ConnectionError> {
+        if !self.readable {
+            return Err(ConnectionError::WriteOnly);
+        }
+        self.stream.as_mut().ok_or(ConnectionError::Closed)
+    }
+
+    /// Sends a value (≈ `send(obj)`); shared objects and connections inside it go along as
+    /// file descriptors.
+    pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnectionError> {
+        let (bytes, fds) = collect_fds(|| postcard::to_stdvec(value));
+        let bytes = bytes.map_err(|e| ConnectionError::Encode(e.to_string()))?;
+        self.send_frame(&bytes, &fds)
+    }
+
+    /// Sends raw bytes as one message (≈ `send_bytes(buf)`).
+    pub fn send_bytes(&mut self, buf: &[u8]) -> Result<(), ConnectionError> {
+        self.send_frame(buf, &[])
+    }
+
+    /// Sends `buf[offset..offset + size]` (≈ `send_bytes(buf, offset, size)`), with Python's
+    /// checks: an offset past the end or a size past the end is [`ConnectionError::BadRange`].
+    pub fn send_bytes_range(
+        &mut self,
+        buf: &[u8],
+        offset: usize,
+        size: Option<usize>,
+    ) -> Result<(), ConnectionError> {
+        if offset > buf.len() {
+            return Err(ConnectionError::BadRange("buffer length < offset"));
+        }
+        let size = size.unwrap_or(buf.len() - offset);
+        if offset + size > buf.len() {
+            return Err(ConnectionError::BadRange("buffer length < offset + size"));
+        }
+        self.send_bytes(&buf[offset..offset + size])
+    }
+
+    fn send_frame(&mut self, bytes: &[u8], fds: &[OwnedFd]) -> Result<(), ConnectionError> {
+        let mut header = Vec::with_capacity(12);
+        if bytes.len() <= 0x7fff_ffff {
+            header.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        } else {
+            header.extend_from_slice(&(-1i32).to_be_bytes());
+            header.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        }
+        let stream = self.writer()?;
+        if fds.is_empty() {
+            stream.write_all(&header)?;
+        } else {
+            let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+            fdpass::send_fds(&*stream, &header[..4], &borrowed)?;
+            stream.write_all(&header[4..])?;
+        }
+        stream.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Receives one message's bytes and any fds that came with it.
+    fn recv_frame(&mut self) -> Result<(Vec<u8>, Vec<OwnedFd>), ConnectionError> {
+        let max = self.max_message;
+        let stream = self.reader()?;
+        let mut head = [0u8; 4];
+        let mut got = 0;
+        let mut fds = Vec::new();
+        while got < 4 {
+            let (n, more) = match fdpass::recv_fds(&*stream, &mut head[got..]) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => (0, Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            fds.extend(more);
+            if n == 0 {
+                return Err(ConnectionError::Eof);
+            }
+            got += n;
+        }
+        let mut len = i32::from_be_bytes(head) as i64 as u64;
+        if i32::from_be_bytes(head) == -1 {
+            let mut big = [0u8; 8];
+            stream.read_exact(&mut big).map_err(eof)?;
+            len = u64::from_be_bytes(big);
+        } else if i32::from_be_bytes(head) < 0 {
+            len = u64::MAX;
+        }
+        if len > max {
+            self.stream = None;
+            return Err(ConnectionError::BadMessageLength { len, max });
+        }
+        let mut buf = vec![0u8; len as usize];
+        stream.read_exact(&mut buf).map_err(eof)?;
+        Ok((buf, fds))
+    }
+
+    /// Receives a value (≈ `recv()`). [`ConnectionError::Eof`] once the other end is closed and
+    /// nothing is left; a message that does not decode as `T` is
+    /// [`ConnectionError::Decode`], and the connection stays usable.
+    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnectionError> {
+        let (bytes, fds) = self.recv_frame()?;
+        provide_fds(fds, || postcard::from_bytes(&bytes)).map_err(|e| ConnectionError::Decode {
+            type_name: std::any::type_name::<T>(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Receives one message's bytes (≈ `recv_bytes()`).
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnectionError> {
+        Ok(self.recv_frame()?.0)
+    }
+
+    /// Receives one message into `buf` (≈ `recv_bytes_into(buf)`); returns its length. A
+    /// message longer than `buf` is [`ConnectionError::BufferTooShort`] holding the message.
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, ConnectionError> {
+        let (bytes, _) = self.recv_frame()?;
+        if bytes.len() > buf.len() {
+            return Err(ConnectionError::BufferTooShort(bytes));
+        }
+        buf[..bytes.len()].copy_from_slice(&bytes);
+        Ok(bytes.len())
+    }
+
+    /// Whether a message (or the end of file) is waiting (≈ `poll()`, timeout 0).
+    pub fn poll(&self) -> bool {
+        self.poll_timeout(Duration::ZERO).unwrap_or(false)
+    }
+
+    /// Waits at most `timeout` for a message or the end of file (≈ `poll(timeout)`).
+    pub fn poll_timeout(&self, timeout: Duration) -> Result<bool, ConnectionError> {
+        if !self.readable {
+            return Err(ConnectionError::WriteOnly);
+        }
+        let stream = self.stream.as_ref().ok_or(ConnectionError::Closed)?;
+        Ok(sp::wait_readable(
+            stream.as_fd(),
+            crate::sync::deadline(timeout),
+        )?)
+    }
+}
+
+fn eof(e: io::Error) -> ConnectionError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => ConnectionError::Eof,
+        _ => ConnectionError::Io(e),
+    }
+}
+
+impl AsFd for Connection {
+    /// The socket, for `poll`/[`wait`](super::wait) (≈ `fileno()`).
+    ///
+    /// # Panics
+    /// On a closed connection.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_ref().expect("connection is closed").as_fd()
+    }
+}
+
+impl Serialize for Connection {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let stream = self
+            .stream
+            .as_ref()
+            .ok_or_else(|| serde::ser::Error::custom("handle is closed"))?;
+        let index = crate::shared::push_fd(stream.as_fd()).map_err(serde::ser::Error::custom)?;
+        (index, self.readable, self.writable).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Connection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (index, readable, writable) = <(u32, bool, bool)>::deserialize(d)?;
+        let fd = crate::shared::take_fd(index).map_err(serde::de::Error::custom)?;
+        Ok(Connection::new(UnixStream::from(fd), readable, writable))
+    }
+}
