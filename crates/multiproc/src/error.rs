@@ -360,6 +360,10 @@ pub enum ConnectionError {
     /// A value that does not encode.
     #[error("value does not encode: {0}")]
     Encode(String),
+    /// The authkey handshake failed (`AuthenticationError`): "digest received was wrong" on
+    /// the listener, "digest sent was rejected" on the client.
+    #[error("authentication failed: {0}")]
+    Authentication(String),
     /// The OS refused.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -18,10 +18,13 @@
 //! p.join().unwrap();
 //! ```
 //!
-//! `Listener`/`Client` (sockets with an authkey) and `wait` over several objects come next.
+//! [`Listener`] and [`Client`] connect unrelated processes over Unix sockets or TCP, with an
+//! HMAC-SHA256 authkey handshake; [`wait`] waits on several connections and sentinels.
 
+mod listener;
 mod pipe;
 
+pub use listener::{Address, Client, Listener};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe};
 
 use std::os::fd::BorrowedFd;

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -39,15 +40,69 @@ pub const DEFAULT_MAX_MESSAGE: u64 = 1 << 31;
 pub fn Pipe(duplex: bool) -> io::Result<(Connection, Connection)> {
     let (a, b) = UnixStream::pair()?;
     Ok((
-        Connection::new(a, true, duplex),
-        Connection::new(b, duplex, true),
+        Connection::new(Stream::Unix(a), true, duplex),
+        Connection::new(Stream::Unix(b), duplex, true),
     ))
+}
+
+/// The socket under a connection: a Unix socket (pipes, local listeners; can carry fds) or TCP.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+        })
+    }
+
+    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_read_timeout(t),
+            Stream::Tcp(s) => s.set_read_timeout(t),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Unix(s) => s.as_fd(),
+            Stream::Tcp(s) => s.as_fd(),
+        }
+    }
 }
 
 /// One end of a [`Pipe`] (≈ `Connection`). Not for concurrent use from several threads at
 /// once: `send`/`recv` take `&mut self`.
 pub struct Connection {
-    stream: Option<UnixStream>,
+    stream: Option<Stream>,
     readable: bool,
     writable: bool,
     max_message: u64,
@@ -64,7 +119,7 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(stream: UnixStream, readable: bool, writable: bool) -> Connection {
+    pub(crate) fn new(stream: Stream, readable: bool, writable: bool) -> Connection {
         Connection {
             stream: Some(stream),
             readable,
@@ -113,14 +168,18 @@ impl Connection {
         self.stream = None;
     }
 
-    fn writer(&mut self) -> Result<&mut UnixStream, ConnectionError> {
+    pub(crate) fn stream(&self) -> Option<&Stream> {
+        self.stream.as_ref()
+    }
+
+    fn writer(&mut self) -> Result<&mut Stream, ConnectionError> {
         if !self.writable {
             return Err(ConnectionError::ReadOnly);
         }
         self.stream.as_mut().ok_or(ConnectionError::Closed)
     }
 
-    fn reader(&mut self) -> Result<&mut UnixStream, ConnectionError> {
+    fn reader(&mut self) -> Result<&mut Stream, ConnectionError> {
         if !self.readable {
             return Err(ConnectionError::WriteOnly);
         }
@@ -169,6 +228,11 @@ impl Connection {
         let stream = self.writer()?;
         if fds.is_empty() {
             stream.write_all(&header)?;
+        } else if matches!(stream, Stream::Tcp(_)) {
+            return Err(ConnectionError::Encode(
+                "shared objects and connections cannot travel over TCP (they are file descriptors)"
+                    .into(),
+            ));
         } else {
             let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
             fdpass::send_fds(&*stream, &header[..4], &borrowed)?;
@@ -291,6 +355,10 @@ impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (index, readable, writable) = <(u32, bool, bool)>::deserialize(d)?;
         let fd = crate::shared::take_fd(index).map_err(serde::de::Error::custom)?;
-        Ok(Connection::new(UnixStream::from(fd), readable, writable))
+        Ok(Connection::new(
+            Stream::Unix(UnixStream::from(fd)),
+            readable,
+            writable,
+        ))
     }
 }
