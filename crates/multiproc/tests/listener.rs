@@ -37,8 +37,14 @@ fn every_address_family_with_and_without_a_key() {
         round_trip(None, None);
         let path = std::env::temp_dir().join(format!("mp-listener-{}", std::process::id()));
         round_trip(Some(Address::Path(path.clone())), Some(b"k"));
-        assert!(!path.exists(), "the socket file is removed when the listener closes");
-        round_trip(Some(Address::Tcp("127.0.0.1:0".parse().unwrap())), Some(b"tcp key"));
+        assert!(
+            !path.exists(),
+            "the socket file is removed when the listener closes"
+        );
+        round_trip(
+            Some(Address::Tcp("127.0.0.1:0".parse().unwrap())),
+            Some(b"tcp key"),
+        );
     })
 }
 
@@ -71,15 +77,24 @@ fn wrong_authkey_fails_on_both_sides_and_nothing_is_served() {
 #[test]
 fn garbage_and_silent_peers_cost_one_accept_each() {
     watchdog(60, || {
-        let listener = Listener::bind(Some(Address::Tcp("127.0.0.1:0".parse().unwrap())), Some(b"key")).unwrap();
-        let Address::Tcp(sa) = listener.address().clone() else { unreachable!() };
+        let listener = Listener::bind(
+            Some(Address::Tcp("127.0.0.1:0".parse().unwrap())),
+            Some(b"key"),
+        )
+        .unwrap();
+        let Address::Tcp(sa) = listener.address().clone() else {
+            unreachable!()
+        };
         // Garbage: a huge length prefix, then noise.
         let g = std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(sa).unwrap();
             let _ = s.write_all(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
             std::thread::sleep(Duration::from_millis(100));
         });
-        assert!(matches!(listener.accept(), Err(ConnectionError::Authentication(_))));
+        assert!(matches!(
+            listener.accept(),
+            Err(ConnectionError::Authentication(_))
+        ));
         g.join().unwrap();
         // No key at all from a peer that just connects and closes.
         drop(std::net::TcpStream::connect(sa).unwrap());
@@ -99,7 +114,10 @@ fn garbage_and_silent_peers_cost_one_accept_each() {
 #[test]
 fn closed_listener_and_address_in_use() {
     let mut l = Listener::bind(None, None).unwrap();
-    assert!(Listener::bind(Some(l.address().clone()), None).is_err(), "binding an address twice fails");
+    assert!(
+        Listener::bind(Some(l.address().clone()), None).is_err(),
+        "binding an address twice fails"
+    );
     l.close();
     assert!(matches!(l.accept(), Err(ConnectionError::Closed)));
 }
@@ -110,7 +128,9 @@ fn a_child_process_connects_by_address() {
     for m in [StartMethod::Spawn, StartMethod::Forkserver] {
         watchdog(60, move || {
             let listener = Listener::bind(None, Some(b"family")).unwrap();
-            let Address::Abstract(name) = listener.address().clone() else { unreachable!() };
+            let Address::Abstract(name) = listener.address().clone() else {
+                unreachable!()
+            };
             let mut p = Process::builder().start_method(m).target(
                 |name: String| {
                     let mut c = Client(&Address::Abstract(name), Some(b"family")).unwrap();

@@ -27,6 +27,8 @@ example!(os_fork, "../examples/os_fork.rs");
 example!(lock_ten_processes, "../examples/lock_ten_processes.rs");
 example!(daemon_process, "../examples/daemon_process.rs");
 example!(cpu_bound, "../examples/cpu_bound.rs");
+example!(pipe, "../examples/pipe.rs");
+example!(pipe_eof, "../examples/pipe_eof.rs");
 
 #[test]
 fn process_start_join_runs_the_target() {
@@ -181,5 +183,26 @@ fn a_daemon_process_ends_with_the_program() {
             };
             assert!(gone(), "{m}: the daemon process outlived the program");
         });
+    }
+}
+
+#[test]
+fn pipe_child_sends_a_list() {
+    for m in METHODS {
+        let got = watchdog(30, move || pipe::run(m));
+        assert_eq!(got, ("Hello".to_string(), None, "World".to_string()));
+    }
+}
+
+#[test]
+fn close_the_unused_end_or_recv_never_sees_eof() {
+    for m in METHODS {
+        let (got, eof_while_held, eof_after_close) = watchdog(30, move || pipe_eof::run(m));
+        assert_eq!(got, [0, 1, 2]);
+        assert!(
+            !eof_while_held,
+            "{m}: EOF while the parent held the child's end"
+        );
+        assert!(eof_after_close, "{m}: no EOF after closing it");
     }
 }

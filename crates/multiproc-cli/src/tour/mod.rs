@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+mod ipc;
 mod processes;
 mod threads;
 
@@ -32,7 +33,11 @@ impl Finding {
 
 type Section = (&'static str, fn() -> Vec<Finding>);
 
-const SECTIONS: &[Section] = &[("threads", threads::run), ("processes", processes::run)];
+const SECTIONS: &[Section] = &[
+    ("threads", threads::run),
+    ("processes", processes::run),
+    ("ipc", ipc::run),
+];
 
 /// Seconds with two decimals, as the report prints them.
 pub fn secs(d: Duration) -> String {

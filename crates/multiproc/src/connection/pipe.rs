@@ -20,6 +20,9 @@ use crate::error::ConnectionError;
 use crate::shared::{collect_fds, provide_fds};
 use crate::sys::{fdpass, process as sp};
 
+/// Messages up to this size are written with their header in one system call.
+const SMALL_MESSAGE: usize = 64 * 1024;
+
 /// The largest message a connection accepts unless told otherwise (2 GiB).
 pub const DEFAULT_MAX_MESSAGE: u64 = 1 << 31;
 
@@ -226,6 +229,12 @@ impl Connection {
             header.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
         }
         let stream = self.writer()?;
+        if fds.is_empty() && bytes.len() <= SMALL_MESSAGE {
+            // One system call for a small message: header and payload together.
+            header.extend_from_slice(bytes);
+            stream.write_all(&header)?;
+            return Ok(());
+        }
         if fds.is_empty() {
             stream.write_all(&header)?;
         } else if matches!(stream, Stream::Tcp(_)) {
