@@ -63,6 +63,9 @@ fn killed_rlock_holder_and_waiters_blocked_before_the_death() {
         // A waiter already blocked when the owner dies must recover too.
         let l2 = lock.clone();
         let waiter = std::thread::spawn(move || matches!(l2.acquire_checked(), Err(OwnerDied(_))));
+        // Not synchronisation: this only makes it likely that the waiter is already asleep on
+        // the lock when its owner dies. Either order must end in OwnerDied, and the assertion
+        // below holds for both.
         std::thread::sleep(Duration::from_millis(50));
         p.kill().unwrap();
         let _ = p.join();
