@@ -417,9 +417,12 @@ fn raw_fork_child_exit_does_not_steal_results() {
             21,
         );
         p.start().unwrap();
-        // SAFETY: the child only exits.
+        // SAFETY: the child only calls `exit`. Not `std::process::exit`: that flushes Rust's
+        // stdout, whose lock another test thread may have held at the fork and never releases
+        // in the child. libc's `exit` still runs the atexit handlers this test is about.
         match unsafe { process::fork() }.unwrap() {
-            process::Fork::Child => std::process::exit(0),
+            // SAFETY: `exit` in the child of a fork; see above for why not std's.
+            process::Fork::Child => unsafe { libc::exit(0) },
             process::Fork::Parent(pid) => assert_eq!(process::waitpid(pid).unwrap(), 0),
         }
         assert_eq!(p.join().unwrap(), 42, "{m}");

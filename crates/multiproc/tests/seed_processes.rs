@@ -93,14 +93,54 @@ fn join_timeout_then_terminate() {
     }
 }
 
+const FORK_ENV: &str = "MULTIPROC_TEST_OS_FORK_HELPER";
+
+/// Re-executed by the test below. A raw `fork()` copies only the calling thread: in the test
+/// harness, with other test threads printing, the child could inherit Rust's stdout lock held
+/// forever. In this helper process nothing else is running when it forks.
+#[test]
+#[ignore = "helper process for os_fork_pid_zero_branch_is_the_child"]
+fn os_fork_helper() {
+    if std::env::var_os(FORK_ENV).is_none() {
+        return;
+    }
+    let (pid, code) = os_fork::run(7);
+    println!("FORKED {pid} {code}");
+}
+
 #[test]
 fn os_fork_pid_zero_branch_is_the_child() {
-    let (pid, code) = watchdog(30, || os_fork::run(7));
-    assert_ne!(pid, std::process::id());
-    assert_eq!(
-        code, 7,
-        "the child took the pid == 0 branch and exited with its code"
-    );
+    watchdog(30, || {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "os_fork_helper",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(FORK_ENV, "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find_map(|l| l.find("FORKED ").map(|at| l[at + 7..].to_owned()))
+            .expect("helper ran");
+        let mut parts = line.split_whitespace();
+        let pid: u32 = parts.next().unwrap().parse().unwrap();
+        let code: i32 = parts.next().unwrap().parse().unwrap();
+        assert_ne!(pid, std::process::id());
+        assert_eq!(
+            code, 7,
+            "the child took the pid == 0 branch and exited with its code"
+        );
+        assert!(
+            text.contains("----子进程-----"),
+            "the child printed in its branch"
+        );
+    })
 }
 
 #[test]

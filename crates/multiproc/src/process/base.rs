@@ -424,7 +424,7 @@ fn start_forked(
         current::set_child(&child_name, daemon, parent_pid, &parent_name);
         let outcome = body();
         let mut stream = child_end;
-        bootstrap::finish(&mut stream, outcome)
+        bootstrap::finish(&mut stream, outcome, false)
     }))?;
     let pidfd = sp::pidfd_open(pid)?;
     Ok(Child::new(

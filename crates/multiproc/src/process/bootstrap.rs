@@ -126,7 +126,12 @@ pub(crate) fn run_caught<R: Serialize>(body: impl FnOnce() -> R) -> Outcome {
         Err(payload) => {
             let name = current::current_process().name;
             let panic = crate::thread::to_panic(&name, &*payload);
-            eprintln!("Process {name}:\n{panic}");
+            // A raw write, not `eprintln!`: in a forked child, std's stderr lock may have been
+            // held by another thread of the parent at the fork, and would never be released.
+            let _ = rustix::io::write(
+                rustix::stdio::stderr(),
+                format!("Process {name}:\n{panic}\n").as_bytes(),
+            );
             Outcome::Panicked(panic)
         }
     }
@@ -206,7 +211,7 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
         }
         Err(e) => Outcome::BadArgs(format!("bad start message: {e}")),
     };
-    finish(&mut stream, outcome)
+    finish(&mut stream, outcome, true)
 }
 
 fn offset_check(offset: i64) -> Result<(), String> {
@@ -227,15 +232,19 @@ fn receive_start(stream: &mut UnixStream) -> io::Result<(Start, Vec<OwnedFd>)> {
     Ok((start, fds))
 }
 
-/// Sends the outcome, flushes stdio, and exits with Python's status for it.
-pub(crate) fn finish(stream: &mut UnixStream, outcome: Outcome) -> ! {
+/// Sends the outcome and exits with Python's status for it. `flush_stdout` flushes Rust's
+/// buffered stdout first: right for a freshly exec'd child, but not for a forked one, where
+/// the stdout lock may have been held by another thread of the parent at the fork (complete
+/// lines are already out: stdout is line-buffered).
+pub(crate) fn finish(stream: &mut UnixStream, outcome: Outcome, flush_stdout: bool) -> ! {
     let code = outcome.exit_code();
     if let Ok(bytes) = wire::encode(&outcome) {
         let _ = wire::write_frame(stream, &bytes);
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    if flush_stdout {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
     exit_now(code)
 }
 

@@ -13,8 +13,9 @@ pub enum StartMethod {
     /// `fork()`: the child is a copy of the parent, so the target may capture anything. In a
     /// parent with several threads only the forking thread exists in the child, and locks the
     /// others held stay held there (glibc's `malloc` is made safe for this; your own locks,
-    /// and C libraries', are not). Python 3.12+ warns about exactly this; prefer `Forkserver`
-    /// in threaded programs.
+    /// and C libraries', are not; nor is Rust's stdout lock, so a forked child's target
+    /// should not print if another thread may be printing at that moment). Python 3.12+
+    /// warns about exactly this; prefer `Forkserver` in threaded programs.
     Fork,
     /// A fresh run of this executable (`/proc/self/exe`). The target is a non-capturing
     /// closure or `fn`; its arguments and result cross by serde.

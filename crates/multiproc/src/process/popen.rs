@@ -92,6 +92,24 @@ impl Child {
             if let Some(code) = st.exitcode {
                 return Ok(Some(code));
             }
+            // A forkserver child that sent its outcome and closed its stream is ending: its
+            // pidfd says when it has exited, and its status follows from the outcome, without
+            // waiting for the server's report.
+            if let (
+                ExitWatch::Forkserver {
+                    pidfd: Some(fd), ..
+                },
+                None,
+                Some(outcome),
+            ) = (&self.watch, &st.results, &st.outcome)
+            {
+                if !sp::wait_readable(fd.as_fd(), deadline)? {
+                    return Ok(None);
+                }
+                let code = outcome.exit_code();
+                st.exitcode = Some(code);
+                return Ok(Some(code));
+            }
             let ready = {
                 let mut fds = vec![self.sentinel()];
                 if let Some(r) = &st.results {
@@ -101,16 +119,6 @@ impl Child {
             };
             if ready.contains(&1) {
                 Self::read_results(&mut st)?;
-                // A forkserver child that sent its outcome and closed its end is done: its
-                // exit status follows from the outcome, without the server's report.
-                if matches!(self.watch, ExitWatch::Forkserver { .. })
-                    && st.results.is_none()
-                    && let Some(outcome) = &st.outcome
-                {
-                    let code = outcome.exit_code();
-                    st.exitcode = Some(code);
-                    return Ok(Some(code));
-                }
             }
             if ready.contains(&0) {
                 if let Some(code) = self.collect_exit()? {
