@@ -19,8 +19,10 @@ pub enum Fork {
 ///
 /// # Safety
 /// Only the calling thread exists in the child. Locks that other threads held (including
-/// inside libraries) stay held there, so in a multi-threaded program the child should only do
-/// async-signal-safe work, and end with `std::process::exit` or `exec`.
+/// inside libraries, and Rust's stdout lock) stay held there, so in a multi-threaded program
+/// the child should only do async-signal-safe work and end with `exec` or `libc::_exit`. The
+/// child also holds copies of every fd, including ones other threads had open only for a
+/// moment (a `Command::spawn`'s exec-status pipe), so a child that lingers can stall them.
 pub unsafe fn fork() -> io::Result<Fork> {
     // SAFETY: the caller accepts the rules above.
     match unsafe { crate::sys::process::fork() }? {
