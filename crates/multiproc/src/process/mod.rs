@@ -17,7 +17,7 @@
 //!
 //! [`Builder::target`] takes a non-capturing closure or `fn` plus serde arguments and works
 //! with every start method; [`Builder::fork_target`] takes any closure and needs `Fork`. A
-//! child's panic comes back from `join` as [`ProcessError::Panicked`] with message and
+//! child's panic comes back from `join` as [`ProcessError::Panicked`](crate::ProcessError::Panicked) with message and
 //! location; its exit code follows Python (0, 1 after a panic, `-N` for signal N).
 //!
 //! # Set-up
