@@ -369,6 +369,110 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
 }
 
+/// Why a process queue's `put` failed. Every variant but `Encode`'s reason holds the item, so
+/// nothing is lost.
+#[non_exhaustive]
+pub enum PutError<T> {
+    /// The queue is full (`queue.Full`): `put_nowait`, or `put_timeout` whose time ran out.
+    Full(T),
+    /// This handle was closed (Python's `ValueError: Queue is closed`).
+    Closed(T),
+    /// The encoded item is larger than the queue's `max_message`.
+    TooLarge {
+        /// The item.
+        item: T,
+        /// Its encoded length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The item does not encode (for example, it holds a shared object).
+    Encode {
+        /// The item.
+        item: T,
+        /// What the encoder said.
+        reason: String,
+    },
+}
+
+impl<T> PutError<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(t) | PutError::Closed(t) => t,
+            PutError::TooLarge { item, .. } | PutError::Encode { item, .. } => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::Full(_) => f.write_str("Full(..)"),
+            PutError::Closed(_) => f.write_str("Closed(..)"),
+            PutError::TooLarge { len, max, .. } => f
+                .debug_struct("TooLarge")
+                .field("len", len)
+                .field("max", max)
+                .finish_non_exhaustive(),
+            PutError::Encode { reason, .. } => f
+                .debug_struct("Encode")
+                .field("reason", reason)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<T> fmt::Display for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::Full(_) => f.write_str("queue is full"),
+            PutError::Closed(_) => f.write_str("Queue is closed"),
+            PutError::TooLarge { len, max, .. } => {
+                write!(
+                    f,
+                    "message of {len} bytes is larger than the queue's maximum of {max}"
+                )
+            }
+            PutError::Encode { reason, .. } => write!(f, "item does not encode: {reason}"),
+        }
+    }
+}
+
+impl<T> std::error::Error for PutError<T> {}
+
+/// Why a process queue's `get` failed. After any of them the queue stays usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GetError {
+    /// Nothing to get (`queue.Empty`): `get_nowait`, or `get_timeout` whose time ran out.
+    #[error("queue is empty")]
+    Empty,
+    /// This handle was closed (Python's `ValueError: Queue is closed`).
+    #[error("Queue is closed")]
+    Closed,
+    /// The message is larger than the queue's `max_message`; it was skipped.
+    #[error("message of {len} bytes is larger than the queue's maximum of {max}")]
+    TooLarge {
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The message does not decode as the queue's item type; it was consumed.
+    #[error("message does not decode as {type_name}: {reason}")]
+    Decode {
+        /// The item type.
+        type_name: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The ring's records are inconsistent (memory written by something other than a queue);
+    /// what was in the ring was dropped.
+    #[error("queue memory is corrupt: {0}")]
+    Corrupt(String),
+}
+
 /// Any multiproc error, for code that wants one type to `?` into.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -403,6 +507,21 @@ pub enum Error {
     /// See [`ContextError`].
     #[error(transparent)]
     Context(#[from] ContextError),
+    /// See [`GetError`].
+    #[error(transparent)]
+    Get(#[from] GetError),
+    /// See [`PutError`] (the item is dropped in this conversion).
+    #[error("{0}")]
+    Put(String),
+    /// See [`ConnectionError`].
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+}
+
+impl<T> From<PutError<T>> for Error {
+    fn from(e: PutError<T>) -> Self {
+        Error::Put(e.to_string())
+    }
 }
 
 impl<T> From<Full<T>> for Error {

@@ -83,6 +83,7 @@ mod sys;
 pub mod thread;
 
 pub use error::{
-    BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, JoinError, OwnerDied, Panic,
-    ProcessError, ReleaseError, ShmError, TaskDoneError, ThreadError, Timeout,
+    BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, GetError, JoinError,
+    OwnerDied, Panic, ProcessError, PutError, ReleaseError, ShmError, TaskDoneError, ThreadError,
+    Timeout,
 };

@@ -51,6 +51,10 @@ pub use current::{ProcessInfo, current_process, parent_process};
 pub use forkserver::forkserver_pid;
 pub use os::{Fork, fork, waitpid};
 
+/// Python's `multiprocessing.Queue`, `SimpleQueue` and `JoinableQueue`; they live in
+/// [`queue::process`](crate::queue::process) beside the thread queues.
+pub use crate::queue::process::{JoinableQueue, Queue, SimpleQueue};
+
 pub(crate) use base::spawn_self;
 pub(crate) use bootstrap::ENV_TRACKER;
 

@@ -36,6 +36,8 @@
 
 mod engine;
 mod fifo;
+pub mod process;
+mod ring;
 mod tasks;
 
 pub use engine::{LifoQueue, PriorityQueue};

@@ -40,12 +40,24 @@ pub(crate) fn push_fd(fd: BorrowedFd<'_>) -> Result<u32, String> {
             v.push(dup);
             Ok((v.len() - 1) as u32)
         }
-        None => Err(
-            "a shared object can only be serialized as an argument of a Process \
-                     (its memory travels as a file descriptor)"
-                .to_owned(),
-        ),
+        None => {
+            REFUSED.with(|r| r.set(true));
+            Err(REFUSAL.to_owned())
+        }
     })
+}
+
+const REFUSAL: &str = "a shared object can only travel as a Process argument or in a Connection \
+     message (its memory goes as a file descriptor); it cannot be put on a Queue";
+
+thread_local! {
+    static REFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// After an encoding error: if a shared object refused to serialize (outside a sink), the
+/// reason, which encoders such as postcard replace by a generic message.
+pub(crate) fn take_refusal() -> Option<&'static str> {
+    REFUSED.with(|r| r.replace(false)).then_some(REFUSAL)
 }
 
 /// Called by a shared object's `Deserialize`: takes the fd at `index`.

@@ -16,7 +16,7 @@
 
 mod cell;
 mod handle;
-mod mapping;
+pub(crate) mod mapping;
 mod shareable_list;
 mod shared_memory;
 mod tracker;
@@ -29,4 +29,4 @@ pub use value::{Array, RawArray, RawValue, Value};
 
 pub(crate) use tracker::serve as serve_tracker;
 
-pub(crate) use handle::{collect_fds, provide_fds, push_fd, take_fd};
+pub(crate) use handle::{collect_fds, provide_fds, push_fd, take_fd, take_refusal};

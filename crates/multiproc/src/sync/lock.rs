@@ -111,6 +111,19 @@ impl RawLock {
         }
     }
 
+    /// Never blocks: takes the lock if it is free, or if (robust) its holder's process is dead.
+    /// `None` while a live thread holds it.
+    pub(crate) fn try_lock_checked(&self) -> Option<Acquired> {
+        if self.try_lock() {
+            return Some(Acquired::Yes);
+        }
+        let v = self.word.load(Ordering::Relaxed);
+        if v != 0 && self.is_robust() && self.take_from_dead_owner(v, current_tid()) {
+            return Some(Acquired::OwnerDied);
+        }
+        None
+    }
+
     #[cold]
     fn lock_slow(&self, deadline: Option<Instant>) -> Acquired {
         let me = current_tid();

@@ -63,7 +63,7 @@ macro_rules! const_fn {
 mod barrier;
 pub(crate) mod condition;
 mod event;
-mod lock;
+pub(crate) mod lock;
 mod rlock;
 mod semaphore;
 
