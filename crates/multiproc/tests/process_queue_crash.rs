@@ -1,0 +1,191 @@
+//! Process queues when a producer or a consumer is killed with SIGKILL in the middle of a
+//! message: the others never read a half message, never wedge, and keep their order.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, watchdog};
+use multiproc::process::{Process, Queue};
+use multiproc::queue::process::Builder;
+use multiproc::shared::Shared;
+use multiproc::sync::Event;
+
+const BIG: usize = 64 << 20;
+
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    vec![(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8 | 1; len]
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on a child we started and have not reaped.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+/// The process state letter from /proc (R, S, T, Z, ...).
+fn state(pid: u32) -> char {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .next()?
+                .chars()
+                .next()
+        })
+        .unwrap_or('?')
+}
+
+/// Starts a producer that puts one `BIG` message into `q` (a small ring, no reader), waits
+/// until it is blocked on the full ring (so the message's first records are in the ring, the
+/// rest still to come), and freezes it there with SIGSTOP.
+fn frozen_mid_put(q: &Queue<Vec<u8>>, then_markers: u64) -> Process<()> {
+    let started = Shared::new(Event::new()).unwrap();
+    let mut producer = Process::new(
+        |(q, started, markers): (Queue<Vec<u8>>, Shared<Event>, u64)| {
+            started.set();
+            q.put(pattern(1, BIG)).unwrap();
+            for i in 0..markers {
+                q.put(pattern(100 + i, 1000 + i as usize)).unwrap();
+            }
+        },
+        (q.clone(), started.clone(), then_markers),
+    );
+    producer.start().unwrap();
+    assert!(started.wait_timeout(Duration::from_secs(30)));
+    let pid = producer.pid().unwrap();
+    // After `started`, its only sleep is the wait for ring space.
+    assert!(
+        eventually(30, || state(pid) == 'S'),
+        "producer never blocked"
+    );
+    signal(pid, libc::SIGSTOP);
+    assert!(eventually(30, || state(pid) == 'T'));
+    producer
+}
+
+/// A consumer killed in the middle of streaming a message out: the rest of that message is
+/// skipped by the next reader, the producer (blocked on the full ring meanwhile) finishes,
+/// and every later message arrives whole and in order.
+#[test]
+fn killed_consumer_mid_message_neither_corrupts_nor_wedges() {
+    watchdog(120, || {
+        let q: Queue<Vec<u8>> = Builder::new().capacity(64 << 10).queue().unwrap();
+        let mut producer = frozen_mid_put(&q, 50);
+        let reading = Shared::new(Event::new()).unwrap();
+        let mut consumer = Process::new(
+            |(q, reading): (Queue<Vec<u8>>, Shared<Event>)| -> () {
+                reading.set();
+                let _ = q.get();
+                unreachable!("the producer is frozen mid-message");
+            },
+            (q.clone(), reading.clone()),
+        );
+        consumer.start().unwrap();
+        assert!(reading.wait_timeout(Duration::from_secs(30)));
+        // It reads what the ring holds, then sleeps in the middle of the message.
+        let cpid = consumer.pid().unwrap();
+        assert!(eventually(30, || state(cpid) == 'S'));
+        consumer.kill().unwrap();
+        let _ = consumer.join();
+        signal(producer.pid().unwrap(), libc::SIGCONT);
+        // The big message's head died with the consumer; its tail is skipped, and the
+        // producer, unblocked by that, delivers the rest intact and in order.
+        for i in 0..50 {
+            let v = q.get_timeout(Duration::from_secs(30)).expect("not wedged");
+            assert_ne!(
+                v.len(),
+                BIG,
+                "the rest of a half-read message was delivered"
+            );
+            assert_eq!(v, pattern(100 + i, 1000 + i as usize));
+        }
+        producer.join().unwrap();
+        assert!(q.empty());
+    });
+}
+
+/// A producer killed in the middle of a streamed put: a reader already inside that message
+/// notices within its 100 ms check, drops the half it has (a `get_timeout` then times out
+/// instead of hanging or returning half a message), and the next producer takes the dead
+/// one's lock over.
+#[test]
+fn killed_producer_mid_put_leaves_no_half_message() {
+    watchdog(120, || {
+        let q: Queue<Vec<u8>> = Builder::new().capacity(64 << 10).queue().unwrap();
+        let mut producer = frozen_mid_put(&q, 0);
+        let reader = {
+            let q = q.clone();
+            std::thread::spawn(move || q.get_timeout(Duration::from_secs(2)))
+        };
+        producer.kill().unwrap();
+        let _ = producer.join();
+        match reader.join().unwrap() {
+            Err(multiproc::GetError::Empty) => {}
+            Ok(v) => panic!("a half message was delivered ({} bytes)", v.len()),
+            Err(e) => panic!("{e}"),
+        }
+        q.put(b"after".to_vec()).unwrap();
+        assert_eq!(q.get_timeout(Duration::from_secs(30)).unwrap(), b"after");
+        assert!(q.empty());
+        // The queue goes on working, streamed messages included.
+        let q2 = q.clone();
+        let writer = std::thread::spawn(move || q2.put(vec![9; 300_000]).unwrap());
+        assert_eq!(q.get().unwrap(), vec![9; 300_000]);
+        writer.join().unwrap();
+    });
+}
+
+/// The next producer takes the lock of a producer killed mid-put over, ending its message.
+#[test]
+fn next_producer_recovers_the_lock_of_one_killed_mid_put() {
+    watchdog(120, || {
+        let q: Queue<Vec<u8>> = Builder::new().capacity(64 << 10).queue().unwrap();
+        let mut producer = frozen_mid_put(&q, 0);
+        producer.kill().unwrap();
+        let _ = producer.join();
+        // No reader was inside the message: the put lock is taken over by this put, which
+        // waits for a reader to clear the abandoned records out of the full ring.
+        let q2 = q.clone();
+        let writer = std::thread::spawn(move || q2.put(b"after".to_vec()).unwrap());
+        let v = q.get_timeout(Duration::from_secs(30)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(v, b"after", "{} bytes", v.len());
+        assert!(q.empty());
+    });
+}
+/// Producers killed while blocked on a full queue (holding or waiting for the put lock):
+/// other producers carry on.
+#[test]
+fn killed_blocked_producers_do_not_block_others() {
+    watchdog(120, || {
+        let q: Queue<u64> = Queue::new(2).unwrap();
+        q.put(0).unwrap();
+        q.put(1).unwrap();
+        let mut blocked: Vec<_> = (0..2)
+            .map(|i| {
+                let mut p = Process::new(
+                    |(q, i): (Queue<u64>, u64)| q.put(100 + i).unwrap(),
+                    (q.clone(), i),
+                );
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        for p in &blocked {
+            let pid = p.pid().unwrap();
+            assert!(eventually(30, || state(pid) == 'S'));
+        }
+        for p in &mut blocked {
+            p.kill().unwrap();
+            let _ = p.join();
+        }
+        assert_eq!(q.get().unwrap(), 0);
+        assert_eq!(q.get().unwrap(), 1);
+        // Nothing from the killed producers was half written; the next put goes through.
+        q.put_timeout(2, Duration::from_secs(30)).unwrap();
+        assert_eq!(q.get_nowait().unwrap(), 2);
+        assert!(q.empty());
+    });
+}
