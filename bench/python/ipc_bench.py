@@ -76,11 +76,44 @@ def pipe_mib(n=200):
     return 2 * n / 1024 / d
 
 
+def queue_consumer(q, ack):
+    while True:
+        m = q.get()
+        if m == b"":
+            ack.put(0)
+        elif m == b"\0":
+            break
+
+
+def queue_rate(size, n):
+    """Messages per second and bytes per second, producer here, consumer in a child."""
+    ctx = mp.get_context("fork")
+    q, ack = ctx.Queue(), ctx.Queue()
+    p = ctx.Process(target=queue_consumer, args=(q, ack))
+    p.start()
+    block = bytes([7]) * size
+    t0 = time.perf_counter()
+    for _ in range(n):
+        q.put(block)
+    q.put(b"")
+    ack.get()
+    d = time.perf_counter() - t0
+    q.put(b"\0")
+    p.join()
+    return n / d, n * size / d
+
+
 def main():
     print(f"CPython {sys.version.split()[0]}, median of 5")
     print(f"raw socketpair ping-pong (1 byte)     {statistics.median(raw_rtt() for _ in range(5)):8.2f} us")
     print(f"mp.Pipe send_bytes/recv_bytes round trip {statistics.median(pipe_rtt() for _ in range(5)):8.2f} us")
     print(f"mp.Pipe 1 MiB echoed                  {statistics.median(pipe_mib() for _ in range(5)):8.2f} GiB/s")
+    small = statistics.median(queue_rate(8, 100_000)[0] for _ in range(5))
+    print(f"mp.Queue 8-byte messages              {small / 1e3:8.1f} k msgs/s")
+    kib = statistics.median(queue_rate(1024, 100_000)[1] for _ in range(5))
+    print(f"mp.Queue 1 KiB messages               {kib / 2**20:8.1f} MiB/s")
+    mib = statistics.median(queue_rate(1 << 20, 300)[1] for _ in range(5))
+    print(f"mp.Queue 1 MiB messages               {mib / 2**30:8.2f} GiB/s")
 
 
 if __name__ == "__main__":

@@ -98,10 +98,11 @@ const _: () = assert!(size_of::<Header>() <= RING_OFFSET);
 #[repr(C)]
 struct Side {
     lock: RawLock,
-    /// `write` for the put side, `read` for the get side.
-    word: AtomicU64,
     /// This side's last look at the other side's word (only the lock holder touches it).
     seen: AtomicU64,
+    /// `write` for the put side, `read` for the get side. On a cache line of its own: the
+    /// other side reads it for every message, and must not steal the lock's line to do so.
+    word: CachePadded<AtomicU64>,
 }
 
 #[repr(C)]
@@ -413,8 +414,8 @@ impl Side {
     fn new() -> Side {
         Side {
             lock: RawLock::new(),
-            word: AtomicU64::new(0),
             seen: AtomicU64::new(0),
+            word: CachePadded::new(AtomicU64::new(0)),
         }
     }
 }
