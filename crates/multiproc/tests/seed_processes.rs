@@ -246,3 +246,46 @@ fn close_the_unused_end_or_recv_never_sees_eof() {
         assert!(eof_after_close, "{m}: no EOF after closing it");
     }
 }
+
+example!(queue_list, "../examples/queue_list.rs");
+example!(queue_three, "../examples/queue_three.rs");
+example!(
+    queue_producers_consumers,
+    "../examples/queue_producers_consumers.rs"
+);
+
+#[test]
+fn queue_child_puts_a_list() {
+    for m in METHODS {
+        let got = watchdog(30, move || queue_list::run(m));
+        assert_eq!(got, ("Hello".to_string(), None, "World".to_string()));
+    }
+}
+
+#[test]
+fn queue_three_as_the_seed_prints() {
+    let lines = watchdog(30, queue_three::run);
+    assert_eq!(
+        lines,
+        [
+            "q.qsize() -> 0",
+            "q.qsize() -> 1",
+            "q.get() -> num1",
+            "q.get_nowait() -> Empty (would block)",
+            "q.full() -> true",
+            "q.put_nowait(\"d\") -> Full",
+            "q.empty() -> true",
+        ]
+    );
+}
+
+#[test]
+fn queue_shared_by_producers_and_consumers_delivers_each_item_once() {
+    for m in METHODS {
+        let got = watchdog(60, move || queue_producers_consumers::run(m, 3, 2, 2_000));
+        let n: u64 = got.iter().map(|(n, _)| n).sum();
+        let sum: u64 = got.iter().map(|(_, s)| s).sum();
+        assert_eq!(n, 3 * 2_000);
+        assert_eq!(sum, 3 * (0..2_000u64).sum::<u64>());
+    }
+}

@@ -1,10 +1,11 @@
 //! The IPC experiments: the seed's Pipe between processes, the close-the-unused-end lesson,
-//! and live Pipe rates.
+//! the seed's Queues (a child's list, `Queue(3)`, producers and consumers), and live Pipe and
+//! Queue rates.
 
 use std::time::Instant;
 
 use multiproc::connection::{Connection, Pipe};
-use multiproc::process::{Process, StartMethod};
+use multiproc::process::{Process, Queue, StartMethod};
 
 use super::Finding;
 
@@ -14,6 +15,15 @@ mod pipe;
 #[allow(dead_code)]
 #[path = "../../../multiproc/examples/pipe_eof.rs"]
 mod pipe_eof;
+#[allow(dead_code)]
+#[path = "../../../multiproc/examples/queue_list.rs"]
+mod queue_list;
+#[allow(dead_code)]
+#[path = "../../../multiproc/examples/queue_producers_consumers.rs"]
+mod queue_producers_consumers;
+#[allow(dead_code)]
+#[path = "../../../multiproc/examples/queue_three.rs"]
+mod queue_three;
 
 fn echo(mut conn: Connection) {
     while let Ok(b) = conn.recv_bytes() {
@@ -70,5 +80,94 @@ pub fn run() -> Vec<Finding> {
         ),
         "a Pipe is a socket pair: one system call per message each way",
     ));
+
+    let item = queue_list::run(StartMethod::Forkserver);
+    out.push(Finding::new(
+        "q = Queue(); a child puts a list, the parent gets it (seed: 进程 Queue)",
+        format!("the parent got {item:?}"),
+        "the Queue handle is cloned into the child; the queue itself is one shared ring",
+    ));
+    out.push(Finding::new(
+        "q = Queue(3): qsize, put, get, get_nowait on empty, full, put_nowait (seed: 进程间通讯)",
+        queue_three::run().join("; "),
+        "get_nowait never blocks: on an empty queue it is Empty, where get would wait",
+    ));
+    let per = 20_000;
+    let got = queue_producers_consumers::run(StartMethod::Forkserver, 3, 2, per);
+    let total: u64 = got.iter().map(|(n, _)| n).sum();
+    out.push(Finding::new(
+        "3 producer and 2 consumer processes on one JoinableQueue(16) (seed: 队列 ... 进程安全)",
+        format!(
+            "consumers took {:?} items: {total} in all, of {}",
+            got.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            3 * per
+        ),
+        "each item goes to exactly one consumer, whatever the interleaving",
+    ));
+
+    let (small, mib) = queue_rates();
+    out.push(Finding::new(
+        "Queue between two processes: 8-byte items, and 1 MiB items",
+        format!(
+            "{:.1} M items/s; 1 MiB items at {mib:.2} GiB/s",
+            small / 1e6
+        ),
+        "a shared-memory ring: no system call per message, no feeder thread",
+    ));
     out
+}
+
+fn drain_u64((q, ack): (Queue<u64>, Queue<u64>)) {
+    while let Ok(x) = q.get() {
+        if x == u64::MAX {
+            ack.put(0).expect("ack");
+            return;
+        }
+    }
+}
+
+fn drain_bytes((q, ack): (Queue<Vec<u8>>, Queue<u64>)) {
+    while let Ok(m) = q.get() {
+        if m.is_empty() {
+            ack.put(0).expect("ack");
+            return;
+        }
+    }
+}
+
+/// Items per second (8-byte items) and GiB/s (1 MiB items), producer here, consumer in a
+/// child.
+fn queue_rates() -> (f64, f64) {
+    let q: Queue<u64> = Queue::new(0).expect("queue");
+    let ack: Queue<u64> = Queue::new(0).expect("queue");
+    let mut p = Process::builder()
+        .start_method(StartMethod::Forkserver)
+        .target(drain_u64, (q.clone(), ack.clone()));
+    p.start().expect("start");
+    let n = 2_000_000;
+    let t0 = Instant::now();
+    for i in 0..n {
+        q.put(i).expect("put");
+    }
+    q.put(u64::MAX).expect("put");
+    ack.get().expect("ack");
+    let small = n as f64 / t0.elapsed().as_secs_f64();
+    let _ = p.join();
+
+    let q: Queue<Vec<u8>> = Queue::new(0).expect("queue");
+    let mut p = Process::builder()
+        .start_method(StartMethod::Forkserver)
+        .target(drain_bytes, (q.clone(), ack.clone()));
+    p.start().expect("start");
+    let block = vec![7u8; 1 << 20];
+    let blocks = 1000;
+    let t0 = Instant::now();
+    for _ in 0..blocks {
+        q.put(block.clone()).expect("put");
+    }
+    q.put(Vec::new()).expect("put");
+    ack.get().expect("ack");
+    let mib = blocks as f64 / t0.elapsed().as_secs_f64() / 1024.0;
+    let _ = p.join();
+    (small, mib)
 }
