@@ -48,7 +48,7 @@ fn consume_bytes((q, ack): (Queue<Vec<u8>>, Queue<u64>)) {
 fn queue_u64(c: &mut Criterion) {
     let mut g = c.benchmark_group("queue_8_bytes");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("raw SPSC shared-memory ring (u64)", |b| raw_ring(b));
+    g.bench_function("raw SPSC shared-memory ring (u64)", raw_ring);
     g.bench_function("multiproc Queue<u64>", |b| {
         let q: Queue<u64> = Queue::new(0).unwrap();
         let ack: Queue<u64> = Queue::new(0).unwrap();
@@ -112,7 +112,7 @@ fn queue_bytes(c: &mut Criterion) {
         });
         g.throughput(Throughput::Bytes(size as u64));
         if size > 1024 {
-            g.bench_function("memcpy 1 MiB from DRAM (cold source)", |b| cold_memcpy(b));
+            g.bench_function("memcpy 1 MiB from DRAM (cold source)", cold_memcpy);
         }
         g.bench_function(BenchmarkId::new("multiproc Queue<Vec<u8>>", size), |b| {
             let q: Queue<Vec<u8>> = Queue::new(0).unwrap();
