@@ -69,6 +69,8 @@ compile_error!("multiproc supports Linux only: it is built on futex(2), memfd an
 #[cfg(not(multiproc_loom))]
 pub mod connection;
 pub mod error;
+#[cfg(not(multiproc_loom))]
+pub mod mempool;
 mod primitive;
 #[cfg(not(multiproc_loom))]
 pub mod process;

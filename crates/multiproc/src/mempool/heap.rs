@@ -1,0 +1,335 @@
+//! The shared part of the pool: arenas, pools, and for each size class the list of pools that
+//! have a free block, behind one lock that thread caches take once per batch.
+//!
+//! Layout, as pymalloc's: an arena is a 1 MiB mapping cut into 16 KiB pools; a pool in use
+//! starts with a [`PoolHeader`] and serves one size class; its free blocks form a list threaded
+//! through their first word, and blocks never handed out yet are carved from `next_offset`
+//! (so a new pool touches no memory it does not need). A block finds its pool by masking its
+//! address.
+
+use std::ptr;
+
+use super::{ARENA_SIZE, NB_SMALL_SIZE_CLASSES, POOL_SIZE, class_size};
+use crate::sync::Mutex;
+
+/// Bytes at the start of each pool used by its header (a multiple of the alignment).
+pub(crate) const POOL_OVERHEAD: usize = 64;
+const POOLS_PER_ARENA: u32 = (ARENA_SIZE / POOL_SIZE) as u32;
+/// `PoolHeader::class` of a pool on its arena's free list.
+const FREE: u32 = u32::MAX;
+
+#[repr(C)]
+pub(crate) struct PoolHeader {
+    /// Blocks handed out (to thread caches or users).
+    used: u32,
+    /// Size class, or [`FREE`].
+    class: u32,
+    /// First free block; each free block's first word points to the next.
+    freeblock: *mut u8,
+    /// First byte never handed out.
+    next_offset: u32,
+    /// Past this, no whole block is left to carve.
+    max_next_offset: u32,
+    /// Neighbours in `Heap::usable[class]` (pools with a free block), or the next free pool.
+    next: *mut PoolHeader,
+    prev: *mut PoolHeader,
+    /// Index of its arena in `Heap::arenas`.
+    arena: u32,
+}
+
+const _: () = assert!(size_of::<PoolHeader>() <= POOL_OVERHEAD);
+
+struct Arena {
+    /// The mapping, for `munmap`.
+    map: *mut u8,
+    map_len: usize,
+    /// The first pool (16 KiB aligned).
+    pools: *mut u8,
+    /// Pools never used yet: `pools + i * POOL_SIZE` for `i >= untouched`.
+    untouched: u32,
+    /// Pools free (untouched or returned).
+    nfree: u32,
+    /// Returned pools, linked through `PoolHeader::next`.
+    free_pools: *mut PoolHeader,
+}
+
+pub(crate) struct Heap {
+    usable: [*mut PoolHeader; NB_SMALL_SIZE_CLASSES],
+    /// `None`: an arena returned to the system (its slot is reused).
+    arenas: Vec<Option<Arena>>,
+    pub(crate) arenas_allocated_total: u64,
+    pub(crate) arenas_freed_total: u64,
+}
+
+// SAFETY: the raw pointers all point into arenas this heap owns; the heap is only reached
+// through its mutex.
+unsafe impl Send for Heap {}
+
+pub(crate) static HEAP: Mutex<Heap> = Mutex::new(Heap {
+    usable: [ptr::null_mut(); NB_SMALL_SIZE_CLASSES],
+    arenas: Vec::new(),
+    arenas_allocated_total: 0,
+    arenas_freed_total: 0,
+});
+
+/// The pool holding `block`.
+#[inline]
+fn pool_of(block: *mut u8) -> *mut PoolHeader {
+    (block as usize & !(POOL_SIZE - 1)) as *mut PoolHeader
+}
+
+/// Locks the heap. The first call registers fork handlers (as glibc's malloc does): the
+/// forking thread holds the lock across `fork`, so a child never inherits it held by a
+/// thread that does not exist there.
+pub(crate) fn lock() -> crate::sync::MutexGuard<'static, Heap> {
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    AT_FORK.call_once(|| {
+        extern "C" fn prepare() {
+            // SAFETY: taking the raw lock; released by `parent` or reset by `child`.
+            unsafe { HEAP.raw() }.lock();
+        }
+        extern "C" fn parent() {
+            // SAFETY: `prepare` took the lock in this thread just before fork.
+            unsafe { HEAP.force_unlock() };
+        }
+        extern "C" fn child() {
+            use crate::sync::lock::ResetAfterFork;
+            HEAP.force_unlock_after_fork();
+        }
+        // SAFETY: registers plain functions that only touch the heap's lock word.
+        unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        }
+    });
+    HEAP.lock()
+}
+
+impl Heap {
+    /// Moves up to `n` blocks of class `class` into `out`; fewer only if the system refuses
+    /// memory.
+    pub(crate) fn alloc_batch(&mut self, class: usize, n: usize, out: &mut Vec<*mut u8>) {
+        let size = class_size(class) as u32;
+        for _ in 0..n {
+            let mut pool = self.usable[class];
+            if pool.is_null() {
+                pool = self.new_pool(class);
+                if pool.is_null() {
+                    return;
+                }
+            }
+            // SAFETY: `pool` is a live pool header of this class (from `usable` or just made),
+            // and we hold the heap lock.
+            unsafe {
+                let p = &mut *pool;
+                let block = if !p.freeblock.is_null() {
+                    let b = p.freeblock;
+                    p.freeblock = *(b as *mut *mut u8);
+                    b
+                } else {
+                    let b = (pool as *mut u8).add(p.next_offset as usize);
+                    p.next_offset += size;
+                    b
+                };
+                p.used += 1;
+                if p.freeblock.is_null() && p.next_offset > p.max_next_offset {
+                    // Full: no longer usable.
+                    self.unlink(class, pool);
+                }
+                out.push(block);
+            }
+        }
+    }
+
+    /// Takes blocks back.
+    pub(crate) fn free_batch(&mut self, blocks: impl IntoIterator<Item = *mut u8>) {
+        for block in blocks {
+            let pool = pool_of(block);
+            // SAFETY: `block` was handed out by `alloc_batch`, so `pool` is a live pool header
+            // and we hold the heap lock.
+            unsafe {
+                let p = &mut *pool;
+                let class = p.class as usize;
+                let was_full = p.freeblock.is_null() && p.next_offset > p.max_next_offset;
+                *(block as *mut *mut u8) = p.freeblock;
+                p.freeblock = block;
+                p.used -= 1;
+                if p.used == 0 {
+                    if !was_full {
+                        self.unlink(class, pool);
+                    }
+                    self.free_pool(pool);
+                } else if was_full {
+                    self.link(class, pool);
+                }
+            }
+        }
+    }
+
+    /// # Safety
+    /// `pool` is a live pool header, not in any list.
+    unsafe fn link(&mut self, class: usize, pool: *mut PoolHeader) {
+        let head = self.usable[class];
+        // SAFETY: the caller's; `head` is null or a live header of the same list.
+        unsafe {
+            (*pool).prev = ptr::null_mut();
+            (*pool).next = head;
+            if !head.is_null() {
+                (*head).prev = pool;
+            }
+        }
+        self.usable[class] = pool;
+    }
+
+    /// # Safety
+    /// `pool` is a live pool header in `usable[class]`.
+    unsafe fn unlink(&mut self, class: usize, pool: *mut PoolHeader) {
+        // SAFETY: the caller's; neighbours are live headers of the same list.
+        unsafe {
+            let (prev, next) = ((*pool).prev, (*pool).next);
+            if prev.is_null() {
+                self.usable[class] = next;
+            } else {
+                (*prev).next = next;
+            }
+            if !next.is_null() {
+                (*next).prev = prev;
+            }
+        }
+    }
+
+    /// A fresh pool for `class`, linked into `usable`; null if the system refuses memory.
+    fn new_pool(&mut self, class: usize) -> *mut PoolHeader {
+        // pymalloc's rule: take from the arena with the fewest free pools, so that others
+        // have a chance to become empty and go back to the system.
+        let mut best: Option<usize> = None;
+        for (i, a) in self.arenas.iter().enumerate() {
+            if let Some(a) = a
+                && a.nfree > 0
+                && best.is_none_or(|b| self.arenas[b].as_ref().is_some_and(|o| a.nfree < o.nfree))
+            {
+                best = Some(i);
+            }
+        }
+        let index = match best {
+            Some(i) => i,
+            None => match self.new_arena() {
+                Some(i) => i,
+                None => return ptr::null_mut(),
+            },
+        };
+        let arena = self.arenas[index].as_mut().expect("chosen above");
+        let pool = if !arena.free_pools.is_null() {
+            let p = arena.free_pools;
+            // SAFETY: a pool on the arena's free list is a header we wrote in `free_pool`.
+            arena.free_pools = unsafe { (*p).next };
+            p
+        } else {
+            // SAFETY: `untouched < POOLS_PER_ARENA` (nfree > 0 and no returned pool), inside
+            // the arena's mapping.
+            let p = unsafe { arena.pools.add(arena.untouched as usize * POOL_SIZE) };
+            arena.untouched += 1;
+            p.cast::<PoolHeader>()
+        };
+        arena.nfree -= 1;
+        let size = class_size(class);
+        // SAFETY: `pool` is a 16 KiB-aligned pool inside a mapping we own, not in use.
+        unsafe {
+            pool.write(PoolHeader {
+                used: 0,
+                class: class as u32,
+                freeblock: ptr::null_mut(),
+                next_offset: POOL_OVERHEAD as u32,
+                max_next_offset: (POOL_SIZE - size) as u32,
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                arena: index as u32,
+            });
+            self.link(class, pool);
+        }
+        pool
+    }
+
+    /// # Safety
+    /// `pool` is a live, unlinked pool with no block in use.
+    unsafe fn free_pool(&mut self, pool: *mut PoolHeader) {
+        // SAFETY: the caller's.
+        let index = unsafe {
+            (*pool).class = FREE;
+            (*pool).arena as usize
+        };
+        let arena = self.arenas[index]
+            .as_mut()
+            .expect("a pool's arena is mapped");
+        // SAFETY: as above; the free list is threaded through `next`.
+        unsafe { (*pool).next = arena.free_pools };
+        arena.free_pools = pool;
+        arena.nfree += 1;
+        let empty = arena.nfree == POOLS_PER_ARENA;
+        if empty && self.arenas.iter().filter(|a| a.is_some()).count() > 1 {
+            // Every pool free: give the arena back (keeping the last one, so a workload that
+            // hovers around one arena does not map and unmap it over and over).
+            let a = self.arenas[index].take().expect("just used");
+            // SAFETY: the arena's whole mapping, no block of which is in use.
+            unsafe { libc::munmap(a.map.cast(), a.map_len) };
+            self.arenas_freed_total += 1;
+        }
+    }
+
+    /// Maps a new arena; its index, or `None` if the system refuses.
+    fn new_arena(&mut self) -> Option<usize> {
+        // One pool of slack, so the pools can start 16 KiB-aligned.
+        let map_len = ARENA_SIZE + POOL_SIZE;
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let map = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return None;
+        }
+        let map = map.cast::<u8>();
+        let pools = ((map as usize + POOL_SIZE - 1) & !(POOL_SIZE - 1)) as *mut u8;
+        let arena = Arena {
+            map,
+            map_len,
+            pools,
+            untouched: 0,
+            nfree: POOLS_PER_ARENA,
+            free_pools: ptr::null_mut(),
+        };
+        self.arenas_allocated_total += 1;
+        if let Some(i) = self.arenas.iter().position(Option::is_none) {
+            self.arenas[i] = Some(arena);
+            Some(i)
+        } else {
+            self.arenas.push(Some(arena));
+            Some(self.arenas.len() - 1)
+        }
+    }
+
+    /// Visits every pool in use: `(class, used blocks, capacity in blocks)`; returns the
+    /// number of arenas and of free pools.
+    pub(crate) fn walk(&self, mut f: impl FnMut(usize, usize, usize)) -> (usize, usize) {
+        let (mut arenas, mut free) = (0, 0);
+        for a in self.arenas.iter().flatten() {
+            arenas += 1;
+            free += a.nfree as usize;
+            for i in 0..a.untouched as usize {
+                // SAFETY: pools below `untouched` have a header (in use or free).
+                let p = unsafe { &*a.pools.add(i * POOL_SIZE).cast::<PoolHeader>() };
+                if p.class != FREE {
+                    let class = p.class as usize;
+                    let cap = (POOL_SIZE - POOL_OVERHEAD) / class_size(class);
+                    f(class, p.used as usize, cap);
+                }
+            }
+        }
+        (arenas, free)
+    }
+}

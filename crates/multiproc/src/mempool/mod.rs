@@ -1,0 +1,81 @@
+//! A small-object memory pool with pymalloc's design (≈ CPython's `Objects/obmalloc.c`).
+//!
+//! Memory for many small objects is taken from *pools* of equal-size blocks, reserved ahead of
+//! time inside *arenas*; requests above 512 bytes (and zero-size ones) go to the system
+//! allocator. That avoids fragmentation and a `malloc` per object:
+//!
+//! - **size classes** every 16 bytes up to 512 (32 classes), as 64-bit CPython 3.10+;
+//! - **pools** of 16 KiB, each serving one size class, found from a block's address by
+//!   masking (no header per block);
+//! - **arenas** of 1 MiB (64 pools), mapped from the system and returned to it when all their
+//!   pools are free again;
+//! - **per-thread caches** that move blocks to and from the shared heap in batches (pymalloc
+//!   has none: it runs under the GIL), so two threads scale and a producer → consumer pattern
+//!   (one thread allocates, another frees) costs one lock per batch, not per block.
+//!
+//! ```
+//! use multiproc::mempool::{self, Pool};
+//!
+//! #[derive(Debug, PartialEq)]
+//! struct Point { x: f64, y: f64 }
+//!
+//! let pool = Pool::<Point>::new();
+//! let p = pool.alloc(Point { x: 1.0, y: 2.0 });      // a 16-byte block from a pool
+//! assert_eq!(p.x + p.y, 3.0);
+//! drop(p);                                           // back to this thread's cache
+//! println!("{}", mempool::stats());                  // ≈ sys._debugmallocstats()
+//! ```
+//!
+//! # When to use it, and when not
+//!
+//! A pool pays where one kind of small object is created and dropped at a high rate (nodes,
+//! messages, events), and where you want to *see* the memory (the statistics). If the whole
+//! program allocates heavily, a better global allocator helps everything at once, with one
+//! line: `#[global_allocator] static A: mimalloc::MiMalloc = mimalloc::MiMalloc;` (or
+//! `tikv_jemallocator::Jemalloc`). Measured figures for both choices: `docs/PERFORMANCE.md`.
+//!
+//! # Why hand-written
+//!
+//! mimalloc and jemalloc are global allocators: they cannot be pointed at a region of shared
+//! memory, report pymalloc-style statistics per size class, or be one typed pool among
+//! others. The pymalloc geometry is simple enough to keep in three small files: `heap.rs`
+//! (arenas, pools, the locked shared state), `cache.rs` (thread caches), `pooled.rs` (the typed
+//! face).
+
+mod cache;
+mod heap;
+mod pooled;
+mod stats;
+
+pub use cache::{alloc, dealloc};
+pub use pooled::{Pool, Pooled};
+pub use stats::{ClassStats, Stats, stats};
+
+/// Blocks are multiples of this, and aligned to it.
+pub const ALIGNMENT: usize = 16;
+/// The largest request served from pools; larger ones go to the system allocator.
+pub const SMALL_REQUEST_THRESHOLD: usize = 512;
+/// Number of size classes.
+pub const NB_SMALL_SIZE_CLASSES: usize = SMALL_REQUEST_THRESHOLD / ALIGNMENT;
+/// Bytes in a pool.
+pub const POOL_SIZE: usize = 16 << 10;
+/// Bytes in an arena.
+pub const ARENA_SIZE: usize = 1 << 20;
+
+/// The size class of a request of `size` bytes (1..=512), pymalloc's `(size - 1) >> 4`.
+#[inline]
+pub(crate) fn size_class(size: usize) -> usize {
+    (size - 1) / ALIGNMENT
+}
+
+/// The block size of class `class`.
+#[inline]
+pub(crate) fn class_size(class: usize) -> usize {
+    (class + 1) * ALIGNMENT
+}
+
+/// Whether a layout is served from pools.
+#[inline]
+pub(crate) fn pooled(layout: std::alloc::Layout) -> bool {
+    layout.size() != 0 && layout.size() <= SMALL_REQUEST_THRESHOLD && layout.align() <= ALIGNMENT
+}
