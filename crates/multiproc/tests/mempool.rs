@@ -29,7 +29,7 @@ struct Live {
     tag: u8,
 }
 
-// SAFETY (test): blocks are plain memory owned by whoever holds the `Live`.
+// SAFETY: a block is plain memory owned by whoever holds its `Live`.
 unsafe impl Send for Live {}
 
 fn check_and_free(b: Live) {

@@ -229,3 +229,23 @@ fn token_queue_limits_to_five() {
     assert_eq!(done, 30);
     assert!(max <= 5, "{max} at once");
 }
+
+#[allow(dead_code)]
+#[path = "../examples/memory_pool.rs"]
+mod memory_pool;
+
+#[test]
+fn memory_pool_serves_small_objects_and_reports_them() {
+    common::watchdog(60, || {
+        let (_, _, a, b) = memory_pool::run(200_000, 1_000);
+        assert_eq!(a, b, "the same objects through the pool and through Box");
+        let live: Vec<_> = (0..5_000)
+            .map(|i| multiproc::mempool::Pooled::new(i as u64 * 3))
+            .collect();
+        let s = multiproc::mempool::stats();
+        // u64: the 16-byte class; at least this thread's live blocks are handed out.
+        assert!(s.classes[0].blocks_in_use >= 5_000, "{s:?}");
+        assert!(s.arenas >= 1);
+        drop(live);
+    });
+}

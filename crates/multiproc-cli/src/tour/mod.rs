@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 mod ipc;
+mod memory;
 mod processes;
 mod threads;
 
@@ -37,6 +38,7 @@ const SECTIONS: &[Section] = &[
     ("threads", threads::run),
     ("processes", processes::run),
     ("ipc", ipc::run),
+    ("memory", memory::run),
 ];
 
 /// Seconds with two decimals, as the report prints them.

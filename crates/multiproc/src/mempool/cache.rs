@@ -1,38 +1,85 @@
-//! Per-thread caches: a stack of free blocks per size class. `alloc` pops and `dealloc`
-//! pushes without any lock; an empty stack is refilled, and a full one half drained, in one
-//! batch under the heap lock. Blocks freed by a thread other than the allocating one simply
-//! join the freeing thread's cache and flow back to the heap in batches.
+//! Per-thread caches: for each size class, a stack of free blocks linked through their first
+//! word (as glibc's tcache). `alloc` pops and `dealloc` pushes without any lock or atomic; an
+//! empty stack is refilled, and a full one halved, in one batch under the heap lock. Blocks
+//! freed by a thread other than the allocating one join the freeing thread's cache and flow
+//! back to the heap in batches.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::RefCell;
-use std::ptr::NonNull;
+use std::cell::UnsafeCell;
+use std::ptr::{self, NonNull};
 
 use super::heap;
 use super::{NB_SMALL_SIZE_CLASSES, class_size, pooled, size_class};
 
 /// Blocks moved per batch for a class: about 4 KiB worth, between 8 and 64.
 #[inline]
-fn batch(class: usize) -> usize {
-    (4096 / class_size(class)).clamp(8, 64)
+fn batch(class: usize) -> u32 {
+    (4096 / class_size(class)).clamp(8, 64) as u32
+}
+
+#[derive(Clone, Copy)]
+struct Bin {
+    head: *mut u8,
+    count: u32,
+}
+
+impl Bin {
+    /// # Safety
+    /// `b` is a free block of this bin's class, owned by this cache.
+    #[inline]
+    unsafe fn push(&mut self, b: *mut u8) {
+        // SAFETY: the caller's: a free block has room for a pointer (16 bytes at least).
+        unsafe { b.cast::<*mut u8>().write(self.head) };
+        self.head = b;
+        self.count += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<*mut u8> {
+        if self.head.is_null() {
+            return None;
+        }
+        let b = self.head;
+        // SAFETY: every block on the stack was pushed with its first word pointing to the next.
+        self.head = unsafe { b.cast::<*mut u8>().read() };
+        self.count -= 1;
+        Some(b)
+    }
 }
 
 struct Cache {
-    bins: [Vec<*mut u8>; NB_SMALL_SIZE_CLASSES],
+    bins: UnsafeCell<[Bin; NB_SMALL_SIZE_CLASSES]>,
+}
+
+impl Cache {
+    /// The bins. Only `alloc`/`dealloc`/`drop` below touch them, never re-entrantly: nothing
+    /// they call allocates from this pool.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    fn bins(&self) -> &mut [Bin; NB_SMALL_SIZE_CLASSES] {
+        // SAFETY: thread-local, and no caller holds the reference across a call that could
+        // reach another `bins()` on this thread (see above).
+        unsafe { &mut *self.bins.get() }
+    }
 }
 
 impl Drop for Cache {
     fn drop(&mut self) {
         // The thread is ending: its blocks go back to the heap.
         let mut h = heap::lock();
-        for bin in &mut self.bins {
-            h.free_batch(bin.drain(..));
+        for bin in self.bins.get_mut() {
+            h.free_batch(std::iter::from_fn(|| bin.pop()));
         }
     }
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = const {
-        RefCell::new(Cache { bins: [const { Vec::new() }; NB_SMALL_SIZE_CLASSES] })
+    static CACHE: Cache = const {
+        Cache {
+            bins: UnsafeCell::new(
+                [Bin { head: ptr::null_mut(), count: 0 }; NB_SMALL_SIZE_CLASSES],
+            ),
+        }
     };
 }
 
@@ -51,21 +98,26 @@ pub fn alloc(layout: Layout) -> Option<NonNull<u8>> {
     let class = size_class(layout.size());
     let block = CACHE
         .try_with(|c| {
-            let mut c = c.borrow_mut();
-            let bin = &mut c.bins[class];
+            let bin = &mut c.bins()[class];
             if let Some(b) = bin.pop() {
                 return Some(b);
             }
-            heap::lock().alloc_batch(class, batch(class), bin);
-            bin.pop()
+            refill(bin, class)
         })
         .unwrap_or_else(|_| {
             // This thread's cache is already destroyed (a late destructor): go to the heap.
-            let mut one = Vec::with_capacity(1);
-            heap::lock().alloc_batch(class, 1, &mut one);
-            one.pop()
+            let mut one = None;
+            heap::lock().alloc_batch(class, 1, |b| one = Some(b));
+            one
         });
     block.and_then(NonNull::new)
+}
+
+#[cold]
+fn refill(bin: &mut Bin, class: usize) -> Option<*mut u8> {
+    // SAFETY: blocks from the heap are free blocks of `class`, now owned by this cache.
+    heap::lock().alloc_batch(class, batch(class) as usize, |b| unsafe { bin.push(b) });
+    bin.pop()
 }
 
 /// Frees a block from [`alloc`].
@@ -85,18 +137,28 @@ pub unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
     let class = size_class(layout.size());
     let p = ptr.as_ptr();
     let done = CACHE.try_with(|c| {
-        let mut c = c.borrow_mut();
-        let bin = &mut c.bins[class];
-        bin.push(p);
-        let b = batch(class);
-        if bin.len() >= 2 * b {
-            // Keep the most recently freed (warm) blocks; return the oldest batch.
-            heap::lock().free_batch(bin.drain(..b));
+        let bin = &mut c.bins()[class];
+        // SAFETY: the caller gives the block up; it is a block of `class`.
+        unsafe { bin.push(p) };
+        if bin.count >= 2 * batch(class) {
+            drain(bin, class);
         }
     });
     if done.is_err() {
         heap::lock().free_batch([p]);
     }
+}
+
+#[cold]
+fn drain(bin: &mut Bin, class: usize) {
+    let mut n = batch(class);
+    heap::lock().free_batch(std::iter::from_fn(|| {
+        if n == 0 {
+            return None;
+        }
+        n -= 1;
+        bin.pop()
+    }));
 }
 
 fn dangling(layout: Layout) -> NonNull<u8> {
@@ -108,8 +170,8 @@ fn dangling(layout: Layout) -> NonNull<u8> {
 pub(crate) fn cached_here() -> [usize; NB_SMALL_SIZE_CLASSES] {
     let mut out = [0; NB_SMALL_SIZE_CLASSES];
     let _ = CACHE.try_with(|c| {
-        for (o, bin) in out.iter_mut().zip(c.borrow().bins.iter()) {
-            *o = bin.len();
+        for (o, bin) in out.iter_mut().zip(c.bins().iter()) {
+            *o = bin.count as usize;
         }
     });
     out

@@ -105,9 +105,9 @@ pub(crate) fn lock() -> crate::sync::MutexGuard<'static, Heap> {
 }
 
 impl Heap {
-    /// Moves up to `n` blocks of class `class` into `out`; fewer only if the system refuses
+    /// Hands up to `n` blocks of class `class` to `out`; fewer only if the system refuses
     /// memory.
-    pub(crate) fn alloc_batch(&mut self, class: usize, n: usize, out: &mut Vec<*mut u8>) {
+    pub(crate) fn alloc_batch(&mut self, class: usize, n: usize, mut out: impl FnMut(*mut u8)) {
         let size = class_size(class) as u32;
         for _ in 0..n {
             let mut pool = self.usable[class];
@@ -135,7 +135,7 @@ impl Heap {
                     // Full: no longer usable.
                     self.unlink(class, pool);
                 }
-                out.push(block);
+                out(block);
             }
         }
     }

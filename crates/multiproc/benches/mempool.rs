@@ -1,0 +1,183 @@
+//! The small-object pool beside the system allocator (glibc), mimalloc and jemalloc, all in
+//! one run: alloc+free pairs of 16–64 bytes on one thread, a random-lifetime window, two
+//! threads at once, and one thread allocating while another frees. Results:
+//! `docs/PERFORMANCE.md`.
+//!
+//! `cargo bench -p multiproc --bench mempool`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use multiproc::mempool;
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+}
+
+/// The allocators compared, behind one interface.
+#[derive(Clone, Copy)]
+enum Which {
+    Pool,
+    Glibc,
+    Mimalloc,
+    Jemalloc,
+}
+
+const ALL: [(Which, &str); 4] = [
+    (Which::Pool, "multiproc mempool"),
+    (Which::Glibc, "glibc malloc (System)"),
+    (Which::Mimalloc, "mimalloc"),
+    (Which::Jemalloc, "jemalloc"),
+];
+
+impl Which {
+    #[inline(always)]
+    fn alloc(self, l: Layout) -> *mut u8 {
+        // SAFETY: every layout here has a non-zero size.
+        unsafe {
+            match self {
+                Which::Pool => mempool::alloc(l).unwrap().as_ptr(),
+                Which::Glibc => System.alloc(l),
+                Which::Mimalloc => mimalloc::MiMalloc.alloc(l),
+                Which::Jemalloc => tikv_jemallocator::Jemalloc.alloc(l),
+            }
+        }
+    }
+
+    /// # Safety
+    /// `p` came from `self.alloc(l)`.
+    #[inline(always)]
+    unsafe fn free(self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's.
+        unsafe {
+            match self {
+                Which::Pool => mempool::dealloc(NonNull::new_unchecked(p), l),
+                Which::Glibc => System.dealloc(p, l),
+                Which::Mimalloc => mimalloc::MiMalloc.dealloc(p, l),
+                Which::Jemalloc => tikv_jemallocator::Jemalloc.dealloc(p, l),
+            }
+        }
+    }
+}
+
+const SIZES: [usize; 4] = [16, 32, 48, 64];
+
+fn pairs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("alloc_free_pair_16_64");
+    g.throughput(Throughput::Elements(1000));
+    for (w, name) in ALL {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for i in 0..1000 {
+                    let l = Layout::from_size_align(SIZES[i & 3], 8).unwrap();
+                    let p = w.alloc(l);
+                    black_box(p);
+                    // SAFETY: just allocated with `l`.
+                    unsafe { w.free(p, l) };
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A window of 1,000 live objects; each step frees a pseudo-random one and allocates anew.
+fn window(w: Which, steps: usize) {
+    let l = |s: usize| Layout::from_size_align(SIZES[s & 3], 8).unwrap();
+    let mut live: Vec<(*mut u8, usize)> = (0..1000).map(|i| (w.alloc(l(i)), i)).collect();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..steps {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = (x % 1000) as usize;
+        let (p, s) = live[k];
+        // SAFETY: allocated with `l(s)` and not freed since.
+        unsafe { w.free(p, l(s)) };
+        live[k] = (w.alloc(l(i)), i);
+    }
+    for (p, s) in live {
+        // SAFETY: as above.
+        unsafe { w.free(p, l(s)) };
+    }
+}
+
+fn random_window(c: &mut Criterion) {
+    let mut g = c.benchmark_group("random_lifetime_window");
+    g.throughput(Throughput::Elements(10_000));
+    for (w, name) in ALL {
+        g.bench_function(name, |b| b.iter(|| window(w, 10_000)));
+    }
+    g.finish();
+}
+
+fn two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_threads_aggregate");
+    g.throughput(Throughput::Elements(2 * 100_000));
+    for (w, name) in ALL {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let t0 = Instant::now();
+                for _ in 0..iters {
+                    std::thread::scope(|s| {
+                        for _ in 0..2 {
+                            s.spawn(|| window(w, 100_000));
+                        }
+                    });
+                }
+                t0.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Pointers as integers, to cross threads.
+struct Batch(Vec<usize>);
+
+fn producer_consumer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("producer_allocates_consumer_frees");
+    let n = 200_000usize;
+    g.throughput(Throughput::Elements(n as u64));
+    for (w, name) in ALL {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let l = Layout::from_size_align(32, 8).unwrap();
+                let t0 = Instant::now();
+                for _ in 0..iters {
+                    let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
+                    std::thread::scope(|s| {
+                        s.spawn(move || {
+                            for batch in rx {
+                                for p in batch.0 {
+                                    // SAFETY: allocated by the producer with `l`.
+                                    unsafe { w.free(p as *mut u8, l) };
+                                }
+                            }
+                        });
+                        for _ in 0..n / 256 {
+                            let batch = (0..256).map(|_| w.alloc(l) as usize).collect();
+                            tx.send(Batch(batch)).unwrap();
+                        }
+                        drop(tx);
+                    });
+                }
+                t0.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = pairs, random_window, two_threads, producer_consumer
+}
+criterion_main!(benches);
