@@ -1,7 +1,7 @@
 //! # multiproc
 //!
-//! Python's `threading`, `queue` and `multiprocessing` (processes and shared memory so far;
-//! pipes, process queues, pools, `concurrent.futures` and managers in coming releases), built
+//! Python's `threading`, `queue` and `multiprocessing` (processes, shared memory, pipes and
+//! process queues so far; pools, `concurrent.futures` and managers in coming releases), built
 //! for Rust on Linux: the names a Python user expects, with the conventions a Rust user
 //! expects (`try_` / `_timeout` forms, RAII guards, `Result`s).
 //!
@@ -14,6 +14,9 @@
 //! | `queue.Empty`, `queue.Full`, `BrokenBarrierError`, ... | [`Empty`], [`Full`], [`BrokenBarrier`], ... ([`error`]) |
 //! | `multiprocessing.Process`, `get_context`, `current_process`, ... | [`process`] |
 //! | `multiprocessing.Lock()`, `Value`, `Array`, `shared_memory` | [`shared`] |
+//! | `multiprocessing.Pipe`, `connection.Listener`/`Client` | [`connection`] |
+//! | `multiprocessing.Queue`, `SimpleQueue`, `JoinableQueue` | [`process::Queue`] ([`queue::process`]) |
+//! | pymalloc, `sys._debugmallocstats()` | [`mempool`] |
 //!
 //! ```
 //! use multiproc::sync::Lock;
