@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{each_method, watchdog};
+use common::{each_method, pattern, watchdog};
 use multiproc::connection::Pipe;
 use multiproc::process::{JoinableQueue, Process, Queue, SimpleQueue};
 use multiproc::queue::process::Builder;
@@ -234,11 +234,6 @@ fn simple_queue_put_get_empty() {
         assert!(q.empty());
         p.join().unwrap();
     });
-}
-
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    // A different byte per seed, filled by memset (fast in debug builds too).
-    vec![(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8 | 1; len]
 }
 
 #[test]

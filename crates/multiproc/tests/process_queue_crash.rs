@@ -5,17 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, watchdog};
+use common::{eventually, pattern, watchdog};
 use multiproc::process::{Process, Queue};
 use multiproc::queue::process::Builder;
 use multiproc::shared::Shared;
 use multiproc::sync::Event;
 
 const BIG: usize = 64 << 20;
-
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    vec![(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8 | 1; len]
-}
 
 fn signal(pid: u32, sig: i32) {
     // SAFETY: plain kill(2) on a child we started and have not reaped.

@@ -182,18 +182,22 @@ struct Decode<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> {
-    if is_bytes::<T>() {
-        return cast::<Vec<u8>, T>(bytes.to_vec()).map_err(|_| unreachable!());
-    }
-    postcard::from_bytes(bytes).map_err(|e| e.to_string())
+/// A message's bytes as a `T`: a `Vec<u8>` item is the bytes themselves, anything else is
+/// decoded with postcard.
+fn decode_owned<T: DeserializeOwned + 'static>(buf: Vec<u8>) -> Result<T, String> {
+    cast::<Vec<u8>, T>(buf).or_else(|buf| postcard::from_bytes(&buf).map_err(|e| e.to_string()))
 }
 
 impl<T: DeserializeOwned + 'static> Sink for Decode<T> {
     type Out = Result<T, String>;
 
     fn whole(&mut self, bytes: &[u8]) -> Self::Out {
-        decode(bytes)
+        if is_bytes::<T>() {
+            decode_owned(bytes.to_vec())
+        } else {
+            // In place: no copy out of the ring.
+            postcard::from_bytes(bytes).map_err(|e| e.to_string())
+        }
     }
 
     fn begin(&mut self, total: usize) {
@@ -205,11 +209,7 @@ impl<T: DeserializeOwned + 'static> Sink for Decode<T> {
     }
 
     fn finish(&mut self) -> Self::Out {
-        let buf = std::mem::take(&mut self.buf);
-        match cast::<Vec<u8>, T>(buf) {
-            Ok(t) => Ok(t),
-            Err(buf) => postcard::from_bytes(&buf).map_err(|e| e.to_string()),
-        }
+        decode_owned(std::mem::take(&mut self.buf))
     }
 }
 

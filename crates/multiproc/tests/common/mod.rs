@@ -55,3 +55,9 @@ pub fn each_method(body: fn(multiproc::process::StartMethod)) {
         watchdog(60, move || body(m));
     }
 }
+
+/// `len` bytes of one value that depends on `seed` (never 0), filled by memset so large
+/// messages stay cheap to build and compare in debug builds.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    vec![(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8 | 1; len]
+}
