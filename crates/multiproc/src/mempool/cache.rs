@@ -65,11 +65,13 @@ impl Cache {
 
 impl Drop for Cache {
     fn drop(&mut self) {
-        // The thread is ending: its blocks go back to the heap.
+        // The thread is ending: its blocks go back to their pools, and so do the chains in
+        // the transfer cache (a thread exit is a quiet moment; it lets empty arenas go back).
         let mut h = heap::lock();
         for bin in self.bins.get_mut() {
             h.free_batch(std::iter::from_fn(|| bin.pop()));
         }
+        h.trim();
     }
 }
 
@@ -115,8 +117,18 @@ pub fn alloc(layout: Layout) -> Option<NonNull<u8>> {
 
 #[cold]
 fn refill(bin: &mut Bin, class: usize) -> Option<*mut u8> {
-    // SAFETY: blocks from the heap are free blocks of `class`, now owned by this cache.
-    heap::lock().alloc_batch(class, batch(class) as usize, |b| unsafe { bin.push(b) });
+    let mut h = heap::lock();
+    if let Some(chain) = h.take_chain(class) {
+        // A chain another thread drained: adopted whole (the bin is empty).
+        drop(h);
+        *bin = Bin {
+            head: chain.head,
+            count: chain.count,
+        };
+    } else {
+        // SAFETY: blocks from the heap are free blocks of `class`, now owned by this cache.
+        h.alloc_batch(class, batch(class) as usize, |b| unsafe { bin.push(b) });
+    }
     bin.pop()
 }
 
@@ -151,14 +163,40 @@ pub unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
 
 #[cold]
 fn drain(bin: &mut Bin, class: usize) {
-    let mut n = batch(class);
-    heap::lock().free_batch(std::iter::from_fn(|| {
-        if n == 0 {
-            return None;
+    // Cut the top `batch` blocks off the stack as one chain (outside the lock).
+    let n = batch(class);
+    let head = bin.head;
+    let mut last = head;
+    for _ in 1..n {
+        // SAFETY: the bin holds at least `2 * n` linked blocks.
+        last = unsafe { last.cast::<*mut u8>().read() };
+    }
+    // SAFETY: as above; `last` is the `n`-th block, and its link is the rest of the stack,
+    // which stays here: the chain ends at `last`.
+    unsafe {
+        bin.head = last.cast::<*mut u8>().read();
+        last.cast::<*mut u8>().write(ptr::null_mut());
+    }
+    bin.count -= n;
+    let chain = heap::Chain { head, count: n };
+    let mut h = heap::lock();
+    if let Err(chain) = h.put_chain(class, chain) {
+        // SAFETY: the chain's `n` blocks are free blocks of this heap, given up by this cache.
+        unsafe { h.free_chain(chain) };
+    }
+}
+
+/// Returns the calling thread's cached blocks, and the chains waiting between threads, to
+/// their pools, so arenas left empty go back to the system (≈ `malloc_trim`). Other threads'
+/// caches stay as they are; they empty when those threads exit.
+pub fn trim() {
+    let _ = CACHE.try_with(|c| {
+        let mut h = heap::lock();
+        for bin in c.bins().iter_mut() {
+            h.free_batch(std::iter::from_fn(|| bin.pop()));
         }
-        n -= 1;
-        bin.pop()
-    }));
+        h.trim();
+    });
 }
 
 fn dangling(layout: Layout) -> NonNull<u8> {

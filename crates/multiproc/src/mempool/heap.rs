@@ -53,8 +53,24 @@ struct Arena {
     free_pools: *mut PoolHeader,
 }
 
+/// A chain of free blocks of one class, linked through their first word, as a thread cache
+/// drained it.
+#[derive(Clone, Copy)]
+pub(crate) struct Chain {
+    pub(crate) head: *mut u8,
+    pub(crate) count: u32,
+}
+
+/// Chains kept whole per class in [`Heap::transfer`]; beyond this, drained blocks go back to
+/// their pools.
+const TRANSFER_CHAINS: usize = 32;
+
 pub(crate) struct Heap {
     usable: [*mut PoolHeader; NB_SMALL_SIZE_CLASSES],
+    /// The transfer cache (as tcmalloc's): chains drained by one thread's cache, handed whole
+    /// to the next thread that refills, so blocks that one thread allocates and another frees
+    /// cross in O(1) per batch without visiting their pools.
+    transfer: [Vec<Chain>; NB_SMALL_SIZE_CLASSES],
     /// `None`: an arena returned to the system (its slot is reused).
     arenas: Vec<Option<Arena>>,
     pub(crate) arenas_allocated_total: u64,
@@ -67,6 +83,7 @@ unsafe impl Send for Heap {}
 
 pub(crate) static HEAP: Mutex<Heap> = Mutex::new(Heap {
     usable: [ptr::null_mut(); NB_SMALL_SIZE_CLASSES],
+    transfer: [const { Vec::new() }; NB_SMALL_SIZE_CLASSES],
     arenas: Vec::new(),
     arenas_allocated_total: 0,
     arenas_freed_total: 0,
@@ -105,6 +122,60 @@ pub(crate) fn lock() -> crate::sync::MutexGuard<'static, Heap> {
 }
 
 impl Heap {
+    /// Keeps a drained chain whole for the next refill of its class; hands it back if the
+    /// transfer cache is full.
+    pub(crate) fn put_chain(&mut self, class: usize, chain: Chain) -> Result<(), Chain> {
+        let t = &mut self.transfer[class];
+        if t.len() < TRANSFER_CHAINS {
+            if t.capacity() == 0 {
+                t.reserve_exact(TRANSFER_CHAINS);
+            }
+            t.push(chain);
+            Ok(())
+        } else {
+            Err(chain)
+        }
+    }
+
+    /// A whole chain for a refill, if one waits.
+    pub(crate) fn take_chain(&mut self, class: usize) -> Option<Chain> {
+        self.transfer[class].pop()
+    }
+
+    /// Returns a chain's blocks to their pools.
+    ///
+    /// # Safety
+    /// `chain` links `count` free blocks handed out by this heap.
+    pub(crate) unsafe fn free_chain(&mut self, chain: Chain) {
+        let mut b = chain.head;
+        let mut n = chain.count;
+        self.free_batch(std::iter::from_fn(|| {
+            if n == 0 {
+                return None;
+            }
+            n -= 1;
+            let block = b;
+            // SAFETY: the caller's: each of the `count` blocks links to the next.
+            b = unsafe { block.cast::<*mut u8>().read() };
+            Some(block)
+        }));
+    }
+
+    /// Empties the transfer cache into the pools (so empty arenas can go back).
+    pub(crate) fn trim(&mut self) {
+        for class in 0..NB_SMALL_SIZE_CLASSES {
+            while let Some(c) = self.transfer[class].pop() {
+                // SAFETY: chains in the transfer cache are free blocks of this heap.
+                unsafe { self.free_chain(c) };
+            }
+        }
+    }
+
+    /// Blocks waiting in the transfer cache, per class.
+    pub(crate) fn transfer_counts(&self) -> [usize; NB_SMALL_SIZE_CLASSES] {
+        std::array::from_fn(|c| self.transfer[c].iter().map(|ch| ch.count as usize).sum())
+    }
+
     /// Hands up to `n` blocks of class `class` to `out`; fewer only if the system refuses
     /// memory.
     pub(crate) fn alloc_batch(&mut self, class: usize, n: usize, mut out: impl FnMut(*mut u8)) {

@@ -11,7 +11,9 @@
 //!   pools are free again;
 //! - **per-thread caches** that move blocks to and from the shared heap in batches (pymalloc
 //!   has none: it runs under the GIL), so two threads scale and a producer → consumer pattern
-//!   (one thread allocates, another frees) costs one lock per batch, not per block.
+//!   (one thread allocates, another frees) costs one lock per batch, not per block;
+//! - a **transfer cache** between them (as tcmalloc's): a batch one thread's cache gives back
+//!   is handed whole to the next thread that needs one, without visiting its pools.
 //!
 //! ```
 //! use multiproc::mempool::{self, Pool};
@@ -47,7 +49,7 @@ mod heap;
 mod pooled;
 mod stats;
 
-pub use cache::{alloc, dealloc};
+pub use cache::{alloc, dealloc, trim};
 pub use pooled::{Pool, Pooled};
 pub use stats::{ClassStats, Stats, stats};
 

@@ -19,6 +19,8 @@ pub struct ClassStats {
     pub blocks_free: usize,
     /// Of `blocks_in_use`, those in the calling thread's cache.
     pub cached_here: usize,
+    /// Of `blocks_in_use`, those in the transfer cache between threads (see [`trim`](super::trim)).
+    pub cached_between_threads: usize,
 }
 
 /// A snapshot of the pool.
@@ -65,6 +67,9 @@ pub fn stats() -> Stats {
         })
         .collect();
     let h = heap::lock();
+    for (c, n) in classes.iter_mut().zip(h.transfer_counts()) {
+        c.cached_between_threads = n;
+    }
     let (arenas, pools_free) = h.walk(|class, used, cap| {
         let c = &mut classes[class];
         c.pools += 1;
