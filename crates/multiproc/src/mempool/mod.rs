@@ -47,10 +47,12 @@
 mod cache;
 mod heap;
 mod pooled;
+mod shared;
 mod stats;
 
 pub use cache::{alloc, dealloc, trim};
 pub use pooled::{Pool, Pooled};
+pub use shared::{HeapFull, InvalidBlock, RawBlock, Recovered, SharedBox, SharedHeap, SharedStats};
 pub use stats::{ClassStats, Stats, stats};
 
 /// Blocks are multiples of this, and aligned to it.

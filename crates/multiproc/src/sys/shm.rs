@@ -39,6 +39,34 @@ impl Segment {
         Segment::map(fd)
     }
 
+    /// A new segment of `len` bytes that takes no memory until parts of it are
+    /// [`reserve`](Self::reserve)d (a sparse file): for heaps that grow inside a fixed range.
+    pub(crate) fn create_sparse(len: usize) -> io::Result<Segment> {
+        let fd = rustix::fs::memfd_create("multiproc-heap", MemfdFlags::CLOEXEC)?;
+        rustix::fs::ftruncate(&fd, len.max(1) as u64)?;
+        Segment::map(fd)
+    }
+
+    /// Backs `len` bytes at `offset` with memory now, so running out is an error here rather
+    /// than a SIGBUS on first touch.
+    pub(crate) fn reserve(&self, offset: usize, len: usize) -> io::Result<()> {
+        match rustix::fs::fallocate(&self.fd, FallocateFlags::empty(), offset as u64, len as u64) {
+            Ok(()) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives the memory of `len` bytes at `offset` back to the system; they read as zeros
+    /// afterwards, in every process.
+    pub(crate) fn release(&self, offset: usize, len: usize) {
+        let _ = rustix::fs::fallocate(
+            &self.fd,
+            FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+            offset as u64,
+            len as u64,
+        );
+    }
+
     /// Maps a segment received from another process.
     pub(crate) fn map(fd: OwnedFd) -> io::Result<Segment> {
         let len = rustix::fs::fstat(&fd)?.st_size as usize;

@@ -83,3 +83,17 @@ pub(crate) fn task_alive(id: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The start time (clock ticks since boot, `/proc/<id>/stat` field 22) of the live task `id`;
+/// `None` if it does not exist or is a zombie. A tid with the same start time is the same
+/// task, so this tells a living owner from a recycled id.
+pub(crate) fn task_start_time(id: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    // Fields after the command: state (3), then 4.. ; starttime is field 22.
+    let state = fields.next()?;
+    if matches!(state, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(22 - 4)?.parse().ok()
+}
