@@ -273,16 +273,13 @@ fn from_raw_refuses_what_is_not_a_block_of_that_type() {
             assert_eq!(e.offset, r.offset);
         }
         // A block of another size class is not a `[u64; 8]`.
+        let other = RawBlock {
+            offset: off,
+            size: 64,
+        };
         // SAFETY: refused.
-        assert!(
-            unsafe {
-                heap.from_raw::<[u64; 8]>(RawBlock {
-                    offset: off,
-                    size: 64,
-                })
-            }
-            .is_err()
-        );
+        let refused = unsafe { heap.from_raw::<[u64; 8]>(other) };
+        assert!(refused.is_err());
         // The real one still comes back, intact.
         // SAFETY: given up by `into_raw` above, taken once.
         let back = unsafe { heap.from_raw::<u64>(raw) }.unwrap();
