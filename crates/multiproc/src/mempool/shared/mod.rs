@@ -1,56 +1,6 @@
-//! [`SharedHeap`]: the pool's geometry inside one shared-memory segment, for blocks that
-//! several processes use (≈ `multiprocessing.heap`, the arena behind CPython's
-//! `sharedctypes`, with pymalloc's layout).
-//!
-//! - **Same geometry** as the in-process pool: 16-byte classes up to 512 bytes, 16 KiB pools,
-//!   1 MiB arenas. Requests above 512 bytes (or aligned to more than 64) take whole arenas:
-//!   the segment is the only "system" every process can see.
-//! - **Offsets, not pointers**: each process maps the segment at its own address, so every
-//!   link, and every block handed to another process, is an offset from the segment's start.
-//!   [`SharedBox::into_raw`] gives a [`RawBlock`] (an offset) that can travel on a
-//!   [`Queue`](crate::process::Queue) or a `Connection`; [`SharedHeap::from_raw`] takes it back
-//!   on the other side, after checking that it names a block in use of the right size.
-//! - **Per-thread caches in shared memory**: each thread that uses the heap owns a slot in its
-//!   header holding its free blocks, moved to and from the pools in batches under one robust
-//!   lock. Alloc and free touch only the slot: no lock, no atomic read-modify-write.
-//! - **A process that dies loses nothing it had cached**: a slot whose thread is gone (checked
-//!   by tid and start time, so a recycled id does not fool it) is emptied back into the pools
-//!   by whoever needs room, by [`SharedHeap::recover`], or by the next locker when the dead
-//!   process held the heap lock; that last case also rebuilds the heap's bookkeeping from
-//!   the pools' free lists (see `heap.rs`). Blocks the dead process had *in use* stay in use:
-//!   another process may hold them (a message in flight), and only the program knows.
-//! - **Memory is taken and returned per arena**: the segment is a sparse memfd of the
-//!   capacity asked for; an arena takes memory when it comes into use (`fallocate`, so a
-//!   full machine is an allocation failure, not a SIGBUS) and gives it back when it is free.
-//!
-//! ```
-//! use multiproc::mempool::SharedHeap;
-//! use multiproc::process::{Process, Queue};
-//! use multiproc::mempool::RawBlock;
-//!
-//! #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-//! #[repr(C)]
-//! struct Reading { sensor: u32, value: f32 }
-//!
-//! let heap = SharedHeap::new(64 << 20).unwrap();          // 64 MiB, taken as used
-//! let q: Queue<RawBlock> = Queue::new().unwrap();
-//! let mut child = Process::new(
-//!     |(heap, q): (SharedHeap, Queue<RawBlock>)| {
-//!         let b = heap.boxed(Reading { sensor: 7, value: 21.5 }).unwrap();
-//!         q.put(b.into_raw()).unwrap();                   // hand the block over, no copy
-//!     },
-//!     (heap.clone(), q.clone()),
-//! );
-//! child.start().unwrap();
-//! let raw = q.get().unwrap();
-//! // SAFETY: the child gave up the block when it sent it; nobody else holds it.
-//! let reading = unsafe { heap.from_raw::<Reading>(raw) }.unwrap();
-//! assert_eq!(*reading, Reading { sensor: 7, value: 21.5 });
-//! drop(reading);                                          // freed here, into our cache
-//! child.join().unwrap();
-//! println!("{}", heap.stats());
-//! ```
-
+//! [`SharedHeap`]: the memory pool in shared memory. The design is on the type; the locked
+//! part and its crash recovery in `heap.rs`, thread caches in `cache.rs`, the segment's
+//! layout in `layout.rs`.
 mod cache;
 mod heap;
 mod layout;
@@ -81,7 +31,58 @@ const MAX_POOL_ALIGN: usize = 64;
 /// A heap in shared memory, usable by every process it is passed to (as a `Process` argument
 /// or inside a `Connection` message). Clone it to share it between threads.
 ///
-/// See the [module documentation](self) for the design and an example.
+/// The pool's geometry inside one shared-memory segment, for blocks that
+/// several processes use (≈ `multiprocessing.heap`, the arena behind CPython's
+/// `sharedctypes`, with pymalloc's layout).
+///
+/// - **Same geometry** as the in-process pool: 16-byte classes up to 512 bytes, 16 KiB pools,
+///   1 MiB arenas. Requests above 512 bytes (or aligned to more than 64) take whole arenas:
+///   the segment is the only "system" every process can see.
+/// - **Offsets, not pointers**: each process maps the segment at its own address, so every
+///   link, and every block handed to another process, is an offset from the segment's start.
+///   [`SharedBox::into_raw`] gives a [`RawBlock`] (an offset) that can travel on a
+///   [`Queue`](crate::process::Queue) or a `Connection`; [`SharedHeap::from_raw`] takes it back
+///   on the other side, after checking that it names a block in use of the right size.
+/// - **Per-thread caches in shared memory**: each thread that uses the heap owns a slot in its
+///   header holding its free blocks, moved to and from the pools in batches under one robust
+///   lock. Alloc and free touch only the slot: no lock, no atomic read-modify-write.
+/// - **A process that dies loses nothing it had cached**: a slot whose thread is gone (checked
+///   by tid and start time, so a recycled id does not fool it) is emptied back into the pools
+///   by whoever needs room, by [`SharedHeap::recover`], or by the next locker when the dead
+///   process held the heap lock; that last case also rebuilds the heap's bookkeeping from
+///   the pools' free lists (see `heap.rs`). Blocks the dead process had *in use* stay in use:
+///   another process may hold them (a message in flight), and only the program knows.
+/// - **Memory is taken and returned per arena**: the segment is a sparse memfd of the
+///   capacity asked for; an arena takes memory when it comes into use (`fallocate`, so a
+///   full machine is an allocation failure, not a SIGBUS) and gives it back when it is free.
+///
+/// ```
+/// use multiproc::mempool::SharedHeap;
+/// use multiproc::process::{Process, Queue};
+/// use multiproc::mempool::RawBlock;
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+/// #[repr(C)]
+/// struct Reading { sensor: u32, value: f32 }
+///
+/// let heap = SharedHeap::new(64 << 20).unwrap();          // 64 MiB, taken as used
+/// let q: Queue<RawBlock> = Queue::new(0).unwrap();
+/// let mut child = Process::new(
+///     |(heap, q): (SharedHeap, Queue<RawBlock>)| {
+///         let b = heap.boxed(Reading { sensor: 7, value: 21.5 }).unwrap();
+///         q.put(b.into_raw()).unwrap();                   // hand the block over, no copy
+///     },
+///     (heap.clone(), q.clone()),
+/// );
+/// child.start().unwrap();
+/// let raw = q.get().unwrap();
+/// // SAFETY: the child gave up the block when it sent it; nobody else holds it.
+/// let reading = unsafe { heap.from_raw::<Reading>(raw) }.unwrap();
+/// assert_eq!(*reading, Reading { sensor: 7, value: 21.5 });
+/// drop(reading);                                          // freed here, into our cache
+/// child.join().unwrap();
+/// println!("{}", heap.stats());
+/// ```
 #[derive(Clone)]
 pub struct SharedHeap {
     inner: Arc<Inner>,
