@@ -1,6 +1,7 @@
 //! The small-object pool beside the system allocator (glibc), mimalloc and jemalloc, all in
 //! one run: alloc+free pairs of 16–64 bytes on one thread, a random-lifetime window, two
-//! threads at once, and one thread allocating while another frees. Results:
+//! threads at once, and one thread allocating while another frees; and the shared heap in all
+//! of them, plus two processes at once on it. Results:
 //! `docs/PERFORMANCE.md`.
 //!
 //! `cargo bench -p multiproc --bench mempool`
@@ -8,10 +9,14 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use multiproc::mempool;
+use multiproc::mempool::{self, SharedHeap};
+use multiproc::process::{Process, StartMethod};
+use multiproc::shared::Shared;
+use multiproc::sync::Event;
 
 fn config() -> Criterion {
     Criterion::default()
@@ -24,13 +29,15 @@ fn config() -> Criterion {
 #[derive(Clone, Copy)]
 enum Which {
     Pool,
+    Shared,
     Glibc,
     Mimalloc,
     Jemalloc,
 }
 
-const ALL: [(Which, &str); 4] = [
+const ALL: [(Which, &str); 5] = [
     (Which::Pool, "multiproc mempool"),
+    (Which::Shared, "multiproc SharedHeap"),
     (Which::Glibc, "glibc malloc (System)"),
     (Which::Mimalloc, "mimalloc"),
     (Which::Jemalloc, "jemalloc"),
@@ -43,6 +50,7 @@ impl Which {
         unsafe {
             match self {
                 Which::Pool => mempool::alloc(l).unwrap().as_ptr(),
+                Which::Shared => heap().alloc(l).unwrap().as_ptr(),
                 Which::Glibc => System.alloc(l),
                 Which::Mimalloc => mimalloc::MiMalloc.alloc(l),
                 Which::Jemalloc => tikv_jemallocator::Jemalloc.alloc(l),
@@ -58,6 +66,7 @@ impl Which {
         unsafe {
             match self {
                 Which::Pool => mempool::dealloc(NonNull::new_unchecked(p), l),
+                Which::Shared => heap().dealloc(NonNull::new_unchecked(p), l),
                 Which::Glibc => System.dealloc(p, l),
                 Which::Mimalloc => mimalloc::MiMalloc.dealloc(p, l),
                 Which::Jemalloc => tikv_jemallocator::Jemalloc.dealloc(p, l),
@@ -67,6 +76,12 @@ impl Which {
 }
 
 const SIZES: [usize; 4] = [16, 32, 48, 64];
+
+/// The shared heap of this run (a forked child inherits its mapping).
+fn heap() -> &'static SharedHeap {
+    static HEAP: OnceLock<SharedHeap> = OnceLock::new();
+    HEAP.get_or_init(|| SharedHeap::new(1 << 30).unwrap())
+}
 
 fn pairs(c: &mut Criterion) {
     let mut g = c.benchmark_group("alloc_free_pair_16_64");
@@ -175,9 +190,59 @@ fn producer_consumer(c: &mut Criterion) {
     g.finish();
 }
 
+/// The shared heap used by two processes at once (a forked child and this one), each running
+/// the random window; beside two threads of one process on the in-process pool.
+fn two_processes(c: &mut Criterion) {
+    const STEPS: usize = 1_000_000;
+    let mut g = c.benchmark_group("two_processes_aggregate");
+    g.throughput(Throughput::Elements(2 * STEPS as u64));
+    g.bench_function("multiproc SharedHeap, 2 processes", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                heap();
+                let (ready, go) = (
+                    Shared::new(Event::new()).unwrap(),
+                    Shared::new(Event::new()).unwrap(),
+                );
+                let mut child = Process::builder().start_method(StartMethod::Fork).target(
+                    |(ready, go): (Shared<Event>, Shared<Event>)| {
+                        ready.set();
+                        go.wait();
+                        window(Which::Shared, STEPS);
+                    },
+                    (ready.clone(), go.clone()),
+                );
+                child.start().unwrap();
+                ready.wait();
+                let t0 = Instant::now();
+                go.set();
+                window(Which::Shared, STEPS);
+                child.join().unwrap();
+                total += t0.elapsed();
+            }
+            total
+        })
+    });
+    g.bench_function("multiproc mempool, 2 threads", |b| {
+        b.iter_custom(|iters| {
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                std::thread::scope(|s| {
+                    for _ in 0..2 {
+                        s.spawn(|| window(Which::Pool, STEPS));
+                    }
+                });
+            }
+            t0.elapsed()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = pairs, random_window, two_threads, producer_consumer
+    targets = pairs, random_window, two_threads, producer_consumer, two_processes
 }
 criterion_main!(benches);

@@ -9,12 +9,12 @@ use std::cell::UnsafeCell;
 use std::ptr::{self, NonNull};
 
 use super::heap;
-use super::{NB_SMALL_SIZE_CLASSES, class_size, pooled, size_class};
+use super::{NB_SMALL_SIZE_CLASSES, pooled, size_class};
 
-/// Blocks moved per batch for a class: about 4 KiB worth, between 8 and 64.
+/// Blocks moved per batch for a class.
 #[inline]
 fn batch(class: usize) -> u32 {
-    (4096 / class_size(class)).clamp(8, 64) as u32
+    super::BATCH[class]
 }
 
 #[derive(Clone, Copy)]

@@ -15,13 +15,12 @@ use std::sync::{Arc, Weak};
 use super::Inner;
 use super::heap;
 use super::layout::Slot;
-use crate::mempool::class_size;
 use crate::primitive::{current_pid, current_tid};
 
-/// Blocks moved per batch for a class: about 4 KiB worth, between 8 and 64 (as in-process).
+/// Blocks moved per batch for a class (as in-process).
 #[inline]
 fn batch(class: usize) -> u64 {
-    (4096 / class_size(class)).clamp(8, 64) as u64
+    crate::mempool::BATCH[class] as u64
 }
 
 /// A slot this thread holds in one heap attachment.
@@ -47,18 +46,24 @@ impl Drop for Claim {
 
 thread_local! {
     static CLAIMS: RefCell<Vec<Claim>> = const { RefCell::new(Vec::new()) };
-    /// The last slot used: (heap attachment id, slot address, pid).
-    static LAST: Cell<(u64, usize, u32)> = const { Cell::new((0, 0, 0)) };
+    /// The last slot used: (heap attachment id, slot address). Cleared in a forked child, so
+    /// the child claims its own.
+    static LAST: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
+}
+
+extern "C" fn forget_last_after_fork() {
+    // Runs in the child, in the thread that forked (the only one there).
+    let _ = LAST.try_with(|l| l.set((0, 0)));
 }
 
 /// The calling thread's slot in `inner`, claimed on first use; `None` when every slot is
 /// taken (or during thread teardown).
 #[inline]
 fn slot(inner: &Arc<Inner>) -> Option<&Slot> {
-    let (id, addr, pid) = LAST.try_with(Cell::get).ok()?;
-    if id == inner.id && pid == current_pid() {
-        // SAFETY: `addr` is this thread's slot in `inner`'s header, which lives as long as
-        // `inner`.
+    let (id, addr) = LAST.try_with(Cell::get).ok()?;
+    if id == inner.id {
+        // SAFETY: `addr` is this thread's slot in `inner`'s header (ids are never reused, and
+        // a forked child starts with LAST cleared), which lives as long as `inner`.
         return Some(unsafe { &*(addr as *const Slot) });
     }
     slot_slow(inner)
@@ -66,6 +71,12 @@ fn slot(inner: &Arc<Inner>) -> Option<&Slot> {
 
 #[cold]
 fn slot_slow(inner: &Arc<Inner>) -> Option<&Slot> {
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    AT_FORK.call_once(|| {
+        // SAFETY: registers a plain function that only clears a const-initialised
+        // thread-local `Cell`.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_last_after_fork)) };
+    });
     let pid = current_pid();
     let index = CLAIMS
         .try_with(|c| {
@@ -88,7 +99,7 @@ fn slot_slow(inner: &Arc<Inner>) -> Option<&Slot> {
         })
         .ok()??;
     let s = &heap::header(&inner.seg).slots[index];
-    let _ = LAST.try_with(|l| l.set((inner.id, s as *const Slot as usize, pid)));
+    let _ = LAST.try_with(|l| l.set((inner.id, s as *const Slot as usize)));
     Some(s)
 }
 
@@ -190,7 +201,7 @@ fn drain(inner: &Arc<Inner>, s: &Slot, class: usize) {
 /// Gives the calling thread's cache in `inner` back to the pools and releases its slot.
 pub(super) fn release_here(inner: &Arc<Inner>) {
     let pid = current_pid();
-    let _ = LAST.try_with(|l| l.set((0, 0, 0)));
+    let _ = LAST.try_with(|l| l.set((0, 0)));
     let _ = CLAIMS.try_with(|c| {
         let mut claims = c.borrow_mut();
         if let Some(i) = claims.iter().position(|c| c.id == inner.id && c.pid == pid) {

@@ -166,6 +166,7 @@ enum Kind {
     Large,
 }
 
+#[inline]
 fn kind(layout: Layout) -> Option<Kind> {
     if layout.size() == 0 {
         return Some(Kind::Zero);
@@ -206,30 +207,32 @@ impl SharedHeap {
     /// A block for `layout`, valid in this process at the address returned (other processes
     /// reach it by [`offset_of`](Self::offset_of)); `None` if the heap is full. Zero-size
     /// layouts get a dangling, aligned pointer.
+    #[inline]
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
         let off = match kind(layout)? {
             Kind::Zero => return NonNull::new(layout.align() as *mut u8),
             Kind::Small(class) => cache::alloc(&self.inner, class)?,
-            Kind::Large => {
-                let mut h = heap::lock(&self.inner.seg);
-                match h.alloc_large(layout.size()) {
-                    Some(off) => off,
-                    None => {
-                        // Room may be cached by threads that died.
-                        h.recover(false);
-                        h.alloc_large(layout.size())?
-                    }
-                }
-            }
+            Kind::Large => self.alloc_large(layout.size())?,
         };
         // SAFETY: `off` is inside the segment.
         NonNull::new(unsafe { self.inner.base().add(off as usize) })
+    }
+
+    #[cold]
+    fn alloc_large(&self, size: usize) -> Option<u64> {
+        let mut h = heap::lock(&self.inner.seg);
+        h.alloc_large(size).or_else(|| {
+            // Room may be cached by threads that died.
+            h.recover(false);
+            h.alloc_large(size)
+        })
     }
 
     /// Frees a block from [`alloc`](Self::alloc) (in any process: after `at`).
     ///
     /// # Safety
     /// `ptr` is a block of this heap allocated with `layout`, and nobody uses it afterwards.
+    #[inline]
     pub unsafe fn dealloc(&self, ptr: NonNull<u8>, layout: Layout) {
         let off = self.offset_of(ptr);
         match kind(layout) {
@@ -237,18 +240,22 @@ impl SharedHeap {
                 // SAFETY: the caller's.
                 unsafe { cache::free(&self.inner, class, off) }
             }
-            Some(Kind::Large) => {
-                let mut h = heap::lock(&self.inner.seg);
-                if h.large_len(off).is_some() {
-                    // SAFETY: the caller's.
-                    unsafe { h.free_large(off) };
-                }
-            }
+            Some(Kind::Large) => self.free_large(off),
             _ => {}
         }
     }
 
+    #[cold]
+    fn free_large(&self, off: u64) {
+        let mut h = heap::lock(&self.inner.seg);
+        if h.large_len(off).is_some() {
+            // SAFETY: the caller of `dealloc` gave it up.
+            unsafe { h.free_large(off) };
+        }
+    }
+
     /// The offset of a pointer into this heap.
+    #[inline]
     pub fn offset_of(&self, ptr: NonNull<u8>) -> u64 {
         (ptr.as_ptr() as usize - self.inner.base() as usize) as u64
     }
