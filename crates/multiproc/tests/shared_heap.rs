@@ -504,3 +504,101 @@ fn four_processes_one_killed_mid_run_totals_reconcile() {
         }
     });
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn blocks_in_use(heap: &SharedHeap) -> usize {
+    heap.stats()
+        .pools
+        .classes
+        .iter()
+        .map(|c| c.blocks_in_use)
+        .sum()
+}
+
+/// `Shared`, `Value` and `Array` placed in a heap: thousands of them take no file descriptor
+/// each, travel to children of every start method (one fd for the whole heap), work there,
+/// and their blocks are free again once the last handle in every process is gone.
+#[test]
+fn thousands_of_shared_objects_in_a_heap_take_no_fd_each() {
+    use multiproc::shared::{Array, Value};
+    use multiproc::sync::Lock;
+    watchdog(120, || {
+        let heap = SharedHeap::new(64 << 20).unwrap();
+        let fds = open_fds();
+        let locks: Vec<Shared<Lock>> = (0..5000)
+            .map(|_| Shared::new_in(&heap, Lock::new()).unwrap())
+            .collect();
+        let counters: Vec<Value<u64>> = (0..1000u64)
+            .map(|i| Value::new_in(&heap, i).unwrap())
+            .collect();
+        let arr = Array::<u32>::from_slice_in(&heap, &[1, 2, 3]).unwrap();
+        assert!(open_fds() <= fds, "no fd per object");
+        for method in [
+            StartMethod::Fork,
+            StartMethod::Spawn,
+            StartMethod::Forkserver,
+        ] {
+            let mut p = Process::builder().start_method(method).target(
+                |(locks, counters, arr): (Vec<Shared<Lock>>, Vec<Value<u64>>, Array<u32>)| {
+                    for c in &counters {
+                        c.with(|v| *v += 1);
+                    }
+                    locks[4999].acquire().leak();
+                    arr.with(|a| a[0] += 100);
+                    locks.len()
+                },
+                (locks.clone(), counters.clone(), arr.clone()),
+            );
+            p.start().unwrap();
+            assert_eq!(p.join().unwrap(), 5000);
+            assert!(locks[4999].locked(), "the child's acquire is seen here");
+            locks[4999].release().unwrap();
+            assert!(!locks[0].locked());
+        }
+        for (i, c) in counters.iter().enumerate() {
+            assert_eq!(c.get(), i as u64 + 3);
+        }
+        assert_eq!(arr.to_vec(), [301, 2, 3]);
+        assert!(blocks_in_use(&heap) >= 6001);
+        drop((locks, counters, arr));
+        heap.recover();
+        heap.trim();
+        assert_eq!(blocks_in_use(&heap), 0, "{}", heap.stats());
+    });
+}
+
+/// A handle moved into a child is a reference of its own: the object outlives every handle
+/// of the parent, even while the parent allocates anew (a premature free would hand the same
+/// block out again and the child would read another value).
+#[test]
+fn a_heap_object_moved_to_a_child_outlives_the_parent_handles() {
+    use multiproc::shared::Value;
+    watchdog(120, || {
+        for method in [StartMethod::Fork, StartMethod::Spawn] {
+            let heap = SharedHeap::new(16 << 20).unwrap();
+            let go = Shared::new(Event::new()).unwrap();
+            let v = Value::new_in(&heap, 41u64).unwrap();
+            let mut p = Process::builder().start_method(method).target(
+                |(v, go): (Value<u64>, Shared<Event>)| {
+                    assert!(go.wait_timeout(Duration::from_secs(60)));
+                    v.with(|x| *x += 1);
+                    v.get()
+                },
+                (v, go.clone()),
+            );
+            p.start().unwrap();
+            let others: Vec<Value<u64>> = (0..2000)
+                .map(|_| Value::new_in(&heap, 0).unwrap())
+                .collect();
+            go.set();
+            assert_eq!(p.join().unwrap(), 42);
+            drop(others);
+            heap.recover();
+            heap.trim();
+            assert_eq!(blocks_in_use(&heap), 0, "{}", heap.stats());
+        }
+    });
+}

@@ -52,6 +52,7 @@ mod stats;
 
 pub use cache::{alloc, dealloc, trim};
 pub use pooled::{Pool, Pooled};
+pub(crate) use shared::HeapObject;
 pub use shared::{HeapFull, InvalidBlock, RawBlock, Recovered, SharedBox, SharedHeap, SharedStats};
 pub use stats::{ClassStats, Stats, stats};
 

@@ -88,21 +88,27 @@ impl Builder {
                 "a Process target must not capture anything"
             )
         };
-        let prepare: Prepare = Box::new(move |method| match method {
-            StartMethod::Fork => Ok(Launch::Run(Box::new(move || {
-                bootstrap::run_caught(move || target(args))
-            }))),
-            StartMethod::Spawn | StartMethod::Forkserver => {
-                let t: Trampoline = bootstrap::trampoline::<F, A, R>;
-                let offset = bootstrap::offset_of(t)?;
-                let (args, fds) = crate::shared::collect_fds(|| wire::encode(&args));
-                let args = args.map_err(|e| {
-                    ProcessError::Encode(format!(
-                        "{} does not encode: {e}",
-                        std::any::type_name::<A>()
-                    ))
-                })?;
-                Ok(Launch::Exec { offset, args, fds })
+        let _ = target;
+        let prepare: Prepare = Box::new(move |method| {
+            // The arguments cross by serde with every start method, `Fork` included: a shared
+            // object in them then takes its reference for the child before the fork (a heap
+            // object counts it; a segment passes its fd), exactly as with `Spawn`.
+            let (args, fds) = crate::shared::collect_fds(|| wire::encode(&args));
+            let args = args.map_err(|e| {
+                ProcessError::Encode(format!(
+                    "{} does not encode: {e}",
+                    std::any::type_name::<A>()
+                ))
+            })?;
+            match method {
+                StartMethod::Fork => Ok(Launch::Run(Box::new(move || {
+                    crate::shared::provide_fds(fds, || bootstrap::trampoline::<F, A, R>(&args))
+                }))),
+                StartMethod::Spawn | StartMethod::Forkserver => {
+                    let t: Trampoline = bootstrap::trampoline::<F, A, R>;
+                    let offset = bootstrap::offset_of(t)?;
+                    Ok(Launch::Exec { offset, args, fds })
+                }
             }
         });
         self.build(prepare, None)

@@ -7,7 +7,8 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::mapping::Mapping;
+use super::mapping::Backing;
+use crate::mempool::SharedHeap;
 use crate::sync::{BoundedSemaphore, Condition, ConditionLock, Event, Lock, RLock, Semaphore};
 
 /// Types that work when placed in memory shared between processes: their whole state is
@@ -104,19 +105,32 @@ unsafe impl ShmSafe for Condition<RLock> {
 /// p.join().unwrap();
 /// ```
 pub struct Shared<T: ShmSafe> {
-    map: Mapping,
+    map: Backing,
     _t: PhantomData<T>,
 }
 
 impl<T: ShmSafe> Shared<T> {
-    /// Moves `value` into a new shared segment.
+    /// Moves `value` into a new shared segment of its own.
     pub fn new(value: T) -> std::io::Result<Shared<T>> {
+        Shared::place(value, None)
+    }
+
+    /// Moves `value` into a block of `heap`: no segment and no file descriptor of its own, so
+    /// thousands of them cost what they weigh (a `Lock` takes a 32-byte block, not a page and
+    /// an fd). Handles count references across processes; see
+    /// [`SharedHeap`](crate::mempool::SharedHeap#objects-in-a-heap) for what that means when a
+    /// process is killed.
+    pub fn new_in(heap: &SharedHeap, value: T) -> std::io::Result<Shared<T>> {
+        Shared::place(value, Some(heap))
+    }
+
+    fn place(value: T, heap: Option<&SharedHeap>) -> std::io::Result<Shared<T>> {
         value
             .check_shareable()
             .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
-        let map = Mapping::create(size_of::<T>())?;
-        // SAFETY: the segment is page-aligned (more than any `T`'s alignment), at least
-        // `size_of::<T>()` bytes, and not yet visible to anyone else.
+        let map = Backing::create(heap, size_of::<T>(), align_of::<T>())?;
+        // SAFETY: the memory is aligned for `T` (a page, or a heap block aligned as asked), at
+        // least `size_of::<T>()` bytes, and not yet visible to anyone else.
         unsafe { map.ptr().cast::<T>().write(value) };
         let shared: Shared<T> = Shared {
             map,
@@ -160,7 +174,7 @@ impl<T: ShmSafe> Serialize for Shared<T> {
 
 impl<'de, T: ShmSafe> Deserialize<'de> for Shared<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = Mapping::deserialize(d)?;
+        let map = Backing::deserialize(d)?;
         if map.len() < size_of::<T>() {
             return Err(serde::de::Error::custom(
                 "shared segment smaller than its type",

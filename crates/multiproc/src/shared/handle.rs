@@ -9,9 +9,12 @@
 use std::cell::RefCell;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
+/// A file's identity (device, inode), to send each file once per message.
+type FileKey = (u64, u64);
+
 thread_local! {
-    static SINK: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
-    static SOURCE: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+    static SINK: RefCell<Option<Vec<(FileKey, OwnedFd)>>> = const { RefCell::new(None) };
+    static SOURCE: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
 }
 
 /// Runs `encode` with an fd sink; returns its result and the fds collected.
@@ -19,25 +22,32 @@ pub(crate) fn collect_fds<R>(encode: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
     let previous = SINK.with(|s| s.replace(Some(Vec::new())));
     let r = encode();
     let fds = SINK.with(|s| s.replace(previous)).unwrap_or_default();
-    (r, fds)
+    (r, fds.into_iter().map(|(_, fd)| fd).collect())
 }
 
 /// Runs `decode` with `fds` available to the shared objects being decoded.
 pub(crate) fn provide_fds<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
-    let previous = SOURCE.with(|s| s.replace(Some(fds.into_iter().map(Some).collect())));
+    let previous = SOURCE.with(|s| s.replace(Some(fds)));
     let r = decode();
     SOURCE.with(|s| s.replace(previous));
     r
 }
 
 /// Called by a shared object's `Serialize`: records a duplicate of `fd`, returns its index.
+/// The same file (many objects in one heap, or clones of one object) is sent once.
 pub(crate) fn push_fd(fd: BorrowedFd<'_>) -> Result<u32, String> {
-    let dup = fd
-        .try_clone_to_owned()
-        .map_err(|e| format!("cannot duplicate a shared fd: {e}"))?;
+    let key = rustix::fs::fstat(fd)
+        .map(|st| (st.st_dev, st.st_ino))
+        .map_err(|e| format!("cannot inspect a shared fd: {e}"))?;
     SINK.with(|s| match s.borrow_mut().as_mut() {
         Some(v) => {
-            v.push(dup);
+            if let Some(i) = v.iter().position(|(k, _)| *k == key) {
+                return Ok(i as u32);
+            }
+            let dup = fd
+                .try_clone_to_owned()
+                .map_err(|e| format!("cannot duplicate a shared fd: {e}"))?;
+            v.push((key, dup));
             Ok((v.len() - 1) as u32)
         }
         None => {
@@ -60,15 +70,17 @@ pub(crate) fn take_refusal() -> Option<&'static str> {
     REFUSED.with(|r| r.replace(false)).then_some(REFUSAL)
 }
 
-/// Called by a shared object's `Deserialize`: takes the fd at `index`.
+/// Called by a shared object's `Deserialize`: a duplicate of the fd at `index` (several
+/// objects may name the same one).
 pub(crate) fn take_fd(index: u32) -> Result<OwnedFd, String> {
     SOURCE.with(|s| {
-        let mut s = s.borrow_mut();
+        let s = s.borrow();
         let fds = s
-            .as_mut()
+            .as_ref()
             .ok_or("a shared object can only be deserialized in a child process")?;
-        fds.get_mut(index as usize)
-            .and_then(Option::take)
-            .ok_or_else(|| format!("no file descriptor {index} came with this message"))
+        fds.get(index as usize)
+            .ok_or_else(|| format!("no file descriptor {index} came with this message"))?
+            .try_clone()
+            .map_err(|e| format!("cannot duplicate a received fd: {e}"))
     })
 }

@@ -39,3 +39,41 @@ impl<'de> Deserialize<'de> for Mapping {
         Ok(Mapping(Arc::new(seg)))
     }
 }
+
+/// Where a shared object lives: its own segment (the default), or a block of a
+/// [`SharedHeap`](crate::mempool::SharedHeap) (the `*_in` constructors).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Backing {
+    Segment(Mapping),
+    Heap(crate::mempool::HeapObject),
+}
+
+impl Backing {
+    /// `len` zeroed bytes aligned to `align` (at most a page), in `heap` or a new segment.
+    pub(crate) fn create(
+        heap: Option<&crate::mempool::SharedHeap>,
+        len: usize,
+        align: usize,
+    ) -> std::io::Result<Backing> {
+        match heap {
+            None => Ok(Backing::Segment(Mapping::create(len)?)),
+            Some(h) => Ok(Backing::Heap(crate::mempool::HeapObject::create(
+                h, len, align,
+            )?)),
+        }
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        match self {
+            Backing::Segment(m) => m.ptr(),
+            Backing::Heap(o) => o.ptr(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Backing::Segment(m) => m.len(),
+            Backing::Heap(o) => o.len(),
+        }
+    }
+}

@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::mapping::Mapping;
+use super::mapping::Backing;
+use crate::mempool::SharedHeap;
 use crate::sync::{RLock, RLockGuard};
 
 /// Layout: the lock, the element count, padding to `T`'s alignment, then the elements.
@@ -24,16 +25,20 @@ fn data_offset<T>() -> usize {
 /// Plain data of type `T` in shared memory with its lock: one value ([`Value`]) or many
 /// ([`Array`]).
 struct Block<T: Pod> {
-    map: Mapping,
+    map: Backing,
     _t: PhantomData<T>,
 }
 
 impl<T: Pod> Block<T> {
-    fn new(items: &[T]) -> std::io::Result<Block<T>> {
-        let map = Mapping::create(data_offset::<T>() + size_of_val(items))?;
-        // SAFETY: the fresh, zeroed, page-aligned segment is large enough for the header and
-        // `items.len()` elements at `data_offset`, which is aligned for `T`; nobody else sees
-        // it yet.
+    fn new(items: &[T], heap: Option<&SharedHeap>) -> std::io::Result<Block<T>> {
+        let map = Backing::create(
+            heap,
+            data_offset::<T>() + size_of_val(items),
+            align_of::<Header>().max(align_of::<T>()),
+        )?;
+        // SAFETY: the fresh, zeroed memory (a page-aligned segment, or a heap block aligned
+        // for both the header and `T`) is large enough for the header and `items.len()`
+        // elements at `data_offset`, which is aligned for `T`; nobody else sees it yet.
         unsafe {
             map.ptr().cast::<Header>().write(Header {
                 lock: RLock::new(),
@@ -82,7 +87,7 @@ impl<T: Pod> Block<T> {
         f(data)
     }
 
-    fn check(map: Mapping) -> Result<Block<T>, String> {
+    fn check(map: Backing) -> Result<Block<T>, String> {
         if map.len() < size_of::<Header>() {
             return Err("shared segment too small".into());
         }
@@ -128,7 +133,13 @@ pub struct Value<T: Pod>(Block<T>);
 impl<T: Pod> Value<T> {
     /// A shared value starting at `v`.
     pub fn new(v: T) -> std::io::Result<Value<T>> {
-        Ok(Value(Block::new(std::slice::from_ref(&v))?))
+        Ok(Value(Block::new(std::slice::from_ref(&v), None)?))
+    }
+
+    /// In a block of `heap` instead of a segment of its own (see
+    /// [`Shared::new_in`](super::Shared::new_in)).
+    pub fn new_in(heap: &SharedHeap, v: T) -> std::io::Result<Value<T>> {
+        Ok(Value(Block::new(std::slice::from_ref(&v), Some(heap))?))
     }
 
     /// Reads it under the lock (`v.value`).
@@ -171,12 +182,24 @@ pub struct Array<T: Pod>(Block<T>);
 impl<T: Pod> Array<T> {
     /// `len` zeroed elements (`Array('i', 10)`).
     pub fn zeroed(len: usize) -> std::io::Result<Array<T>> {
-        Ok(Array(Block::new(&vec![T::zeroed(); len])?))
+        Ok(Array(Block::new(&vec![T::zeroed(); len], None)?))
+    }
+
+    /// `len` zeroed elements in a block of `heap` (see
+    /// [`Shared::new_in`](super::Shared::new_in)).
+    pub fn zeroed_in(heap: &SharedHeap, len: usize) -> std::io::Result<Array<T>> {
+        Ok(Array(Block::new(&vec![T::zeroed(); len], Some(heap))?))
     }
 
     /// A copy of `items` (`Array('i', [1, 2, 3])`).
     pub fn from_slice(items: &[T]) -> std::io::Result<Array<T>> {
-        Ok(Array(Block::new(items)?))
+        Ok(Array(Block::new(items, None)?))
+    }
+
+    /// A copy of `items` in a block of `heap` (see
+    /// [`Shared::new_in`](super::Shared::new_in)).
+    pub fn from_slice_in(heap: &SharedHeap, items: &[T]) -> std::io::Result<Array<T>> {
+        Ok(Array(Block::new(items, Some(heap))?))
     }
 
     /// The number of elements.
@@ -252,7 +275,13 @@ pub struct RawValue<T: Pod>(Block<T>);
 impl<T: Pod> RawValue<T> {
     /// A shared value starting at `v`.
     pub fn new(v: T) -> std::io::Result<RawValue<T>> {
-        Ok(RawValue(Block::new(std::slice::from_ref(&v))?))
+        Ok(RawValue(Block::new(std::slice::from_ref(&v), None)?))
+    }
+
+    /// In a block of `heap` instead of a segment of its own (see
+    /// [`Shared::new_in`](super::Shared::new_in)).
+    pub fn new_in(heap: &SharedHeap, v: T) -> std::io::Result<RawValue<T>> {
+        Ok(RawValue(Block::new(std::slice::from_ref(&v), Some(heap))?))
     }
 
     /// Reads it (no lock).
@@ -273,12 +302,24 @@ pub struct RawArray<T: Pod>(Block<T>);
 impl<T: Pod> RawArray<T> {
     /// `len` zeroed elements.
     pub fn zeroed(len: usize) -> std::io::Result<RawArray<T>> {
-        Ok(RawArray(Block::new(&vec![T::zeroed(); len])?))
+        Ok(RawArray(Block::new(&vec![T::zeroed(); len], None)?))
+    }
+
+    /// `len` zeroed elements in a block of `heap` (see
+    /// [`Shared::new_in`](super::Shared::new_in)).
+    pub fn zeroed_in(heap: &SharedHeap, len: usize) -> std::io::Result<RawArray<T>> {
+        Ok(RawArray(Block::new(&vec![T::zeroed(); len], Some(heap))?))
     }
 
     /// A copy of `items`.
     pub fn from_slice(items: &[T]) -> std::io::Result<RawArray<T>> {
-        Ok(RawArray(Block::new(items)?))
+        Ok(RawArray(Block::new(items, None)?))
+    }
+
+    /// A copy of `items` in a block of `heap` (see
+    /// [`Shared::new_in`](super::Shared::new_in)).
+    pub fn from_slice_in(heap: &SharedHeap, items: &[T]) -> std::io::Result<RawArray<T>> {
+        Ok(RawArray(Block::new(items, Some(heap))?))
     }
 
     /// The number of elements.
@@ -334,7 +375,7 @@ macro_rules! handle_impls {
 
         impl<'de, T: Pod> Deserialize<'de> for $ty<T> {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let map = Mapping::deserialize(d)?;
+                let map = Backing::deserialize(d)?;
                 Block::check(map).map($ty).map_err(serde::de::Error::custom)
             }
         }

@@ -4,6 +4,9 @@
 mod cache;
 mod heap;
 mod layout;
+mod object;
+
+pub(crate) use object::HeapObject;
 
 use std::alloc::Layout;
 use std::fmt;
@@ -82,6 +85,37 @@ const MAX_POOL_ALIGN: usize = 64;
 /// drop(reading);                                          // freed here, into our cache
 /// child.join().unwrap();
 /// println!("{}", heap.stats());
+/// ```
+///
+/// # Objects in a heap
+///
+/// `Shared::new_in`, `Value::new_in`, `RawValue::new_in`, `Array::zeroed_in`/`from_slice_in`
+/// and `RawArray::zeroed_in`/`from_slice_in` place a synchronisation object or shared data in
+/// a heap block instead of a segment of its own: no file descriptor and no page each (5,000
+/// `Lock`s cost 5,000 × 32 bytes and one fd, where their own segments would need 5,000 fds,
+/// past the usual limit of 1,024). A whole message of them sends the heap's fd once.
+///
+/// Their handles count references across processes: clone adds one, sending adds one for
+/// the receiver, drop removes one, the last frees the block. Two differences from objects in
+/// their own segment, whose lifetime the kernel keeps:
+///
+/// - a process killed while holding handles never gives its references back: those blocks
+///   stay in use until the heap goes (when no process maps it any more);
+/// - a handle captured by a `fork_target` closure (inherited, not sent) holds no reference of
+///   its own: it is valid while the parent keeps one. `Process` arguments are sent, with every
+///   start method, so they count.
+///
+/// ```
+/// use multiproc::mempool::SharedHeap;
+/// use multiproc::shared::{Shared, Value};
+/// use multiproc::sync::Lock;
+///
+/// let heap = SharedHeap::new(16 << 20).unwrap();
+/// let locks: Vec<Shared<Lock>> =
+///     (0..1000).map(|_| Shared::new_in(&heap, Lock::new()).unwrap()).collect();
+/// let total = Value::new_in(&heap, 0u64).unwrap();
+/// total.with(|t| *t += locks.len() as u64);
+/// assert_eq!(total.get(), 1000);
 /// ```
 #[derive(Clone)]
 pub struct SharedHeap {
@@ -330,6 +364,12 @@ impl SharedHeap {
         })
     }
 
+    /// Whether `off` is the start of a block carved from this heap (small or large).
+    pub(crate) fn is_block_start(&self, off: u64) -> bool {
+        let h = heap::lock(&self.inner.seg);
+        h.valid_block(off).is_some() || h.large_len(off).is_some()
+    }
+
     /// Gives back the caches of threads (in any process) that died, and repairs the heap's
     /// bookkeeping; returns what came back. Also happens on its own when the heap runs out of
     /// room or of slots, and when a process dies holding the heap lock.
@@ -421,6 +461,11 @@ impl<'de> Deserialize<'de> for SharedHeap {
         use serde::de::Error;
         let index = u32::deserialize(d)?;
         let fd = crate::shared::take_fd(index).map_err(D::Error::custom)?;
+        let key = attach_key(&fd).map_err(D::Error::custom)?;
+        if let Some(inner) = attached(key, None) {
+            // Already mapped here: one attachment per process, however many handles arrive.
+            return Ok(SharedHeap { inner });
+        }
         let seg = Segment::map(fd).map_err(D::Error::custom)?;
         let ok = seg.len() >= 2 * ARENA_SIZE && {
             let h = heap::header(&seg);
@@ -429,10 +474,37 @@ impl<'de> Deserialize<'de> for SharedHeap {
         if !ok {
             return Err(D::Error::custom("not a multiproc shared heap"));
         }
+        let inner = Inner::new(seg);
         Ok(SharedHeap {
-            inner: Inner::new(seg),
+            inner: attached(key, Some(&inner)).unwrap_or(inner),
         })
     }
+}
+
+/// Identifies a heap's memfd (device, inode).
+fn attach_key(fd: &std::os::fd::OwnedFd) -> std::io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// The heaps attached in this process, so that handles arriving one by one share one mapping.
+/// With `add`, records it (unless another attachment won the race: that one is returned);
+/// without, looks up. Never blocks: the registry is only an economy, so if its lock is busy
+/// (or was held by another thread at `fork`) the heap is simply mapped again.
+fn attached(key: (u64, u64), add: Option<&Arc<Inner>>) -> Option<Arc<Inner>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, Weak};
+    static ATTACHED: Mutex<Option<HashMap<(u64, u64), Weak<Inner>>>> = Mutex::new(None);
+    let mut g = ATTACHED.try_lock().ok()?;
+    let map = g.get_or_insert_with(HashMap::new);
+    map.retain(|_, w| w.strong_count() > 0);
+    if let Some(inner) = map.get(&key).and_then(Weak::upgrade) {
+        return Some(inner);
+    }
+    if let Some(inner) = add {
+        map.insert(key, Arc::downgrade(inner));
+    }
+    None
 }
 
 /// A `T` in a [`SharedHeap`] block, owned like a `Box`: freed on drop (into the dropping
