@@ -494,7 +494,8 @@ fn attach_key(fd: &std::os::fd::OwnedFd) -> std::io::Result<(u64, u64)> {
 fn attached(key: (u64, u64), add: Option<&Arc<Inner>>) -> Option<Arc<Inner>> {
     use std::collections::HashMap;
     use std::sync::{Mutex, Weak};
-    static ATTACHED: Mutex<Option<HashMap<(u64, u64), Weak<Inner>>>> = Mutex::new(None);
+    type Registry = HashMap<(u64, u64), Weak<Inner>>;
+    static ATTACHED: Mutex<Option<Registry>> = Mutex::new(None);
     let mut g = ATTACHED.try_lock().ok()?;
     let map = g.get_or_insert_with(HashMap::new);
     map.retain(|_, w| w.strong_count() > 0);
