@@ -19,20 +19,13 @@
 //! ```
 //!
 //! [`Listener`] and [`Client`] connect unrelated processes over Unix sockets or TCP, with an
-//! HMAC-SHA256 authkey handshake; [`wait`] waits on several connections and sentinels.
+//! HMAC-SHA256 authkey handshake; [`wait`] waits on several connections, process sentinels
+//! and queues at once.
 
 mod listener;
 mod pipe;
+mod wait;
 
 pub use listener::{Address, Client, Listener};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe};
-
-use std::os::fd::BorrowedFd;
-use std::time::Duration;
-
-/// Waits until some of `objects` are ready to read (a connection with a message or at end of
-/// file, a process sentinel that fired); returns their indices, empty on timeout
-/// (≈ `multiprocessing.connection.wait`). `None` waits forever.
-pub fn wait(objects: &[BorrowedFd<'_>], timeout: Option<Duration>) -> std::io::Result<Vec<usize>> {
-    crate::sys::process::poll_any(objects, timeout.and_then(crate::sync::deadline))
-}
+pub use wait::{Waitable, wait};

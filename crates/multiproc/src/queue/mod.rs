@@ -37,7 +37,7 @@
 mod engine;
 mod fifo;
 pub mod process;
-mod ring;
+pub(crate) mod ring;
 mod tasks;
 
 pub use engine::{LifoQueue, PriorityQueue};

@@ -222,6 +222,11 @@ impl<T> Queue<T> {
         }
     }
 
+    /// The ring (for `connection::wait`).
+    pub(crate) fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
     /// The number of complete items in the queue now (≈ `qsize()`; exact, unlike macOS's).
     pub fn qsize(&self) -> usize {
         self.ring.qsize()
@@ -453,6 +458,18 @@ impl<T> JoinableQueue<T> {
     /// Items put and not yet marked done.
     pub fn unfinished_tasks(&self) -> usize {
         self.queue.ring.unfinished_tasks() as usize
+    }
+}
+
+impl<T> JoinableQueue<T> {
+    pub(crate) fn inner(&self) -> &Queue<T> {
+        &self.queue
+    }
+}
+
+impl<T> SimpleQueue<T> {
+    pub(crate) fn inner(&self) -> &Queue<T> {
+        &self.queue
     }
 }
 

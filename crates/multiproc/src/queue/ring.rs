@@ -91,9 +91,38 @@ struct Header {
     /// The writer sleeping for space (or for `maxsize`).
     space: CachePadded<Wake>,
     tasks: CachePadded<Tasks>,
+    /// Threads in `connection::wait` on this queue (any process).
+    pollers: CachePadded<Pollers>,
 }
 
 const _: () = assert!(size_of::<Header>() <= RING_OFFSET);
+
+/// Waiters that are not the reader: `connection::wait` watching for data. A flag, not a
+/// count: a poller killed while armed leaves it set, and then the next publish clears it
+/// (one extra wake-up in all), where a count would stay wrong and cost every publish a
+/// syscall forever. Pollers re-arm before each sleep, so none is left behind.
+#[repr(C)]
+struct Pollers {
+    armed: AtomicU32,
+    seq: AtomicU32,
+}
+
+impl Pollers {
+    /// After data is published: wake every poller.
+    #[inline]
+    fn notify(&self) {
+        if self.armed.load(Ordering::SeqCst) != 0 {
+            self.wake_all();
+        }
+    }
+
+    #[cold]
+    fn wake_all(&self) {
+        self.armed.store(0, Ordering::Relaxed);
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        futex::wake(&self.seq, u32::MAX);
+    }
+}
 
 #[repr(C)]
 struct Side {
@@ -221,6 +250,10 @@ impl Ring {
                 seq: AtomicU32::new(0),
                 waiters: AtomicU32::new(0),
             }),
+            pollers: CachePadded::new(Pollers {
+                armed: AtomicU32::new(0),
+                seq: AtomicU32::new(0),
+            }),
         };
         // SAFETY: the segment is page-aligned, larger than `Header` (checked at compile time),
         // and not yet visible to any other thread or process.
@@ -259,6 +292,44 @@ impl Ring {
         let off = pos as usize & (self.capacity() - 1);
         // SAFETY: `off < capacity`, and the segment is `RING_OFFSET + capacity` bytes long.
         unsafe { self.map.ptr().add(RING_OFFSET + off) }
+    }
+
+    /// Whether a reader would find bytes now (a message, or the first part of a streamed
+    /// one): what `connection::wait` reports as ready.
+    pub(crate) fn readable(&self) -> bool {
+        let (head, _) = unpack(self.h().get.word.load(Ordering::SeqCst));
+        let (tail, _) = unpack(self.h().put.word.load(Ordering::SeqCst));
+        head != tail
+    }
+
+    /// Sleeps until [`readable`](Self::readable), `deadline`, or `cancel` (after
+    /// [`wake_pollers`](Self::wake_pollers)); returns whether it is readable.
+    pub(crate) fn wait_readable(
+        &self,
+        deadline: Option<Instant>,
+        cancel: &std::sync::atomic::AtomicBool,
+    ) -> bool {
+        let p = &self.h().pollers;
+        loop {
+            let seq = p.seq.load(Ordering::SeqCst);
+            // Arm, then look (the writer publishes, then looks at `armed`; both SeqCst).
+            p.armed.store(1, Ordering::SeqCst);
+            if self.readable() {
+                return true;
+            }
+            if cancel.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            // Slices: a writer that cleared `armed` for another poller's sake wakes us too,
+            // but a stale wake-up is harmless and a missed one would not be, so re-arm often.
+            let slice = Instant::now() + POLL;
+            futex::wait(&p.seq, seq, Some(deadline.map_or(slice, |d| d.min(slice))));
+        }
+    }
+
+    /// Wakes every thread in [`wait_readable`](Self::wait_readable) (to cancel one).
+    pub(crate) fn wake_pollers(&self) {
+        self.h().pollers.wake_all();
     }
 
     /// Complete messages in the ring now.
@@ -531,6 +602,7 @@ impl Writer<'_> {
         let h = self.h();
         h.put.word.swap(w, Ordering::SeqCst);
         h.data.notify();
+        h.pollers.notify();
     }
 
     /// Waits on the read word (space, maxsize).
