@@ -602,3 +602,45 @@ fn a_heap_object_moved_to_a_child_outlives_the_parent_handles() {
         }
     });
 }
+
+/// A heap that is full but for the cache of a killed process: the next allocation recovers
+/// that cache by itself and is served from it, block for block.
+#[test]
+fn a_full_heap_takes_back_a_dead_process_cache_on_its_own() {
+    watchdog(60, || {
+        let heap = SharedHeap::new(1).unwrap(); // one arena of pools
+        let ready = Shared::new(Event::new()).unwrap();
+        let mut child = Process::new(
+            |(heap, ready): (SharedHeap, Shared<Event>)| -> () {
+                let l = Layout::from_size_align(512, 16).unwrap();
+                let mut all = Vec::new();
+                while let Some(p) = heap.alloc(l) {
+                    all.push(p);
+                }
+                // Free 8: fewer than a cache keeps, so all 8 stay in this process's cache.
+                for p in all.drain(..8) {
+                    // SAFETY: allocated above with `l`.
+                    unsafe { heap.dealloc(p, l) };
+                }
+                ready.set();
+                loop {
+                    std::thread::park();
+                }
+            },
+            (heap.clone(), ready.clone()),
+        );
+        child.start().unwrap();
+        assert!(ready.wait_timeout(Duration::from_secs(30)));
+        let l = Layout::from_size_align(512, 16).unwrap();
+        child.kill().unwrap();
+        let _ = child.join();
+        let got: Vec<_> = std::iter::from_fn(|| heap.alloc(l)).take(100).collect();
+        assert_eq!(got.len(), 8, "exactly the dead cache's blocks");
+        let st = heap.stats();
+        assert_eq!(st.blocks_recovered_total, 8, "{st}");
+        for p in got {
+            // SAFETY: allocated above with `l`.
+            unsafe { heap.dealloc(p, l) };
+        }
+    });
+}

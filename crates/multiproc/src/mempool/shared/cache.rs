@@ -107,7 +107,11 @@ fn slot_slow(inner: &Arc<Inner>) -> Option<&Slot> {
 #[inline]
 pub(super) fn alloc(inner: &Arc<Inner>, class: usize) -> Option<u64> {
     let Some(s) = slot(inner) else {
-        return heap::lock(&inner.seg).take_block(class, None);
+        let mut h = heap::lock(&inner.seg);
+        return h.take_block(class, None).or_else(|| {
+            h.recover(false);
+            h.take_block(class, None)
+        });
     };
     let bin = &s.bins[class];
     let head = bin.head.load(Relaxed);
@@ -125,8 +129,14 @@ pub(super) fn alloc(inner: &Arc<Inner>, class: usize) -> Option<u64> {
 fn refill(inner: &Arc<Inner>, s: &Slot, class: usize) -> Option<u64> {
     let bin = &s.bins[class];
     let mut h = heap::lock(&inner.seg);
-    for _ in 0..batch(class) {
-        let Some(off) = h.take_block(class, Some(&s.moving)) else {
+    for i in 0..batch(class) {
+        let mut got = h.take_block(class, Some(&s.moving));
+        if got.is_none() && i == 0 {
+            // Full: blocks may sit in the caches of threads that died.
+            h.recover(false);
+            got = h.take_block(class, Some(&s.moving));
+        }
+        let Some(off) = got else {
             break;
         };
         // SAFETY: a free block now owned by this cache: link first, then head.
