@@ -644,3 +644,20 @@ fn a_full_heap_takes_back_a_dead_process_cache_on_its_own() {
         }
     });
 }
+
+#[allow(dead_code)]
+#[path = "../examples/shared_heap.rs"]
+mod shared_heap_example;
+
+#[test]
+fn the_shared_heap_example_hands_over_every_reading_and_recovers_the_dead_cache() {
+    watchdog(120, || {
+        let n = 20_000;
+        let (_, sum, st) = shared_heap_example::run(n);
+        assert_eq!(sum, n * (n - 1) / 2);
+        assert_eq!(st.slots_recovered_total, 1, "{st}");
+        assert!(st.blocks_recovered_total >= 50, "{st}");
+        let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+        assert_eq!(in_use, 0, "{st}");
+    });
+}
