@@ -132,25 +132,33 @@ fn random_window(c: &mut Criterion) {
     g.finish();
 }
 
+/// The random window on 1 and on 2 fresh threads (the same harness for both, so the ratio is
+/// the scaling: thread start, a cold cache and its flush at exit are in both).
 fn two_threads(c: &mut Criterion) {
-    let mut g = c.benchmark_group("two_threads_aggregate");
-    g.throughput(Throughput::Elements(2 * 100_000));
-    for (w, name) in ALL {
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
-                    std::thread::scope(|s| {
-                        for _ in 0..2 {
-                            s.spawn(|| window(w, 100_000));
-                        }
-                    });
-                }
-                t0.elapsed()
-            })
+    for threads in [1u64, 2] {
+        let mut g = c.benchmark_group(if threads == 1 {
+            "one_thread_aggregate"
+        } else {
+            "two_threads_aggregate"
         });
+        g.throughput(Throughput::Elements(threads * 100_000));
+        for (w, name) in ALL {
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let t0 = Instant::now();
+                    for _ in 0..iters {
+                        std::thread::scope(|s| {
+                            for _ in 0..threads {
+                                s.spawn(|| window(w, 100_000));
+                            }
+                        });
+                    }
+                    t0.elapsed()
+                })
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 /// Pointers as integers, to cross threads.

@@ -14,9 +14,10 @@
 //! | `queue.Empty`, `queue.Full`, `BrokenBarrierError`, ... | [`Empty`], [`Full`], [`BrokenBarrier`], ... ([`error`]) |
 //! | `multiprocessing.Process`, `get_context`, `current_process`, ... | [`process`] |
 //! | `multiprocessing.Lock()`, `Value`, `Array`, `shared_memory` | [`shared`] |
-//! | `multiprocessing.Pipe`, `connection.Listener`/`Client` | [`connection`] |
+//! | `multiprocessing.Pipe`, `connection.Listener`/`Client`, `connection.wait` | [`connection`] |
 //! | `multiprocessing.Queue`, `SimpleQueue`, `JoinableQueue` | [`process::Queue`] ([`queue::process`]) |
 //! | pymalloc, `sys._debugmallocstats()` | [`mempool`] |
+//! | `multiprocessing.heap` | [`mempool::SharedHeap`] |
 //!
 //! ```
 //! use multiproc::sync::Lock;

@@ -28,6 +28,11 @@
 //! println!("{}", mempool::stats());                  // ≈ sys._debugmallocstats()
 //! ```
 //!
+//! The same geometry in shared memory is [`SharedHeap`]: blocks every process can reach by
+//! offset, per-thread caches kept in the heap itself so that a killed process's cached blocks
+//! come back, and room for `Shared`/`Value`/`Array` objects without a segment each
+//! (`Value::new_in(&heap, ..)`).
+//!
 //! # When to use it, and when not
 //!
 //! A pool pays where one kind of small object is created and dropped at a high rate (nodes,
@@ -40,9 +45,9 @@
 //!
 //! mimalloc and jemalloc are global allocators: they cannot be pointed at a region of shared
 //! memory, report pymalloc-style statistics per size class, or be one typed pool among
-//! others. The pymalloc geometry is simple enough to keep in three small files: `heap.rs`
-//! (arenas, pools, the locked shared state), `cache.rs` (thread caches), `pooled.rs` (the typed
-//! face).
+//! others, and none lives in shared memory. The pymalloc geometry is simple enough to keep in
+//! small files: `heap.rs` (arenas, pools, the transfer cache, the locked state), `cache.rs`
+//! (thread caches), `pooled.rs` (the typed face), and `shared/` for the heap in shared memory.
 
 mod cache;
 mod heap;

@@ -99,8 +99,9 @@ const MAX_POOL_ALIGN: usize = 64;
 /// the receiver, drop removes one, the last frees the block. Two differences from objects in
 /// their own segment, whose lifetime the kernel keeps:
 ///
-/// - a process killed while holding handles never gives its references back: those blocks
-///   stay in use until the heap goes (when no process maps it any more);
+/// - a process killed while holding handles never gives its references back, nor does a
+///   message that carried a handle and was never received: those blocks stay in use until
+///   the heap goes (when no process maps it any more);
 /// - a handle captured by a `fork_target` closure (inherited, not sent) holds no reference of
 ///   its own: it is valid while the parent keeps one. `Process` arguments are sent, with every
 ///   start method, so they count.
