@@ -661,3 +661,59 @@ fn the_shared_heap_example_hands_over_every_reading_and_recovers_the_dead_cache(
         assert_eq!(in_use, 0, "{st}");
     });
 }
+
+/// Queue rings placed in a heap: no fd each, they work between processes (streamed messages
+/// too), and their arenas go back when the last handle goes.
+#[test]
+fn queues_with_their_rings_in_a_heap() {
+    use multiproc::process::JoinableQueue;
+    use multiproc::queue::process::Builder;
+    watchdog(120, || {
+        let heap = SharedHeap::new(64 << 20).unwrap();
+        let fds = open_fds();
+        let many: Vec<Queue<u64>> = (0..10)
+            .map(|_| {
+                Builder::new()
+                    .capacity(64 << 10)
+                    .heap(&heap)
+                    .queue()
+                    .unwrap()
+            })
+            .collect();
+        assert!(open_fds() <= fds, "no fd per queue");
+        assert_eq!(heap.stats().large_blocks, 10);
+        let q: Queue<Vec<u8>> = Builder::new()
+            .capacity(64 << 10)
+            .heap(&heap)
+            .queue()
+            .unwrap();
+        let done: JoinableQueue<u64> = Builder::new().heap(&heap).joinable_queue().unwrap();
+        for method in [StartMethod::Fork, StartMethod::Spawn] {
+            let mut p = Process::builder().start_method(method).target(
+                |(q, done, many): (Queue<Vec<u8>>, JoinableQueue<u64>, Vec<Queue<u64>>)| {
+                    q.put(vec![3u8; 1 << 20]).unwrap(); // streams through the 64 KiB ring
+                    for (i, m) in many.iter().enumerate() {
+                        m.put(i as u64).unwrap();
+                    }
+                    done.put(7).unwrap();
+                    done.join();
+                },
+                (q.clone(), done.clone(), many.clone()),
+            );
+            p.start().unwrap();
+            let big = q.get_timeout(Duration::from_secs(60)).unwrap();
+            assert!(big.len() == 1 << 20 && big.iter().all(|&b| b == 3));
+            for (i, m) in many.iter().enumerate() {
+                assert_eq!(m.get_timeout(Duration::from_secs(60)).unwrap(), i as u64);
+            }
+            assert_eq!(done.get_timeout(Duration::from_secs(60)).unwrap(), 7);
+            done.task_done().unwrap();
+            p.join().unwrap();
+        }
+        drop((many, q, done));
+        heap.recover();
+        let st = heap.stats();
+        assert_eq!(st.large_blocks, 0, "{st}");
+        assert!(st.pools.arenas <= 1, "{st}");
+    });
+}

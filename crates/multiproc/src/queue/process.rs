@@ -79,6 +79,7 @@ pub struct Builder {
     maxsize: usize,
     capacity: usize,
     max_message: u64,
+    heap: Option<crate::mempool::SharedHeap>,
 }
 
 impl Default for Builder {
@@ -94,6 +95,7 @@ impl Builder {
             maxsize: 0,
             capacity: DEFAULT_CAPACITY,
             max_message: DEFAULT_MAX_MESSAGE,
+            heap: None,
         }
     }
 
@@ -117,13 +119,22 @@ impl Builder {
         self
     }
 
+    /// Places the ring in `heap` rather than in a segment of its own (one fd for many
+    /// queues). A ring is larger than the pools' 512 bytes, so it takes whole 1 MiB arenas:
+    /// the ring's capacity plus 8 KiB of headers, rounded up. The ring is then a heap object:
+    /// see [`SharedHeap`](crate::mempool::SharedHeap#objects-in-a-heap) for its lifetime.
+    pub fn heap(mut self, heap: &crate::mempool::SharedHeap) -> Builder {
+        self.heap = Some(heap.clone());
+        self
+    }
+
     fn ring(&self, kind: u32) -> std::io::Result<Ring> {
         let cap = self
             .capacity
             .clamp(ring::MIN_CAPACITY, ring::MAX_CAPACITY)
             .next_power_of_two();
         let maxsize = self.maxsize.min(0x7fff_ffff) as u32;
-        Ring::create(cap, maxsize, self.max_message, kind)
+        Ring::create(cap, maxsize, self.max_message, kind, self.heap.as_ref())
     }
 
     /// A new [`Queue`].

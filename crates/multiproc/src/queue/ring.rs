@@ -50,7 +50,7 @@ use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::primitive::SpinWait;
-use crate::shared::mapping::Mapping;
+use crate::shared::mapping::Backing;
 use crate::sync::lock::{Acquired, RawLock};
 use crate::sys::futex;
 
@@ -201,7 +201,7 @@ pub(crate) trait Sink {
 /// A handle on one ring; cloning shares the segment.
 #[derive(Clone, Debug)]
 pub(crate) struct Ring {
-    map: Mapping,
+    map: Backing,
 }
 
 #[inline]
@@ -231,10 +231,11 @@ impl Ring {
         maxsize: u32,
         max_message: u64,
         kind: u32,
+        heap: Option<&crate::mempool::SharedHeap>,
     ) -> std::io::Result<Ring> {
         debug_assert!(capacity.is_power_of_two());
         debug_assert!((MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity));
-        let map = Mapping::create(RING_OFFSET + capacity)?;
+        let map = Backing::create(heap, RING_OFFSET + capacity, 4096)?;
         let header = Header {
             magic: MAGIC,
             capacity: capacity as u32,
@@ -980,7 +981,7 @@ impl Serialize for Ring {
 
 impl<'de> Deserialize<'de> for Ring {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = Mapping::deserialize(d)?;
+        let map = Backing::deserialize(d)?;
         if map.len() < RING_OFFSET + MIN_CAPACITY {
             return Err(serde::de::Error::custom("segment too small for a queue"));
         }
