@@ -58,7 +58,7 @@ extern "C" fn forget_last_after_fork() {
 
 /// The calling thread's slot in `inner`, claimed on first use; `None` when every slot is
 /// taken (or during thread teardown).
-#[inline]
+#[inline(always)]
 fn slot(inner: &Arc<Inner>) -> Option<&Slot> {
     let (id, addr) = LAST.try_with(Cell::get).ok()?;
     if id == inner.id {
@@ -104,7 +104,7 @@ fn slot_slow(inner: &Arc<Inner>) -> Option<&Slot> {
 }
 
 /// A block of `class`, as an offset; `None` when the heap is full.
-#[inline]
+#[inline(always)]
 pub(super) fn alloc(inner: &Arc<Inner>, class: usize) -> Option<u64> {
     let Some(s) = slot(inner) else {
         let mut h = heap::lock(&inner.seg);
@@ -167,7 +167,7 @@ fn refill(inner: &Arc<Inner>, s: &Slot, class: usize) -> Option<u64> {
 ///
 /// # Safety
 /// `off` is a block of `class` from [`alloc`] on this heap, no longer used.
-#[inline]
+#[inline(always)]
 pub(super) unsafe fn free(inner: &Arc<Inner>, class: usize, off: u64) {
     let Some(s) = slot(inner) else {
         // SAFETY: the caller's.

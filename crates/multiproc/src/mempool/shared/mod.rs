@@ -242,7 +242,7 @@ impl SharedHeap {
     /// A block for `layout`, valid in this process at the address returned (other processes
     /// reach it by [`offset_of`](Self::offset_of)); `None` if the heap is full. Zero-size
     /// layouts get a dangling, aligned pointer.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
         let off = match kind(layout)? {
             Kind::Zero => return NonNull::new(layout.align() as *mut u8),
@@ -267,7 +267,7 @@ impl SharedHeap {
     ///
     /// # Safety
     /// `ptr` is a block of this heap allocated with `layout`, and nobody uses it afterwards.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn dealloc(&self, ptr: NonNull<u8>, layout: Layout) {
         let off = self.offset_of(ptr);
         match kind(layout) {
