@@ -172,3 +172,43 @@ fn pooled_drops_exactly_once_and_handles_every_shape() {
         assert_eq!(*s, "pooled!");
     });
 }
+
+/// Forking while another thread has pools of its own: the child (one thread) adopts them as
+/// orphans and serves, frees and reuses blocks normally; the parent's thread is unaffected.
+#[test]
+fn a_forked_child_adopts_the_pools_of_threads_it_does_not_have() {
+    use multiproc::process::Process;
+    use std::sync::mpsc;
+    watchdog(60, || {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let held: Vec<Pooled<[u64; 2]>> = (0..20_000u64).map(|i| Pooled::new([i, i])).collect();
+            // Free half, so its pools have free blocks (usable, owned by this thread).
+            let kept: Vec<_> = held.into_iter().step_by(2).collect();
+            ready_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+            assert!(kept.iter().enumerate().all(|(k, b)| b[0] == 2 * k as u64));
+        });
+        ready_rx.recv().unwrap();
+        let mut child = Process::builder().fork_target(|| {
+            let mut rng = Rng(99);
+            let mut live = BTreeMap::new();
+            for _ in 0..50_000 {
+                if live.len() < 2_000 && rng.next() % 100 < 55 {
+                    alloc_checked(&mut rng, &mut live);
+                } else if let Some(&k) = live.keys().next() {
+                    check_and_free(live.remove(&k).unwrap());
+                }
+            }
+            for (_, b) in live {
+                check_and_free(b);
+            }
+            7u32
+        });
+        child.start().unwrap();
+        assert_eq!(child.join().unwrap(), 7);
+        done_tx.send(()).unwrap();
+        holder.join().unwrap();
+    });
+}

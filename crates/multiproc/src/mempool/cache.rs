@@ -5,7 +5,7 @@
 //! back to the heap in batches.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::ptr::{self, NonNull};
 
 use super::heap;
@@ -49,6 +49,8 @@ impl Bin {
 
 struct Cache {
     bins: UnsafeCell<[Bin; NB_SMALL_SIZE_CLASSES]>,
+    /// This cache's owner id in the heap (its pools); 0 until the first refill.
+    owner: Cell<u32>,
 }
 
 impl Cache {
@@ -72,7 +74,23 @@ impl Drop for Cache {
             h.free_batch(std::iter::from_fn(|| bin.pop()));
         }
         h.trim();
+        h.retire_owner(self.owner.get());
     }
+}
+
+impl Cache {
+    /// This cache's owner id, made on first use (under the heap lock).
+    fn owner(&self, h: &mut heap::Heap) -> u32 {
+        if self.owner.get() == heap::ORPHAN {
+            self.owner.set(h.new_owner());
+        }
+        self.owner.get()
+    }
+}
+
+/// The calling thread's owner id (0 if none), for the fork handler.
+pub(crate) fn current_owner() -> u32 {
+    CACHE.try_with(|c| c.owner.get()).unwrap_or(heap::ORPHAN)
 }
 
 thread_local! {
@@ -81,6 +99,7 @@ thread_local! {
             bins: UnsafeCell::new(
                 [Bin { head: ptr::null_mut(), count: 0 }; NB_SMALL_SIZE_CLASSES],
             ),
+            owner: Cell::new(0),
         }
     };
 }
@@ -104,22 +123,24 @@ pub fn alloc(layout: Layout) -> Option<NonNull<u8>> {
             if let Some(b) = bin.pop() {
                 return Some(b);
             }
-            refill(bin, class)
+            refill(c, class)
         })
         .unwrap_or_else(|_| {
             // This thread's cache is already destroyed (a late destructor): go to the heap.
             let mut one = None;
-            heap::lock().alloc_batch(class, 1, |b| one = Some(b));
+            heap::lock().alloc_batch(class, 1, heap::ORPHAN, |b| one = Some(b));
             one
         });
     block.and_then(NonNull::new)
 }
 
 #[cold]
-fn refill(bin: &mut Bin, class: usize) -> Option<*mut u8> {
+fn refill(c: &Cache, class: usize) -> Option<*mut u8> {
     let mut h = heap::lock();
-    if let Some(chain) = h.take_chain(class) {
-        // A chain another thread drained: adopted whole (the bin is empty).
+    let owner = c.owner(&mut h);
+    let bin = &mut c.bins()[class];
+    if let Some(chain) = h.take_chain(class, owner) {
+        // A drained chain, adopted whole (the bin is empty).
         drop(h);
         *bin = Bin {
             head: chain.head,
@@ -127,7 +148,9 @@ fn refill(bin: &mut Bin, class: usize) -> Option<*mut u8> {
         };
     } else {
         // SAFETY: blocks from the heap are free blocks of `class`, now owned by this cache.
-        h.alloc_batch(class, batch(class) as usize, |b| unsafe { bin.push(b) });
+        h.alloc_batch(class, batch(class) as usize, owner, |b| unsafe {
+            bin.push(b)
+        });
     }
     bin.pop()
 }
@@ -153,7 +176,7 @@ pub unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: the caller gives the block up; it is a block of `class`.
         unsafe { bin.push(p) };
         if bin.count >= 2 * batch(class) {
-            drain(bin, class);
+            drain(bin, class, c.owner.get());
         }
     });
     if done.is_err() {
@@ -162,7 +185,7 @@ pub unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
 }
 
 #[cold]
-fn drain(bin: &mut Bin, class: usize) {
+fn drain(bin: &mut Bin, class: usize, owner: u32) {
     // Cut the top `batch` blocks off the stack as one chain (outside the lock).
     let n = batch(class);
     let head = bin.head;
@@ -178,7 +201,11 @@ fn drain(bin: &mut Bin, class: usize) {
         last.cast::<*mut u8>().write(ptr::null_mut());
     }
     bin.count -= n;
-    let chain = heap::Chain { head, count: n };
+    let chain = heap::Chain {
+        head,
+        count: n,
+        owner,
+    };
     let mut h = heap::lock();
     if let Err(chain) = h.put_chain(class, chain) {
         // SAFETY: the chain's `n` blocks are free blocks of this heap, given up by this cache.

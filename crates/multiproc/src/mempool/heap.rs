@@ -35,7 +35,12 @@ pub(crate) struct PoolHeader {
     prev: *mut PoolHeader,
     /// Index of its arena in `Heap::arenas`.
     arena: u32,
+    /// The thread cache whose refills it serves ([`ORPHAN`] once that thread is gone).
+    owner: u32,
 }
+
+/// `PoolHeader::owner` of pools no live thread owns; any thread adopts them.
+pub(crate) const ORPHAN: u32 = 0;
 
 const _: () = assert!(size_of::<PoolHeader>() <= POOL_OVERHEAD);
 
@@ -59,6 +64,8 @@ struct Arena {
 pub(crate) struct Chain {
     pub(crate) head: *mut u8,
     pub(crate) count: u32,
+    /// The thread cache that drained it: a refill takes its own chains back first.
+    pub(crate) owner: u32,
 }
 
 /// Chains kept whole per class in [`Heap::transfer`]; beyond this, drained blocks go back to
@@ -66,7 +73,13 @@ pub(crate) struct Chain {
 const TRANSFER_CHAINS: usize = 32;
 
 pub(crate) struct Heap {
-    usable: [*mut PoolHeader; NB_SMALL_SIZE_CLASSES],
+    /// Per owner (thread cache), per class, the pools with a free block. Each thread refills
+    /// from pools of its own, as mimalloc's pages: blocks of one 64-byte line then stay with
+    /// one thread, where shared pools (pymalloc's design, fine under a GIL) hand neighbouring
+    /// 16-byte blocks to two threads that then write the same line from two cores.
+    usable: Vec<[*mut PoolHeader; NB_SMALL_SIZE_CLASSES]>,
+    /// Owner ids given back by exited threads.
+    free_owners: Vec<u32>,
     /// The transfer cache (as tcmalloc's): chains drained by one thread's cache, handed whole
     /// to the next thread that refills, so blocks that one thread allocates and another frees
     /// cross in O(1) per batch without visiting their pools.
@@ -82,7 +95,8 @@ pub(crate) struct Heap {
 unsafe impl Send for Heap {}
 
 pub(crate) static HEAP: Mutex<Heap> = Mutex::new(Heap {
-    usable: [ptr::null_mut(); NB_SMALL_SIZE_CLASSES],
+    usable: Vec::new(),
+    free_owners: Vec::new(),
     transfer: [const { Vec::new() }; NB_SMALL_SIZE_CLASSES],
     arenas: Vec::new(),
     arenas_allocated_total: 0,
@@ -112,6 +126,9 @@ pub(crate) fn lock() -> crate::sync::MutexGuard<'static, Heap> {
         extern "C" fn child() {
             use crate::sync::lock::ResetAfterFork;
             HEAP.force_unlock_after_fork();
+            // The parent's other threads are not here: their pools become orphans.
+            let me = super::cache::current_owner();
+            HEAP.lock().retire_all_but(me);
         }
         // SAFETY: registers plain functions that only touch the heap's lock word.
         unsafe {
@@ -137,9 +154,75 @@ impl Heap {
         }
     }
 
-    /// A whole chain for a refill, if one waits.
-    pub(crate) fn take_chain(&mut self, class: usize) -> Option<Chain> {
-        self.transfer[class].pop()
+    /// A whole chain for a refill by `owner`, if one waits: its own first (blocks it had), then
+    /// any (blocks another thread freed: the producer → consumer hand-back).
+    pub(crate) fn take_chain(&mut self, class: usize, owner: u32) -> Option<Chain> {
+        let t = &mut self.transfer[class];
+        match t.iter().rposition(|c| c.owner == owner) {
+            Some(i) => Some(t.swap_remove(i)),
+            None => t.pop(),
+        }
+    }
+
+    /// An owner id for a new thread cache.
+    pub(crate) fn new_owner(&mut self) -> u32 {
+        if self.usable.is_empty() {
+            // Owner 0 is `ORPHAN`.
+            self.usable.push([ptr::null_mut(); NB_SMALL_SIZE_CLASSES]);
+        }
+        self.free_owners.pop().unwrap_or_else(|| {
+            self.usable.push([ptr::null_mut(); NB_SMALL_SIZE_CLASSES]);
+            (self.usable.len() - 1) as u32
+        })
+    }
+
+    /// A thread cache is gone (or, after `fork`, belonged to a thread that is not here): its
+    /// pools become orphans that any thread adopts, and its id is free again.
+    pub(crate) fn retire_owner(&mut self, owner: u32) {
+        if owner == ORPHAN || owner as usize >= self.usable.len() {
+            return;
+        }
+        self.reassign_pools(|o| o == owner);
+        self.free_owners.push(owner);
+    }
+
+    /// After `fork`: every owner but `keep` is a thread of the parent.
+    pub(crate) fn retire_all_but(&mut self, keep: u32) {
+        let gone: Vec<u32> = (1..self.usable.len() as u32)
+            .filter(|&o| o != keep && !self.free_owners.contains(&o))
+            .collect();
+        self.reassign_pools(|o| o != keep && o != ORPHAN);
+        self.free_owners.extend(gone);
+    }
+
+    /// Gives every pool whose owner matches to `ORPHAN`, usable lists included.
+    fn reassign_pools(&mut self, matches: impl Fn(u32) -> bool) {
+        for owner in 1..self.usable.len() {
+            if !matches(owner as u32) {
+                continue;
+            }
+            for class in 0..NB_SMALL_SIZE_CLASSES {
+                while !self.usable[owner][class].is_null() {
+                    let pool = self.usable[owner][class];
+                    // SAFETY: a live pool in this list; moved to the orphans' list.
+                    unsafe {
+                        self.unlink(owner as u32, class, pool);
+                        (*pool).owner = ORPHAN;
+                        self.link(ORPHAN, class, pool);
+                    }
+                }
+            }
+        }
+        // Full pools are in no list: find them by walking the arenas.
+        for a in self.arenas.iter().flatten() {
+            for i in 0..a.untouched as usize {
+                // SAFETY: pools below `untouched` have a header.
+                let p = unsafe { &mut *a.pools.add(i * POOL_SIZE).cast::<PoolHeader>() };
+                if p.class != FREE && matches(p.owner) {
+                    p.owner = ORPHAN;
+                }
+            }
+        }
     }
 
     /// Returns a chain's blocks to their pools.
@@ -178,12 +261,26 @@ impl Heap {
 
     /// Hands up to `n` blocks of class `class` to `out`; fewer only if the system refuses
     /// memory.
-    pub(crate) fn alloc_batch(&mut self, class: usize, n: usize, mut out: impl FnMut(*mut u8)) {
+    pub(crate) fn alloc_batch(
+        &mut self,
+        class: usize,
+        n: usize,
+        owner: u32,
+        mut out: impl FnMut(*mut u8),
+    ) {
+        if self.usable.len() <= owner as usize {
+            // `ORPHAN` before any thread cache existed.
+            self.usable
+                .resize(owner as usize + 1, [ptr::null_mut(); NB_SMALL_SIZE_CLASSES]);
+        }
         let size = class_size(class) as u32;
         for _ in 0..n {
-            let mut pool = self.usable[class];
+            let mut pool = self.usable[owner as usize][class];
             if pool.is_null() {
-                pool = self.new_pool(class);
+                pool = self.adopt_pool(class, owner);
+            }
+            if pool.is_null() {
+                pool = self.new_pool(class, owner);
                 if pool.is_null() {
                     return;
                 }
@@ -204,7 +301,7 @@ impl Heap {
                 p.used += 1;
                 if p.freeblock.is_null() && p.next_offset > p.max_next_offset {
                     // Full: no longer usable.
-                    self.unlink(class, pool);
+                    self.unlink(owner, class, pool);
                 }
                 out(block);
             }
@@ -219,27 +316,41 @@ impl Heap {
             // and we hold the heap lock.
             unsafe {
                 let p = &mut *pool;
-                let class = p.class as usize;
+                let (class, owner) = (p.class as usize, p.owner);
                 let was_full = p.freeblock.is_null() && p.next_offset > p.max_next_offset;
                 *(block as *mut *mut u8) = p.freeblock;
                 p.freeblock = block;
                 p.used -= 1;
                 if p.used == 0 {
                     if !was_full {
-                        self.unlink(class, pool);
+                        self.unlink(owner, class, pool);
                     }
                     self.free_pool(pool);
                 } else if was_full {
-                    self.link(class, pool);
+                    self.link(owner, class, pool);
                 }
             }
         }
     }
 
+    /// An orphan pool with a free block, made `owner`'s; null if none.
+    fn adopt_pool(&mut self, class: usize, owner: u32) -> *mut PoolHeader {
+        let pool = self.usable[ORPHAN as usize][class];
+        if !pool.is_null() && owner != ORPHAN {
+            // SAFETY: a live pool in the orphans' list, moved to `owner`'s.
+            unsafe {
+                self.unlink(ORPHAN, class, pool);
+                (*pool).owner = owner;
+                self.link(owner, class, pool);
+            }
+        }
+        pool
+    }
+
     /// # Safety
     /// `pool` is a live pool header, not in any list.
-    unsafe fn link(&mut self, class: usize, pool: *mut PoolHeader) {
-        let head = self.usable[class];
+    unsafe fn link(&mut self, owner: u32, class: usize, pool: *mut PoolHeader) {
+        let head = self.usable[owner as usize][class];
         // SAFETY: the caller's; `head` is null or a live header of the same list.
         unsafe {
             (*pool).prev = ptr::null_mut();
@@ -248,17 +359,17 @@ impl Heap {
                 (*head).prev = pool;
             }
         }
-        self.usable[class] = pool;
+        self.usable[owner as usize][class] = pool;
     }
 
     /// # Safety
-    /// `pool` is a live pool header in `usable[class]`.
-    unsafe fn unlink(&mut self, class: usize, pool: *mut PoolHeader) {
+    /// `pool` is a live pool header in `usable[owner][class]`.
+    unsafe fn unlink(&mut self, owner: u32, class: usize, pool: *mut PoolHeader) {
         // SAFETY: the caller's; neighbours are live headers of the same list.
         unsafe {
             let (prev, next) = ((*pool).prev, (*pool).next);
             if prev.is_null() {
-                self.usable[class] = next;
+                self.usable[owner as usize][class] = next;
             } else {
                 (*prev).next = next;
             }
@@ -268,8 +379,9 @@ impl Heap {
         }
     }
 
-    /// A fresh pool for `class`, linked into `usable`; null if the system refuses memory.
-    fn new_pool(&mut self, class: usize) -> *mut PoolHeader {
+    /// A fresh pool for `class` owned by `owner`, linked into its usable list; null if the
+    /// system refuses memory.
+    fn new_pool(&mut self, class: usize, owner: u32) -> *mut PoolHeader {
         // pymalloc's rule: take from the arena with the fewest free pools, so that others
         // have a chance to become empty and go back to the system.
         let mut best: Option<usize> = None;
@@ -314,8 +426,9 @@ impl Heap {
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
                 arena: index as u32,
+                owner,
             });
-            self.link(class, pool);
+            self.link(owner, class, pool);
         }
         pool
     }
