@@ -132,8 +132,12 @@ fn random_window(c: &mut Criterion) {
     g.finish();
 }
 
+/// Steps each thread (or process) runs in the scaling benchmarks: long enough that starting
+/// the thread and filling its cache do not weigh.
+const STEPS: usize = 1_000_000;
+
 /// The random window on 1 and on 2 fresh threads (the same harness for both, so the ratio is
-/// the scaling: thread start, a cold cache and its flush at exit are in both).
+/// the scaling).
 fn two_threads(c: &mut Criterion) {
     for threads in [1u64, 2] {
         let mut g = c.benchmark_group(if threads == 1 {
@@ -141,7 +145,7 @@ fn two_threads(c: &mut Criterion) {
         } else {
             "two_threads_aggregate"
         });
-        g.throughput(Throughput::Elements(threads * 100_000));
+        g.throughput(Throughput::Elements(threads * STEPS as u64));
         for (w, name) in ALL {
             g.bench_function(name, |b| {
                 b.iter_custom(|iters| {
@@ -149,7 +153,7 @@ fn two_threads(c: &mut Criterion) {
                     for _ in 0..iters {
                         std::thread::scope(|s| {
                             for _ in 0..threads {
-                                s.spawn(|| window(w, 100_000));
+                                s.spawn(|| window(w, STEPS));
                             }
                         });
                     }
@@ -199,9 +203,8 @@ fn producer_consumer(c: &mut Criterion) {
 }
 
 /// The shared heap used by two processes at once (a forked child and this one), each running
-/// the random window; beside two threads of one process on the in-process pool.
+/// the random window (compare with `two_threads_aggregate`).
 fn two_processes(c: &mut Criterion) {
-    const STEPS: usize = 1_000_000;
     let mut g = c.benchmark_group("two_processes_aggregate");
     g.throughput(Throughput::Elements(2 * STEPS as u64));
     g.bench_function("multiproc SharedHeap, 2 processes", |b| {
@@ -230,19 +233,6 @@ fn two_processes(c: &mut Criterion) {
                 total += t0.elapsed();
             }
             total
-        })
-    });
-    g.bench_function("multiproc mempool, 2 threads", |b| {
-        b.iter_custom(|iters| {
-            let t0 = Instant::now();
-            for _ in 0..iters {
-                std::thread::scope(|s| {
-                    for _ in 0..2 {
-                        s.spawn(|| window(Which::Pool, STEPS));
-                    }
-                });
-            }
-            t0.elapsed()
         })
     });
     g.finish();

@@ -34,6 +34,13 @@ impl Bin {
         self.count += 1;
     }
 
+    /// Takes a drained chain whole; the bin is empty.
+    fn adopt(&mut self, chain: heap::Chain) {
+        debug_assert_eq!(self.count, 0);
+        self.head = chain.head;
+        self.count = chain.count;
+    }
+
     #[inline]
     fn pop(&mut self) -> Option<*mut u8> {
         if self.head.is_null() {
@@ -139,18 +146,28 @@ fn refill(c: &Cache, class: usize) -> Option<*mut u8> {
     let mut h = heap::lock();
     let owner = c.owner(&mut h);
     let bin = &mut c.bins()[class];
-    if let Some(chain) = h.take_chain(class, owner) {
+    // Blocks of this thread's own first (its drained chains, then its pools), so that two
+    // threads do not share cache lines; then chains other threads drained (a consumer's frees
+    // coming back to its producer); then orphan or new pools.
+    let n = batch(class) as usize;
+    if let Some(chain) = h.take_chain(class, owner, true) {
         // A drained chain, adopted whole (the bin is empty).
-        drop(h);
-        *bin = Bin {
-            head: chain.head,
-            count: chain.count,
-        };
-    } else {
-        // SAFETY: blocks from the heap are free blocks of `class`, now owned by this cache.
-        h.alloc_batch(class, batch(class) as usize, owner, |b| unsafe {
-            bin.push(b)
-        });
+        bin.adopt(chain);
+        return bin.pop();
+    }
+    h.alloc_own(class, n, owner, |b| {
+        // SAFETY: a free block of `class` from the heap, now owned by this cache.
+        unsafe { bin.push(b) }
+    });
+    if bin.count == 0 {
+        if let Some(chain) = h.take_chain(class, owner, false) {
+            bin.adopt(chain);
+        } else {
+            h.alloc_batch(class, n, owner, |b| {
+                // SAFETY: as above.
+                unsafe { bin.push(b) }
+            });
+        }
     }
     bin.pop()
 }

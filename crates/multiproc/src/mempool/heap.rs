@@ -154,12 +154,13 @@ impl Heap {
         }
     }
 
-    /// A whole chain for a refill by `owner`, if one waits: its own first (blocks it had), then
-    /// any (blocks another thread freed: the producer → consumer hand-back).
-    pub(crate) fn take_chain(&mut self, class: usize, owner: u32) -> Option<Chain> {
+    /// A whole chain for a refill by `owner`, if one waits: its own (blocks it had), or with
+    /// `own_only` false any (blocks another thread freed: the producer → consumer hand-back).
+    pub(crate) fn take_chain(&mut self, class: usize, owner: u32, own_only: bool) -> Option<Chain> {
         let t = &mut self.transfer[class];
         match t.iter().rposition(|c| c.owner == owner) {
             Some(i) => Some(t.swap_remove(i)),
+            None if own_only => None,
             None => t.pop(),
         }
     }
@@ -266,6 +267,29 @@ impl Heap {
         class: usize,
         n: usize,
         owner: u32,
+        out: impl FnMut(*mut u8),
+    ) {
+        self.alloc_from(class, n, owner, true, out)
+    }
+
+    /// As [`alloc_batch`](Self::alloc_batch) from `owner`'s own pools only: stops when they
+    /// are full rather than adopting or making a pool.
+    pub(crate) fn alloc_own(
+        &mut self,
+        class: usize,
+        n: usize,
+        owner: u32,
+        out: impl FnMut(*mut u8),
+    ) {
+        self.alloc_from(class, n, owner, false, out)
+    }
+
+    fn alloc_from(
+        &mut self,
+        class: usize,
+        n: usize,
+        owner: u32,
+        grow: bool,
         mut out: impl FnMut(*mut u8),
     ) {
         if self.usable.len() <= owner as usize {
@@ -276,6 +300,9 @@ impl Heap {
         let size = class_size(class) as u32;
         for _ in 0..n {
             let mut pool = self.usable[owner as usize][class];
+            if pool.is_null() && !grow {
+                return;
+            }
             if pool.is_null() {
                 pool = self.adopt_pool(class, owner);
             }

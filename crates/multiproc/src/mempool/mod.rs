@@ -12,6 +12,10 @@
 //! - **per-thread caches** that move blocks to and from the shared heap in batches (pymalloc
 //!   has none: it runs under the GIL), so two threads scale and a producer → consumer pattern
 //!   (one thread allocates, another frees) costs one lock per batch, not per block;
+//! - **pools owned by threads** (as mimalloc's pages): a thread refills from pools of its own,
+//!   so two threads never get neighbouring 16-byte blocks of one cache line; a thread's pools
+//!   become orphans when it exits (or, in a forked child, when it is not there) and any
+//!   thread adopts them;
 //! - a **transfer cache** between them (as tcmalloc's): a batch one thread's cache gives back
 //!   is handed whole to the next thread that needs one, without visiting its pools.
 //!
@@ -93,8 +97,8 @@ pub(crate) const BATCH: [u32; NB_SMALL_SIZE_CLASSES] = {
         let n = 4096 / class_size(c);
         t[c] = if n < 8 {
             8
-        } else if n > 64 {
-            64
+        } else if n > 128 {
+            128
         } else {
             n as u32
         };

@@ -66,6 +66,9 @@ fn start() -> io::Result<mpsc::Sender<Request>> {
 /// Forks from the calling thread, which must live as long as the process.
 fn fork_here(body: ChildBody) -> io::Result<u32> {
     let parent = sys::pid();
+    // The child reports panics through this hook; install it here, so the child never takes
+    // std's hook lock for writing (another thread may hold it across the fork).
+    crate::thread::install_recording_hook();
     // SAFETY: the child only runs `body`, which starts with the parent-death set-up and ends
     // in `_exit`; see the `StartMethod::Fork` docs for the multithreaded-parent caveat.
     match unsafe { sys::process::fork() }? {

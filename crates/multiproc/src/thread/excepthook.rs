@@ -71,6 +71,14 @@ thread_local! {
 /// Installs the recording panic hook (once) and marks the calling thread as one whose panics
 /// multiproc reports.
 pub(crate) fn capture_panics_here() {
+    install_recording_hook();
+    CAPTURING.with(|c| c.set(true));
+}
+
+/// Installs the recording panic hook, once. `fork` calls this in the parent first: installing
+/// takes std's panic-hook lock for writing, and a child forked while another thread of the
+/// parent was panicking (holding that lock for reading) would wait for it forever.
+pub(crate) fn install_recording_hook() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
@@ -83,7 +91,6 @@ pub(crate) fn capture_panics_here() {
             }
         }));
     });
-    CAPTURING.with(|c| c.set(true));
 }
 
 /// Turns a caught panic payload into a [`Panic`], with the location the hook recorded.
