@@ -45,7 +45,9 @@ const MAX_POOL_ALIGN: usize = 64;
 ///   link, and every block handed to another process, is an offset from the segment's start.
 ///   [`SharedBox::into_raw`] gives a [`RawBlock`] (an offset) that can travel on a
 ///   [`Queue`](crate::process::Queue) or a `Connection`; [`SharedHeap::from_raw`] takes it back
-///   on the other side, after checking that it names a block in use of the right size.
+///   on the other side, after checking that it names a block of this heap of the right size
+///   class (whether the block is still in use, only the program knows: ownership travels with
+///   the `RawBlock`).
 /// - **Per-thread caches in shared memory**: each thread that uses the heap owns a slot in its
 ///   header holding its free blocks, moved to and from the pools in batches under one robust
 ///   lock. Alloc and free touch only the slot: no lock, no atomic read-modify-write.
@@ -174,9 +176,9 @@ pub struct HeapFull {
     pub capacity: usize,
 }
 
-/// A [`RawBlock`] that does not name a block in use of the expected size in this heap.
+/// A [`RawBlock`] that does not name a block of the expected size in this heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("offset {offset} does not name a block in use of {size} bytes in this shared heap")]
+#[error("offset {offset} does not name a block of {size} bytes in this shared heap")]
 pub struct InvalidBlock {
     /// The offset given.
     pub offset: u64,
@@ -325,7 +327,8 @@ impl SharedHeap {
     }
 
     /// Takes ownership of a block another thread or process gave up with
-    /// [`SharedBox::into_raw`], after checking that `raw` names a block in use sized for `T`.
+    /// [`SharedBox::into_raw`], after checking that `raw` names a block of this heap in `T`'s
+    /// size class (a garbage offset is refused; a block already freed is not detected).
     ///
     /// # Safety
     /// Nobody else owns the block: each `RawBlock` is taken back at most once.
