@@ -127,7 +127,7 @@ fn shadow_model_on_four_threads_then_everything_returns() {
         });
         assert!(model.lock().unwrap().is_empty());
         let st = heap.stats();
-        let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+        let in_use = st.pools.blocks_in_use();
         assert_eq!(in_use, 0, "{st}");
         assert_eq!(st.blocks_cached(), 0, "{st}");
         assert_eq!(st.caching_threads, 0, "{st}");
@@ -159,7 +159,7 @@ fn shadow_model_on_four_processes() {
             p.join().unwrap();
         }
         let st = heap.stats();
-        let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+        let in_use = st.pools.blocks_in_use();
         assert_eq!(in_use, 0, "{st}");
         assert_eq!(st.blocks_cached(), 0, "{st}");
         assert_eq!(st.large_blocks, 0, "{st}");
@@ -231,7 +231,7 @@ fn blocks_handed_between_processes_arrive_exactly_once() {
         heap.recover();
         heap.trim();
         let st = heap.stats();
-        let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+        let in_use = st.pools.blocks_in_use();
         assert_eq!(in_use, 0, "{st}");
         assert_eq!(st.blocks_cached(), 0, "{st}");
     });
@@ -332,7 +332,7 @@ fn a_killed_process_cache_comes_back() {
         assert_eq!(st.caching_threads, 1, "{st}");
         let cached = st.blocks_cached();
         assert!(cached > 0, "{st}");
-        let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+        let in_use = st.pools.blocks_in_use();
         assert_eq!(in_use, cached, "only the cache holds blocks: {st}");
         child.kill().unwrap();
         let _ = child.join();
@@ -340,7 +340,7 @@ fn a_killed_process_cache_comes_back() {
         assert_eq!(got.slots, 1);
         assert_eq!(got.blocks, cached);
         let st = heap.stats();
-        let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+        let in_use = st.pools.blocks_in_use();
         assert_eq!(in_use, 0, "{st}");
         assert_eq!(st.caching_threads, 0, "{st}");
         assert_eq!(st.blocks_recovered_total, cached as u64);
@@ -367,14 +367,14 @@ fn death_inside_the_heap_lock_is_repaired() {
             assert_eq!(child.exitcode(), Some(0));
             // The next locker finds the owner dead, finishes the move, rebuilds the rest.
             let st = heap.stats();
-            let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+            let in_use = st.pools.blocks_in_use();
             assert_eq!(in_use, 0, "{st}");
             assert_eq!(st.blocks_cached(), 0, "{st}");
             assert!(st.blocks_recovered_total >= 1, "the block in flight: {st}");
             // And the heap works on.
             churn(&heap, Some(&Arc::default()), 42, 20_000, false);
             let st = heap.stats();
-            let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+            let in_use = st.pools.blocks_in_use();
             assert_eq!(in_use, 0, "{st}");
         }
     });
@@ -480,7 +480,7 @@ fn four_processes_one_killed_mid_run_totals_reconcile() {
             let st = heap.stats();
             assert!(st.slots_recovered_total >= 1, "{st}");
             assert_eq!(st.blocks_cached(), 0, "{st}");
-            let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+            let in_use = st.pools.blocks_in_use();
             let held: Vec<u64> = ledger(&heap, led, 0)[1..]
                 .iter()
                 .map(|e| e.load(Ordering::Relaxed))
@@ -499,7 +499,7 @@ fn four_processes_one_killed_mid_run_totals_reconcile() {
             }
             heap.trim();
             let st = heap.stats();
-            let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+            let in_use = st.pools.blocks_in_use();
             assert!(in_use <= 1, "{st}");
             // SAFETY: the ledger, allocated above with this layout.
             unsafe { heap.dealloc(heap.at(led.offset), led_layout) };
@@ -562,12 +562,7 @@ fn fds_for_queues(_: ()) -> (usize, usize) {
 }
 
 fn blocks_in_use(heap: &SharedHeap) -> usize {
-    heap.stats()
-        .pools
-        .classes
-        .iter()
-        .map(|c| c.blocks_in_use)
-        .sum()
+    heap.stats().pools.blocks_in_use()
 }
 
 /// `Shared`, `Value` and `Array` placed in a heap: thousands of them take no file descriptor
@@ -709,7 +704,7 @@ fn the_shared_heap_example_hands_over_every_reading_and_recovers_the_dead_cache(
         assert_eq!(sum, n * (n - 1) / 2);
         assert_eq!(st.slots_recovered_total, 1, "{st}");
         assert!(st.blocks_recovered_total >= 50, "{st}");
-        let in_use: usize = st.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+        let in_use = st.pools.blocks_in_use();
         assert_eq!(in_use, 0, "{st}");
     });
 }

@@ -31,7 +31,7 @@ pub fn run() -> Vec<Finding> {
     for line in shared.to_string().lines() {
         println!("    {line}");
     }
-    let in_use: usize = shared.pools.classes.iter().map(|c| c.blocks_in_use).sum();
+    let in_use = shared.pools.blocks_in_use();
     vec![
         Finding::new(
             "5,000,000 small objects, 10,000 live at a time, through the pool and through Box (seed: 内存池机制)",

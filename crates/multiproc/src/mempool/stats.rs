@@ -39,6 +39,11 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Blocks handed out (to users, or waiting in a cache), all classes.
+    pub fn blocks_in_use(&self) -> usize {
+        self.classes.iter().map(|c| c.blocks_in_use).sum()
+    }
+
     /// Bytes of blocks handed out.
     pub fn bytes_in_use(&self) -> usize {
         self.classes.iter().map(|c| c.size * c.blocks_in_use).sum()

@@ -113,14 +113,9 @@ pub(super) fn alloc(inner: &Arc<Inner>, class: usize) -> Option<u64> {
             h.take_block(class, None)
         });
     };
-    let bin = &s.bins[class];
-    let head = bin.head.load(Relaxed);
-    if head != 0 {
-        // SAFETY: a block on this thread's stack; its first word links the next.
-        let next = unsafe { inner.base().add(head as usize).cast::<u64>().read() };
-        bin.head.store(next, Relaxed);
-        bin.count.store(bin.count.load(Relaxed) - 1, Relaxed);
-        return Some(head);
+    // SAFETY: this thread's slot in `inner`'s segment.
+    if let Some(off) = unsafe { s.bins[class].pop(inner.base()) } {
+        return Some(off);
     }
     refill(inner, s, class)
 }
@@ -139,28 +134,13 @@ fn refill(inner: &Arc<Inner>, s: &Slot, class: usize) -> Option<u64> {
         let Some(off) = got else {
             break;
         };
-        // SAFETY: a free block now owned by this cache: link first, then head.
-        unsafe {
-            inner
-                .base()
-                .add(off as usize)
-                .cast::<u64>()
-                .write(bin.head.load(Relaxed))
-        };
-        bin.head.store(off, Relaxed);
-        bin.count.store(bin.count.load(Relaxed) + 1, Relaxed);
+        // SAFETY: this thread's slot; a free block now owned by this cache.
+        unsafe { bin.push(inner.base(), off) };
     }
     s.moving.store(0, Relaxed);
     drop(h);
-    let head = bin.head.load(Relaxed);
-    if head == 0 {
-        return None;
-    }
-    // SAFETY: as in `alloc`.
-    let next = unsafe { inner.base().add(head as usize).cast::<u64>().read() };
-    bin.head.store(next, Relaxed);
-    bin.count.store(bin.count.load(Relaxed) - 1, Relaxed);
-    Some(head)
+    // SAFETY: this thread's slot.
+    unsafe { bin.pop(inner.base()) }
 }
 
 /// Takes back a block of `class`.
@@ -174,18 +154,8 @@ pub(super) unsafe fn free(inner: &Arc<Inner>, class: usize, off: u64) {
         unsafe { heap::lock(&inner.seg).put_block(off) };
         return;
     };
-    let bin = &s.bins[class];
-    // SAFETY: the caller's; the block joins this thread's stack (link first, then head).
-    unsafe {
-        inner
-            .base()
-            .add(off as usize)
-            .cast::<u64>()
-            .write(bin.head.load(Relaxed))
-    };
-    bin.head.store(off, Relaxed);
-    let n = bin.count.load(Relaxed) + 1;
-    bin.count.store(n, Relaxed);
+    // SAFETY: this thread's slot; the caller gives the block up.
+    let n = unsafe { s.bins[class].push(inner.base(), off) };
     if n >= 2 * batch(class) {
         drain(inner, s, class);
     }

@@ -13,6 +13,7 @@
 //! and gives it back (a punched hole) when it is free again.
 
 use std::cell::UnsafeCell;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::mempool::{ARENA_SIZE, NB_SMALL_SIZE_CLASSES, POOL_SIZE};
@@ -116,6 +117,45 @@ pub(super) struct Slot {
 pub(super) struct Bin {
     pub(super) head: AtomicU64,
     pub(super) count: AtomicU64,
+}
+
+impl Bin {
+    /// Pushes the free block at `off` (link first, then head: a death at any instant leaves
+    /// a well-formed stack); returns the new count.
+    ///
+    /// # Safety
+    /// The caller owns this bin's slot; `off` is a free block of the segment at `base`, owned
+    /// by the caller.
+    #[inline(always)]
+    pub(super) unsafe fn push(&self, base: *mut u8, off: u64) -> u64 {
+        // SAFETY: the caller's: the block is ours to write, 16-byte aligned in the segment.
+        unsafe {
+            base.add(off as usize)
+                .cast::<u64>()
+                .write(self.head.load(Relaxed))
+        };
+        self.head.store(off, Relaxed);
+        let n = self.count.load(Relaxed) + 1;
+        self.count.store(n, Relaxed);
+        n
+    }
+
+    /// Pops a block; `None` if the stack is empty.
+    ///
+    /// # Safety
+    /// The caller owns this bin's slot, in the segment at `base`.
+    #[inline(always)]
+    pub(super) unsafe fn pop(&self, base: *mut u8) -> Option<u64> {
+        let head = self.head.load(Relaxed);
+        if head == 0 {
+            return None;
+        }
+        // SAFETY: a block on this stack; its first word links the next.
+        let next = unsafe { base.add(head as usize).cast::<u64>().read() };
+        self.head.store(next, Relaxed);
+        self.count.store(self.count.load(Relaxed) - 1, Relaxed);
+        Some(head)
+    }
 }
 
 #[repr(C)]
