@@ -473,3 +473,112 @@ fn exactly_once_mixed_sizes_0_to_8_mib() {
         assert_eq!(hash, want_hash);
     });
 }
+
+// ------------------------------------------------------------------ the biased side locks
+
+/// One thread takes each side's bias, then three more threads put and get at the same time,
+/// revoking it while the owner is busy inside: exactly once, in order per producer, and no
+/// record ever torn (which a broken hand-over would show as a corrupt or undecodable item).
+#[test]
+fn bias_revoked_under_load_keeps_exactly_once() {
+    watchdog(60, || {
+        const N: u64 = 50_000;
+        let q: Queue<u64> = Queue::new(64).unwrap();
+        // Producer 0 puts alone first, so its side is biased to it; it goes on putting (and
+        // soon sleeps inside, on the full queue) while the others join in and revoke.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut producers = vec![{
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    q.put(i).unwrap();
+                    if i == 10 {
+                        tx.send(()).unwrap();
+                    }
+                }
+            })
+        }];
+        rx.recv().unwrap();
+        producers.extend((1..3u64).map(|id| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    q.put(id << 32 | i).unwrap();
+                }
+            })
+        }));
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut last = [None::<u64>; 3];
+                    let (mut n, mut sum) = (0u64, 0u64);
+                    loop {
+                        let x = q.get().unwrap();
+                        if x == STOP {
+                            return (n, sum);
+                        }
+                        let (p, i) = ((x >> 32) as usize, x & 0xffff_ffff);
+                        assert!(last[p].is_none_or(|l| l < i), "producer {p} out of order");
+                        last[p] = Some(i);
+                        n += 1;
+                        sum = sum.wrapping_add(mix(x));
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        q.put(STOP).unwrap();
+        q.put(STOP).unwrap();
+        let (mut n, mut sum) = (0u64, 0u64);
+        for c in consumers {
+            let (cn, cs) = c.join().unwrap();
+            n += cn;
+            sum = sum.wrapping_add(cs);
+        }
+        let want: u64 = (0..3u64)
+            .flat_map(|id| (0..N).map(move |i| mix(id << 32 | i)))
+            .fold(0, u64::wrapping_add);
+        assert_eq!(n, 3 * N, "count");
+        assert_eq!(sum, want, "checksum");
+        assert!(q.empty());
+    });
+}
+
+/// While the bias owner sleeps inside (a get on an empty queue), another thread's
+/// `get_nowait` answers `Empty` instead of waiting for the owner, and its `put` wakes the
+/// owner.
+#[test]
+fn nowait_beside_a_sleeping_bias_owner() {
+    watchdog(60, || {
+        let q: Queue<u64> = Queue::new(0).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let q2 = q.clone();
+        let owner = std::thread::spawn(move || {
+            q2.put(1).unwrap();
+            assert_eq!(q2.get().unwrap(), 1); // this thread now owns both sides' bias
+            // SAFETY: gettid(2) has no preconditions.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            q2.get_timeout(Duration::from_secs(30))
+        });
+        let tid = rx.recv().unwrap();
+        let asleep = || {
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+                .is_ok_and(|s| s.rsplit(')').next().unwrap().trim_start().starts_with('S'))
+        };
+        assert!(common::eventually(30, asleep), "the owner never slept");
+        let t0 = Instant::now();
+        assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "get_nowait waited for the owner"
+        );
+        q.put(42).unwrap();
+        assert_eq!(owner.join().unwrap().unwrap(), 42);
+        // The side was revoked: both threads still use it.
+        q.put(43).unwrap();
+        assert_eq!(q.get_nowait().unwrap(), 43);
+    });
+}

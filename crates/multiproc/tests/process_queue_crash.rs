@@ -185,3 +185,75 @@ fn killed_blocked_producers_do_not_block_others() {
         assert!(q.empty());
     });
 }
+
+// ------------------------------------------------------------------ the biased side locks
+
+/// A producer that holds its queue's put side through the bias (its second put onwards takes
+/// no lock) is killed while blocked inside a put on a full queue: another producer takes the
+/// side over (the dead owner's `busy` mark is recognised) and the queue goes on in order.
+#[test]
+fn killed_bias_owner_blocked_inside_is_taken_over() {
+    watchdog(120, || {
+        let q: Queue<u64> = Queue::new(2).unwrap();
+        let started = Shared::new(Event::new()).unwrap();
+        let mut owner = Process::new(
+            |(q, started): (Queue<u64>, Shared<Event>)| {
+                q.put(0).unwrap(); // takes the bias (the slow way)
+                q.put(1).unwrap(); // through the bias: the queue is now full
+                started.set();
+                q.put(2).unwrap(); // blocks inside, through the bias
+            },
+            (q.clone(), started.clone()),
+        );
+        owner.start().unwrap();
+        assert!(started.wait_timeout(Duration::from_secs(30)));
+        let pid = owner.pid().unwrap();
+        assert!(eventually(30, || state(pid) == 'S'), "owner never blocked");
+        owner.kill().unwrap();
+        let _ = owner.join();
+        // Another producer, in this process, while the queue is still full: it must wait for
+        // room, not for the dead owner.
+        let q2 = q.clone();
+        let writer = std::thread::spawn(move || q2.put_timeout(3, Duration::from_secs(30)));
+        assert_eq!(q.get_timeout(Duration::from_secs(30)).unwrap(), 0);
+        writer.join().unwrap().unwrap();
+        assert_eq!(q.get_timeout(Duration::from_secs(30)).unwrap(), 1);
+        assert_eq!(q.get_timeout(Duration::from_secs(30)).unwrap(), 3);
+        assert!(q.empty());
+        // And the side keeps working for several threads at once.
+        let q3 = q.clone();
+        let w = std::thread::spawn(move || (10..1010).for_each(|i| q3.put(i).unwrap()));
+        let mut got: Vec<u64> = (0..1000).map(|_| q.get().unwrap()).collect();
+        w.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, (10..1010).collect::<Vec<_>>());
+    });
+}
+
+/// The consumer side too: a consumer holding the get side through the bias, killed while
+/// blocked inside a get on an empty queue, does not keep the next consumer out.
+#[test]
+fn killed_bias_owner_blocked_in_get_is_taken_over() {
+    watchdog(120, || {
+        let q: Queue<u64> = Queue::new(0).unwrap();
+        q.put(7).unwrap();
+        let started = Shared::new(Event::new()).unwrap();
+        let mut owner = Process::new(
+            |(q, started): (Queue<u64>, Shared<Event>)| {
+                assert_eq!(q.get().unwrap(), 7); // takes the bias
+                started.set();
+                let _ = q.get(); // blocks inside, through the bias
+            },
+            (q.clone(), started.clone()),
+        );
+        owner.start().unwrap();
+        assert!(started.wait_timeout(Duration::from_secs(30)));
+        let pid = owner.pid().unwrap();
+        assert!(eventually(30, || state(pid) == 'S'), "owner never blocked");
+        owner.kill().unwrap();
+        let _ = owner.join();
+        q.put(8).unwrap();
+        assert_eq!(q.get_timeout(Duration::from_secs(30)).unwrap(), 8);
+        assert!(q.empty());
+    });
+}

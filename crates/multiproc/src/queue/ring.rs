@@ -3,6 +3,19 @@
 //! (the *get lock*), and the two sides meet lock-free, as in a single-producer
 //! single-consumer ring.
 //!
+//! # No locked instruction on the fast path
+//!
+//! For a small message the cost is not the copy but the synchronisation, so the common case
+//! of one producer thread and one consumer thread takes no atomic read-modify-write at all:
+//!
+//! - each side's lock is a [`BiasedLock`]: the first thread to take it keeps it, entering and
+//!   leaving with plain stores, until another thread revokes it (once) with a `membarrier`;
+//! - each side publishes its word with a plain store and then looks whether the other side
+//!   sleeps. The sleeper announces itself, naps briefly, and before any longer sleep runs
+//!   [`membarrier::barrier`], which pairs with those plain stores (see `store_then_look`);
+//! - a side that finds nothing waits [`LAG_SPINS`] before looking again, so that a reader at
+//!   its writer's heels does not steal the cache line being written after every message.
+//!
 //! # Why hand-written
 //!
 //! ipc-channel and crossbeam have no multi-producer multi-consumer queue in shared memory that
@@ -32,7 +45,8 @@
 //!
 //! # Crashes
 //!
-//! Both locks are robust (a waiter takes a lock over from a dead process):
+//! Both locks are robust (a waiter takes a lock over from a dead process, and a revoker takes
+//! a bias over from an owner killed inside it, both reported the same way):
 //!
 //! - a producer dead mid-message leaves `MID` set: whoever takes the put lock over clears it,
 //!   and a reader in the middle of that message, seeing the stream end (no more records, `MID`
@@ -51,10 +65,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::primitive::SpinWait;
 use crate::shared::mapping::Backing;
-use crate::sync::lock::{Acquired, RawLock};
-use crate::sys::futex;
+use crate::sync::biased::{BiasedLock, Entered, Held};
+use crate::sync::lock::Acquired;
+use crate::sys::{futex, membarrier};
 
-const MAGIC: u32 = 0x6d70_7131;
+const MAGIC: u32 = 0x6d70_7132;
 /// The ring starts one page into the segment.
 const RING_OFFSET: usize = 4096;
 const HEADER: usize = 8;
@@ -70,6 +85,19 @@ const COUNT_MASK: u32 = 0x7fff_ffff;
 
 /// How often a blocked side checks whether the other side's process died.
 const POLL: Duration = Duration::from_millis(100);
+/// A waiter's first sleep, taken without the `membarrier` (which on a VM can cost hundreds of
+/// microseconds when the other side's CPU is busy): the most a wake-up lost to the unfenced
+/// race can be late.
+const NAP: Duration = Duration::from_millis(1);
+
+/// `pause`s (about 0.9 µs on an 18 ns-`pause` Xeon) a side that finds nothing waits before it
+/// first looks at the other side's word. A reader at its writer's heels reads the write word
+/// and the record being written after every message, so each message moves two cache lines
+/// back and forth; a short lag lets a few messages gather, and the pair stays in the streaming
+/// regime (measured 5 M/s at the heels, 20 M/s with the lag, for `u64` items between two
+/// processes; `docs/PERFORMANCE.md`). Costs at most that much latency, and only to a message
+/// that arrives within it.
+const LAG_SPINS: u32 = 48;
 
 /// Smallest and largest ring.
 pub(crate) const MIN_CAPACITY: usize = 4096;
@@ -126,7 +154,7 @@ impl Pollers {
 
 #[repr(C)]
 struct Side {
-    lock: RawLock,
+    lock: BiasedLock,
     /// This side's last look at the other side's word (only the lock holder touches it).
     seen: AtomicU64,
     /// `write` for the put side, `read` for the get side. On a cache line of its own: the
@@ -311,10 +339,15 @@ impl Ring {
         cancel: &std::sync::atomic::AtomicBool,
     ) -> bool {
         let p = &self.h().pollers;
+        let mut napped = false;
         loop {
             let seq = p.seq.load(Ordering::SeqCst);
-            // Arm, then look (the writer publishes, then looks at `armed`; both SeqCst).
+            // Arm, then look (the writer publishes, then looks at `armed`): a first nap
+            // without the barrier, then fenced sleeps, as in `Wake::wait`.
             p.armed.store(1, Ordering::SeqCst);
+            if napped {
+                membarrier::barrier();
+            }
             if self.readable() {
                 return true;
             }
@@ -323,7 +356,8 @@ impl Ring {
             }
             // Slices: a writer that cleared `armed` for another poller's sake wakes us too,
             // but a stale wake-up is harmless and a missed one would not be, so re-arm often.
-            let slice = Instant::now() + POLL;
+            let slice = Instant::now() + if napped { POLL } else { NAP };
+            napped = true;
             futex::wait(&p.seq, seq, Some(deadline.map_or(slice, |d| d.min(slice))));
         }
     }
@@ -344,31 +378,51 @@ impl Ring {
 
     // ---------------------------------------------------------------- locking
 
-    fn lock_side(&self, side: &Side, wake: &Wake, block: Block) -> Option<Acquired> {
-        match block {
-            Block::Until(deadline) => match side.lock.lock_until_checked(deadline) {
-                Acquired::No => None,
-                got => Some(got),
+    fn lock_side(&self, side: &Side, wake: &Wake, block: Block) -> Option<Entered> {
+        if side.lock.enter_biased() {
+            return Some(Entered {
+                held: Held::Biased,
+                died: false,
+            });
+        }
+        let raw = side.lock.raw();
+        // The holder is either copying (it will be quick) or sleeping because the queue is
+        // full (put side) or empty (get side): then a `_nowait` call gives up.
+        let holder_sleeping = || wake.sleeping.load(Ordering::Acquire) != 0;
+        let (got, deadline, give_up): (_, _, &dyn Fn() -> bool) = match block {
+            Block::Until(deadline) => match raw.lock_until_checked(deadline) {
+                Acquired::No => return None,
+                got => (got, deadline, &|| false),
             },
             Block::No => {
-                // The holder is either copying (it will be quick) or sleeping because the
-                // queue is full (put side) or empty (get side): then so are we.
                 let give_up = Instant::now() + POLL;
                 let mut spin = SpinWait::new(SpinWait::LOCK);
-                loop {
-                    if side.lock.try_lock() {
-                        return Some(Acquired::Yes);
+                let got = loop {
+                    if raw.try_lock() {
+                        break Acquired::Yes;
                     }
-                    if wake.sleeping.load(Ordering::Acquire) != 0 {
+                    if holder_sleeping() {
                         return None;
                     }
                     if Instant::now() >= give_up {
-                        return side.lock.try_lock_checked();
+                        break raw.try_lock_checked()?;
                     }
                     if !spin.spin() {
                         std::thread::yield_now();
                     }
-                }
+                };
+                (got, Some(give_up), &holder_sleeping)
+            }
+        };
+        // Holding the robust lock: a bias owner may still be inside.
+        match side.lock.settle(deadline, give_up) {
+            Some(died) => Some(Entered {
+                held: Held::Locked,
+                died: died || got == Acquired::OwnerDied,
+            }),
+            None => {
+                side.lock.unlock(Held::Locked);
+                None
             }
         }
     }
@@ -393,9 +447,10 @@ impl Ring {
             .ok_or(WriteError::Full)?;
         let mut w = Writer {
             ring: self,
+            held: got.held,
             mid: false,
         };
-        if got == Acquired::OwnerDied {
+        if got.died {
             w.recover();
         }
         let deadline = block.deadline();
@@ -422,8 +477,11 @@ impl Ring {
         let got = self
             .lock_side(&h.get, &h.data, block)
             .ok_or(ReadError::Empty)?;
-        let mut r = Reader { ring: self };
-        if got == Acquired::OwnerDied {
+        let mut r = Reader {
+            ring: self,
+            held: got.held,
+        };
+        if got.died {
             // The dead reader may have been asleep; its partial message is skipped below.
             h.data.sleeping.store(0, Ordering::Relaxed);
         }
@@ -485,7 +543,7 @@ impl Ring {
 impl Side {
     fn new() -> Side {
         Side {
-            lock: RawLock::new(),
+            lock: BiasedLock::new(),
             seen: AtomicU64::new(0),
             word: CachePadded::new(AtomicU64::new(0)),
         }
@@ -520,6 +578,10 @@ impl Wake {
         mut on_slice: impl FnMut(),
     ) -> bool {
         let mut spin = SpinWait::new(SpinWait::EVENT);
+        let mut napped = false;
+        for _ in 0..LAG_SPINS {
+            std::hint::spin_loop();
+        }
         loop {
             let v = word.load(Ordering::Acquire);
             if ready(v) {
@@ -532,17 +594,23 @@ impl Wake {
             if spin.spin() {
                 continue;
             }
-            // Sleep: announce it, then re-check (the other side stores its word, then looks
-            // at `sleeping`; both SeqCst, so one of us sees the other).
+            // Sleep: announce it, then re-check. The other side stores its word, then looks
+            // at `sleeping`, with no fence between (see `store_then_look`): the first sleep is
+            // a short nap, and a wake-up missed in that race costs at most the nap; every
+            // longer sleep first runs the barrier that makes the pairing exact.
             let seq = self.seq.load(Ordering::SeqCst);
             self.sleeping.store(1, Ordering::SeqCst);
+            if napped {
+                membarrier::barrier();
+            }
             let v = word.load(Ordering::SeqCst);
             if ready(v) {
                 self.sleeping.store(0, Ordering::Relaxed);
                 seen.store(v, Ordering::Relaxed);
                 return true;
             }
-            let slice = Instant::now() + POLL;
+            let slice = Instant::now() + if napped { POLL } else { NAP };
+            napped = true;
             let woke = futex::wait(
                 &self.seq,
                 seq,
@@ -557,10 +625,25 @@ impl Wake {
     }
 }
 
+/// Stores a side's word, which the other side may be about to sleep on, before the caller
+/// looks at its `sleeping` flag. Dekker's rule wants a full fence between the two; in a process
+/// registered with `membarrier` the sleeper supplies it (it runs [`membarrier::barrier`]
+/// between announcing its sleep and its last look), so this is a plain store.
+#[inline]
+fn store_then_look(word: &AtomicU64, v: u64) {
+    if membarrier::registered() {
+        word.store(v, Ordering::Release);
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        word.swap(v, Ordering::SeqCst);
+    }
+}
+
 /// The put-lock holder. Releases the lock on drop, first abandoning a half-written message
 /// (a panic or a timeout mid-stream), so readers drop it.
 struct Writer<'a> {
     ring: &'a Ring,
+    held: Held,
     mid: bool,
 }
 
@@ -601,7 +684,7 @@ impl Writer<'_> {
 
     fn publish(&self, w: u64) {
         let h = self.h();
-        h.put.word.swap(w, Ordering::SeqCst);
+        store_then_look(&h.put.word, w);
         h.data.notify();
         h.pollers.notify();
     }
@@ -735,8 +818,7 @@ impl Drop for Writer<'_> {
             let w = h.put.word.load(Ordering::Relaxed);
             self.publish(w & !MID);
         }
-        // Only the holder ever releases, so this cannot fail.
-        let _ = h.put.lock.unlock();
+        h.put.lock.unlock(self.held);
     }
 }
 
@@ -765,6 +847,7 @@ fn copy_parts(parts: &[&[u8]], mut from: usize, mut len: usize, mut dst: *mut u8
 /// The get-lock holder; releases the lock on drop.
 struct Reader<'a> {
     ring: &'a Ring,
+    held: Held,
 }
 
 /// One record, as read at the head.
@@ -781,7 +864,7 @@ impl Reader<'_> {
 
     fn store(&self, head: u32, consumed: u32) {
         let h = self.h();
-        h.get.word.swap(pack_read(head, consumed), Ordering::SeqCst);
+        store_then_look(&h.get.word, pack_read(head, consumed));
         h.space.notify();
     }
 
@@ -812,9 +895,10 @@ impl Reader<'_> {
         if let Some(got) = self.h().put.lock.try_lock_checked() {
             let mut w = Writer {
                 ring: self.ring,
+                held: got.held,
                 mid: false,
             };
-            if got == Acquired::OwnerDied {
+            if got.died {
                 w.recover();
             }
             // Dropping `w` releases the put lock.
@@ -955,8 +1039,7 @@ impl Reader<'_> {
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
-        // Only the holder ever releases, so this cannot fail.
-        let _ = self.h().get.lock.unlock();
+        self.h().get.lock.unlock(self.held);
     }
 }
 

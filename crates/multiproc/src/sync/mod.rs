@@ -61,6 +61,8 @@ macro_rules! const_fn {
 }
 
 mod barrier;
+#[cfg(not(multiproc_loom))]
+pub(crate) mod biased;
 pub(crate) mod condition;
 mod event;
 pub(crate) mod lock;

@@ -6,13 +6,16 @@
 //!   `PRIVATE` flag, so the same word works when it lives in memory shared between processes);
 //! - [`tid`]: the kernel thread id of the calling thread, cached per thread (and reset in the
 //!   child after `fork`), used as the owner mark in lock words;
-//! - [`pid`]: the process id.
+//! - [`pid`]: the process id;
+//! - [`membarrier`]: the heavy half of an asymmetric fence, so the queues' fast paths need no
+//!   locked instruction.
 //!
 //! Linux is the supported OS. Other platforms fail to compile with a clear message (see
 //! `lib.rs`).
 
 pub(crate) mod fdpass;
 pub(crate) mod futex;
+pub(crate) mod membarrier;
 pub(crate) mod process;
 pub(crate) mod shm;
 pub(crate) mod tid;
