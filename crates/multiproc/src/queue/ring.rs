@@ -57,6 +57,7 @@
 //!   needs no state: a live reader never stops mid-message.
 //! - unpublished bytes beyond `tail` are never read.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -567,21 +568,32 @@ impl Wake {
         }
     }
 
-    /// Waits until `ready(word)` holds; false once `deadline` passes. `on_slice` runs every
-    /// [`POLL`] while sleeping (crash checks).
+    /// Waits until `ready(word)` holds; false once `deadline` passes. First lags
+    /// [`LAG_SPINS`], unless `other_side_is_us` (this thread last wrote the other side's word,
+    /// so there is no writer's line to keep off). `on_slice` runs every [`POLL`] while sleeping
+    /// (crash checks).
     fn wait(
         &self,
         word: &AtomicU64,
         seen: &AtomicU64,
         ready: impl Fn(u64) -> bool,
         deadline: Option<Instant>,
+        other_side_is_us: bool,
         mut on_slice: impl FnMut(),
     ) -> bool {
-        let mut spin = SpinWait::new(SpinWait::EVENT);
-        let mut napped = false;
+        if other_side_is_us {
+            // What this thread wrote on the other side is there: no reason to lag.
+            let v = word.load(Ordering::Acquire);
+            if ready(v) {
+                seen.store(v, Ordering::Relaxed);
+                return true;
+            }
+        }
         for _ in 0..LAG_SPINS {
             std::hint::spin_loop();
         }
+        let mut spin = SpinWait::new(SpinWait::EVENT);
+        let mut napped = false;
         loop {
             let v = word.load(Ordering::Acquire);
             if ready(v) {
@@ -623,6 +635,13 @@ impl Wake {
             spin = SpinWait::new(SpinWait::LOCK);
         }
     }
+}
+
+thread_local! {
+    /// The ring this thread last published a write to, and last freed space in: a side waiting
+    /// for what this same thread just did on the other side has no reason to lag.
+    static LAST_WRITTEN: Cell<usize> = const { Cell::new(0) };
+    static LAST_READ: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Stores a side's word, which the other side may be about to sleep on, before the caller
@@ -683,6 +702,7 @@ impl Writer<'_> {
     }
 
     fn publish(&self, w: u64) {
+        LAST_WRITTEN.set(self.ring.map.ptr() as usize);
         let h = self.h();
         store_then_look(&h.put.word, w);
         h.data.notify();
@@ -695,8 +715,9 @@ impl Writer<'_> {
         if ready(h.put.seen.load(Ordering::Relaxed)) {
             return true;
         }
+        let us = LAST_READ.get() == self.ring.map.ptr() as usize;
         h.space
-            .wait(&h.get.word, &h.put.seen, ready, deadline, || {})
+            .wait(&h.get.word, &h.put.seen, ready, deadline, us, || {})
     }
 
     /// Waits for `need` free bytes.
@@ -863,6 +884,7 @@ impl Reader<'_> {
     }
 
     fn store(&self, head: u32, consumed: u32) {
+        LAST_READ.set(self.ring.map.ptr() as usize);
         let h = self.h();
         store_then_look(&h.get.word, pack_read(head, consumed));
         h.space.notify();
@@ -880,11 +902,13 @@ impl Reader<'_> {
         if ready(h.get.seen.load(Ordering::Relaxed)) {
             return true;
         }
-        h.data.wait(&h.put.word, &h.get.seen, ready, deadline, || {
-            if mid_message {
-                self.check_writer();
-            }
-        })
+        let us = LAST_WRITTEN.get() == self.ring.map.ptr() as usize;
+        h.data
+            .wait(&h.put.word, &h.get.seen, ready, deadline, us, || {
+                if mid_message {
+                    self.check_writer();
+                }
+            })
     }
 
     /// The writer has been silent mid-message for a while: if it died, end its message.
