@@ -231,6 +231,10 @@ pub(crate) trait Sink {
 #[derive(Clone, Debug)]
 pub(crate) struct Ring {
     map: Backing,
+    /// `map.ptr()` and the ring's capacity, kept here: every access needs them, and asking the
+    /// `Backing` means a match and dependent loads on each.
+    base: usize,
+    capacity: usize,
 }
 
 #[inline]
@@ -288,20 +292,30 @@ impl Ring {
         // SAFETY: the segment is page-aligned, larger than `Header` (checked at compile time),
         // and not yet visible to any other thread or process.
         unsafe { map.ptr().cast::<Header>().write(header) };
-        let ring = Ring { map };
+        let ring = Ring::from_map(map, capacity);
         ring.h().put.lock.make_robust();
         ring.h().get.lock.make_robust();
         Ok(ring)
     }
 
+    fn from_map(map: Backing, capacity: usize) -> Ring {
+        Ring {
+            base: map.ptr() as usize,
+            map,
+            capacity,
+        }
+    }
+
+    #[inline]
     fn h(&self) -> &Header {
         // SAFETY: the segment starts with a `Header`, written by `create` (or checked by
         // `deserialize`) and alive as long as `self.map`; every field is atomic or constant.
-        unsafe { &*self.map.ptr().cast::<Header>() }
+        unsafe { &*(self.base as *const Header) }
     }
 
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
-        self.h().capacity as usize
+        self.capacity
     }
 
     /// 0: unbounded.
@@ -318,10 +332,10 @@ impl Ring {
         self.capacity() / 4
     }
 
+    #[inline]
     fn ring_ptr(&self, pos: u32) -> *mut u8 {
-        let off = pos as usize & (self.capacity() - 1);
-        // SAFETY: `off < capacity`, and the segment is `RING_OFFSET + capacity` bytes long.
-        unsafe { self.map.ptr().add(RING_OFFSET + off) }
+        let off = pos as usize & (self.capacity - 1);
+        (self.base + RING_OFFSET + off) as *mut u8
     }
 
     /// Whether a reader would find bytes now (a message, or the first part of a streamed
@@ -702,7 +716,7 @@ impl Writer<'_> {
     }
 
     fn publish(&self, w: u64) {
-        LAST_WRITTEN.set(self.ring.map.ptr() as usize);
+        LAST_WRITTEN.set(self.ring.base);
         let h = self.h();
         store_then_look(&h.put.word, w);
         h.data.notify();
@@ -715,7 +729,7 @@ impl Writer<'_> {
         if ready(h.put.seen.load(Ordering::Relaxed)) {
             return true;
         }
-        let us = LAST_READ.get() == self.ring.map.ptr() as usize;
+        let us = LAST_READ.get() == self.ring.base;
         h.space
             .wait(&h.get.word, &h.put.seen, ready, deadline, us, || {})
     }
@@ -737,7 +751,7 @@ impl Writer<'_> {
     }
 
     fn write_whole(
-        mut self,
+        &mut self,
         parts: &[&[u8]],
         total: usize,
         deadline: Option<Instant>,
@@ -775,7 +789,7 @@ impl Writer<'_> {
     }
 
     fn write_streamed(
-        mut self,
+        &mut self,
         parts: &[&[u8]],
         total: usize,
         deadline: Option<Instant>,
@@ -884,7 +898,7 @@ impl Reader<'_> {
     }
 
     fn store(&self, head: u32, consumed: u32) {
-        LAST_READ.set(self.ring.map.ptr() as usize);
+        LAST_READ.set(self.ring.base);
         let h = self.h();
         store_then_look(&h.get.word, pack_read(head, consumed));
         h.space.notify();
@@ -902,7 +916,7 @@ impl Reader<'_> {
         if ready(h.get.seen.load(Ordering::Relaxed)) {
             return true;
         }
-        let us = LAST_WRITTEN.get() == self.ring.map.ptr() as usize;
+        let us = LAST_WRITTEN.get() == self.ring.base;
         h.data
             .wait(&h.put.word, &h.get.seen, ready, deadline, us, || {
                 if mid_message {
@@ -1102,6 +1116,6 @@ impl<'de> Deserialize<'de> for Ring {
         if magic != MAGIC || !cap.is_power_of_two() || map.len() < RING_OFFSET + cap {
             return Err(serde::de::Error::custom("segment does not hold a queue"));
         }
-        Ok(Ring { map })
+        Ok(Ring::from_map(map, cap))
     }
 }
