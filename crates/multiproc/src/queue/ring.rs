@@ -1003,13 +1003,16 @@ impl Reader<'_> {
             if rec.flags & LAST != 0 {
                 // A whole message: decode in place, then free it (also if decoding panics).
                 let next = head.wrapping_add(rec.size);
-                let release = Release {
-                    reader: self,
-                    head: next,
-                    consumed: consumed.wrapping_add(1),
+                // Dropped where it stands at the end of the block (an explicit `drop` would
+                // move it, and reloading the just-written struct stalls store forwarding).
+                let out = {
+                    let release = Release {
+                        reader: self,
+                        head: next,
+                        consumed: consumed.wrapping_add(1),
+                    };
+                    sink.whole(release.reader.payload(head, rec.len))
                 };
-                let out = sink.whole(release.reader.payload(head, rec.len));
-                drop(release);
                 return Ok(out);
             }
             // A streamed message.
