@@ -31,6 +31,15 @@
 //!
 //! Only a process registered with `membarrier` (see [`membarrier`]) takes a bias; without it
 //! the lock is a plain robust lock.
+//!
+//! # Why hand-written, and why not in the loom models
+//!
+//! `lock_api` and parking_lot have no biased lock, and none that lives in shared memory. The
+//! fast path's correctness rests on `membarrier` ordering another CPU's plain store before its
+//! plain load, which neither the C++ memory model nor loom can express; the protocol is checked
+//! instead by the queue tests that revoke a bias under load (`process_queue.rs`, verified to
+//! fail when the revoker does not wait for `busy == 0`) and kill an owner inside
+//! (`process_queue_crash.rs`).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, compiler_fence};
 use std::time::{Duration, Instant};
