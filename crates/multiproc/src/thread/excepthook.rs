@@ -17,10 +17,11 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::sync::{Arc, Once, PoisonError, RwLock};
+use std::sync::{Arc, Once};
 
 use super::Thread;
 use crate::error::Panic;
+use crate::sync::{Mutex, ResetAfterFork};
 
 /// What an excepthook is told (≈ `threading.ExceptHookArgs`).
 #[derive(Debug)]
@@ -33,16 +34,22 @@ pub struct ExceptHookArgs<'a> {
 
 type Hook = Arc<dyn Fn(&ExceptHookArgs<'_>) + Send + Sync>;
 
-static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+/// The current hook. A [`Mutex`] (held only to swap or clone the `Arc`, never while the hook
+/// runs) rather than std's `RwLock`, so a forked child can reset it: a thread of the parent
+/// swapping hooks at the moment of `fork` would otherwise leave it locked in the child forever,
+/// and the child's first thread panic would hang.
+static HOOK: Mutex<Option<Hook>> = Mutex::new(None);
 
 /// Replaces the excepthook (≈ assigning `threading.excepthook`).
 pub fn set_excepthook(hook: impl Fn(&ExceptHookArgs<'_>) + Send + Sync + 'static) {
-    *HOOK.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(hook));
+    let hook: Hook = Arc::new(hook);
+    // The old hook is dropped after the lock is released.
+    let _old = HOOK.lock().replace(hook);
 }
 
 /// Puts the default excepthook back (≈ `threading.excepthook = threading.__excepthook__`).
 pub fn reset_excepthook() {
-    *HOOK.write().unwrap_or_else(PoisonError::into_inner) = None;
+    let _old = HOOK.lock().take();
 }
 
 /// The default excepthook (≈ `threading.__excepthook__`): prints to stderr.
@@ -55,11 +62,23 @@ pub fn default_excepthook(args: &ExceptHookArgs<'_>) {
 }
 
 pub(crate) fn call_excepthook(thread: &Thread, panic: &Panic) {
-    let hook = HOOK.read().unwrap_or_else(PoisonError::into_inner).clone();
+    let hook = HOOK.lock().clone();
     let args = ExceptHookArgs { thread, panic };
     match hook {
         Some(h) => h(&args),
         None => default_excepthook(&args),
+    }
+}
+
+/// In a forked child: the thread that may have held the hook's lock does not exist here. The
+/// child keeps the parent's hook, unless the lock was held at the fork: then the hook may have
+/// been half replaced, and the child starts from the default one.
+pub(crate) fn after_fork_in_child() {
+    let was_held = HOOK.is_locked();
+    HOOK.force_unlock_after_fork();
+    if was_held {
+        // The possibly torn value is forgotten: never dropped, never called.
+        std::mem::forget(HOOK.lock().take());
     }
 }
 

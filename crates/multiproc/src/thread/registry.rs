@@ -156,6 +156,7 @@ pub fn main_thread() -> Thread {
 /// In a forked child, where only the forking thread exists: it becomes the main thread, and
 /// the parent's other threads leave the registry (≈ `threading._after_fork`).
 pub(crate) fn after_fork_in_child() {
+    super::excepthook::after_fork_in_child();
     REGISTRY.force_unlock_after_fork();
     MAIN.force_unlock_after_fork();
     registry().clear();
