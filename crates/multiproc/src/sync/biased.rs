@@ -114,7 +114,7 @@ impl BiasedLock {
         &self.raw
     }
 
-    /// The owner's way in: two plain stores and two loads, no locked instruction. `false` when
+    /// The owner's way in: a plain store and two loads, no locked instruction. `false` when
     /// this thread does not own the bias (or it is being revoked): take the robust lock.
     #[inline]
     pub(crate) fn enter_biased(&self) -> bool {
