@@ -188,6 +188,17 @@ fn killed_blocked_producers_do_not_block_others() {
 
 // ------------------------------------------------------------------ the biased side locks
 
+/// Starts `owner`, waits until it has set `started` and then sleeps (blocked inside a queue
+/// call), and SIGKILLs it.
+fn kill_once_asleep(mut owner: Process<()>, started: &Shared<Event>) {
+    owner.start().unwrap();
+    assert!(started.wait_timeout(Duration::from_secs(30)));
+    let pid = owner.pid().unwrap();
+    assert!(eventually(30, || state(pid) == 'S'), "owner never blocked");
+    owner.kill().unwrap();
+    let _ = owner.join();
+}
+
 /// A producer that holds its queue's put side through the bias (its second put onwards takes
 /// no lock) is killed while blocked inside a put on a full queue: another producer takes the
 /// side over (the dead owner's `busy` mark is recognised) and the queue goes on in order.
@@ -196,7 +207,7 @@ fn killed_bias_owner_blocked_inside_is_taken_over() {
     watchdog(120, || {
         let q: Queue<u64> = Queue::new(2).unwrap();
         let started = Shared::new(Event::new()).unwrap();
-        let mut owner = Process::new(
+        let owner = Process::new(
             |(q, started): (Queue<u64>, Shared<Event>)| {
                 q.put(0).unwrap(); // takes the bias (the slow way)
                 q.put(1).unwrap(); // through the bias: the queue is now full
@@ -205,12 +216,7 @@ fn killed_bias_owner_blocked_inside_is_taken_over() {
             },
             (q.clone(), started.clone()),
         );
-        owner.start().unwrap();
-        assert!(started.wait_timeout(Duration::from_secs(30)));
-        let pid = owner.pid().unwrap();
-        assert!(eventually(30, || state(pid) == 'S'), "owner never blocked");
-        owner.kill().unwrap();
-        let _ = owner.join();
+        kill_once_asleep(owner, &started);
         // Another producer, in this process, while the queue is still full: it must wait for
         // room, not for the dead owner.
         let q2 = q.clone();
@@ -238,7 +244,7 @@ fn killed_bias_owner_blocked_in_get_is_taken_over() {
         let q: Queue<u64> = Queue::new(0).unwrap();
         q.put(7).unwrap();
         let started = Shared::new(Event::new()).unwrap();
-        let mut owner = Process::new(
+        let owner = Process::new(
             |(q, started): (Queue<u64>, Shared<Event>)| {
                 assert_eq!(q.get().unwrap(), 7); // takes the bias
                 started.set();
@@ -246,12 +252,7 @@ fn killed_bias_owner_blocked_in_get_is_taken_over() {
             },
             (q.clone(), started.clone()),
         );
-        owner.start().unwrap();
-        assert!(started.wait_timeout(Duration::from_secs(30)));
-        let pid = owner.pid().unwrap();
-        assert!(eventually(30, || state(pid) == 'S'), "owner never blocked");
-        owner.kill().unwrap();
-        let _ = owner.join();
+        kill_once_asleep(owner, &started);
         q.put(8).unwrap();
         assert_eq!(q.get_timeout(Duration::from_secs(30)).unwrap(), 8);
         assert!(q.empty());

@@ -542,20 +542,25 @@ fn fds_for_objects(_: ()) -> (usize, usize) {
     (before, after)
 }
 
-/// Open fds before and after making 10 queues with their rings in a heap.
-fn fds_for_queues(_: ()) -> (usize, usize) {
+/// 10 queues with 64 KiB rings in `heap`.
+fn ten_queues_in(heap: &SharedHeap) -> Vec<Queue<u64>> {
     use multiproc::queue::process::Builder;
-    let heap = SharedHeap::new(64 << 20).unwrap();
-    let before = open_fds();
-    let many: Vec<Queue<u64>> = (0..10)
+    (0..10)
         .map(|_| {
             Builder::new()
                 .capacity(64 << 10)
-                .heap(&heap)
+                .heap(heap)
                 .queue()
                 .unwrap()
         })
-        .collect();
+        .collect()
+}
+
+/// Open fds before and after making 10 queues with their rings in a heap.
+fn fds_for_queues(_: ()) -> (usize, usize) {
+    let heap = SharedHeap::new(64 << 20).unwrap();
+    let before = open_fds();
+    let many = ten_queues_in(&heap);
     let after = open_fds();
     drop(many);
     (before, after)
@@ -719,15 +724,7 @@ fn queues_with_their_rings_in_a_heap() {
         let (before, after) = fds_in_a_fresh_process(fds_for_queues);
         assert!(after <= before, "no fd per queue: {before} -> {after}");
         let heap = SharedHeap::new(64 << 20).unwrap();
-        let many: Vec<Queue<u64>> = (0..10)
-            .map(|_| {
-                Builder::new()
-                    .capacity(64 << 10)
-                    .heap(&heap)
-                    .queue()
-                    .unwrap()
-            })
-            .collect();
+        let many = ten_queues_in(&heap);
         assert_eq!(heap.stats().large_blocks, 10);
         let q: Queue<Vec<u8>> = Builder::new()
             .capacity(64 << 10)

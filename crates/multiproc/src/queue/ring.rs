@@ -595,16 +595,11 @@ impl Wake {
         other_side_is_us: bool,
         mut on_slice: impl FnMut(),
     ) -> bool {
-        if other_side_is_us {
-            // What this thread wrote on the other side is there: no reason to lag.
-            let v = word.load(Ordering::Acquire);
-            if ready(v) {
-                seen.store(v, Ordering::Relaxed);
-                return true;
+        if !other_side_is_us {
+            // (When this thread wrote the other side itself, what it wrote is there: no lag.)
+            for _ in 0..LAG_SPINS {
+                std::hint::spin_loop();
             }
-        }
-        for _ in 0..LAG_SPINS {
-            std::hint::spin_loop();
         }
         let mut spin = SpinWait::new(SpinWait::EVENT);
         let mut napped = false;
