@@ -8,12 +8,12 @@
 
 #[cfg(not(multiproc_loom))]
 pub(crate) mod atomic {
-    pub(crate) use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 }
 
 #[cfg(multiproc_loom)]
 pub(crate) mod atomic {
-    pub(crate) use loom::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 }
 
 /// Bounded spinning before sleeping, as parking_lot's `SpinWait`: three rounds of 2, 4, 8
@@ -61,7 +61,9 @@ impl SpinWait {
 #[cfg(not(multiproc_loom))]
 pub(crate) use crate::sys::futex;
 #[cfg(not(multiproc_loom))]
-pub(crate) use crate::sys::tid::{current as current_tid, pid as current_pid, task_alive};
+pub(crate) use crate::sys::liveness::{is_dead, process_identity};
+#[cfg(not(multiproc_loom))]
+pub(crate) use crate::sys::tid::{current as current_tid, pid as current_pid};
 
 #[cfg(multiproc_loom)]
 pub(crate) mod futex {
@@ -84,6 +86,7 @@ pub(crate) mod futex {
     }
 
     loom::lazy_static! {
+        // after-fork: kept (loom model only)
         static ref TABLE: Table = Table { waiters: Mutex::new((0, Vec::new())), cond: Condvar::new() };
     }
 
@@ -131,15 +134,22 @@ pub(crate) fn current_pid() -> u32 {
 }
 
 #[cfg(multiproc_loom)]
-pub(crate) fn task_alive(_id: u32) -> bool {
-    true
+pub(crate) fn is_dead(_id: u32, _start: u64) -> bool {
+    false
+}
+
+#[cfg(multiproc_loom)]
+pub(crate) fn process_identity() -> u64 {
+    1 << 32 | 1
 }
 
 #[cfg(multiproc_loom)]
 pub(crate) fn current_tid() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
+    // after-fork: kept (loom model only)
     static NEXT: AtomicU32 = AtomicU32::new(1);
     loom::thread_local! {
+        // after-fork: kept (loom model only)
         static TID: u32 = NEXT.fetch_add(1, Ordering::Relaxed) % 0x3fff_fff0 + 1;
     }
     TID.with(|t| *t)

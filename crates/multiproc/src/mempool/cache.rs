@@ -101,6 +101,7 @@ pub(crate) fn current_owner() -> u32 {
 }
 
 thread_local! {
+    // after-fork: reset by mempool::heap
     static CACHE: Cache = const {
         Cache {
             bins: UnsafeCell::new(

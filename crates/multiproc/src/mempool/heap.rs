@@ -94,6 +94,7 @@ pub(crate) struct Heap {
 // through its mutex.
 unsafe impl Send for Heap {}
 
+// after-fork: reset by mempool::heap
 pub(crate) static HEAP: Mutex<Heap> = Mutex::new(Heap {
     usable: Vec::new(),
     free_owners: Vec::new(),
@@ -113,28 +114,29 @@ fn pool_of(block: *mut u8) -> *mut PoolHeader {
 /// forking thread holds the lock across `fork`, so a child never inherits it held by a
 /// thread that does not exist there.
 pub(crate) fn lock() -> crate::sync::MutexGuard<'static, Heap> {
-    static AT_FORK: std::sync::Once = std::sync::Once::new();
-    AT_FORK.call_once(|| {
-        extern "C" fn prepare() {
-            // SAFETY: taking the raw lock; released by `parent` or reset by `child`.
-            unsafe { HEAP.raw() }.lock();
-        }
-        extern "C" fn parent() {
-            // SAFETY: `prepare` took the lock in this thread just before fork.
-            unsafe { HEAP.force_unlock() };
-        }
-        extern "C" fn child() {
-            use crate::sync::lock::ResetAfterFork;
-            HEAP.force_unlock_after_fork();
-            // The parent's other threads are not here: their pools become orphans.
-            let me = super::cache::current_owner();
-            HEAP.lock().retire_all_but(me);
-        }
-        // SAFETY: registers plain functions that only touch the heap's lock word.
-        unsafe {
-            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
-        }
-    });
+    fn prepare() {
+        // SAFETY: taking the raw lock; released by `parent` or reset by `child`.
+        unsafe { HEAP.raw() }.lock();
+    }
+    fn parent() {
+        // SAFETY: `prepare` took the lock in this thread just before fork.
+        unsafe { HEAP.force_unlock() };
+    }
+    fn child() {
+        use crate::sync::lock::ResetAfterFork;
+        HEAP.force_unlock_after_fork();
+        // The parent's other threads are not here: their pools become orphans.
+        let me = super::cache::current_owner();
+        HEAP.lock().retire_all_but(me);
+    }
+    // after-fork: kept (the handler itself)
+    static AT_FORK: crate::sys::at_fork::Handler = crate::sys::at_fork::Handler::new(
+        "mempool::heap",
+        Some(prepare),
+        Some(parent),
+        Some(child),
+    );
+    AT_FORK.register();
     HEAP.lock()
 }
 

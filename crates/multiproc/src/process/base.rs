@@ -144,6 +144,7 @@ impl Builder {
 }
 
 fn next_name() -> String {
+    // after-fork: kept (only unique names within a process are needed)
     static N: AtomicU64 = AtomicU64::new(1);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let me = current_process().name;

@@ -38,6 +38,7 @@ pub(crate) const ENV_CHILD: &str = "MULTIPROC_CHILD_FD";
 pub(crate) const ENV_FORKSERVER: &str = "MULTIPROC_FORKSERVER_FD";
 pub(crate) const ENV_TRACKER: &str = "MULTIPROC_TRACKER_FD";
 
+// after-fork: kept (the same executable in the child)
 static LINKED: AtomicBool = AtomicBool::new(false);
 
 #[ctor::ctor]
@@ -139,6 +140,7 @@ pub(crate) fn run_caught<R: Serialize>(body: impl FnOnce() -> R) -> Outcome {
 
 /// The address ranges of the executable mapping(s) holding `base`.
 fn own_text() -> &'static [(usize, usize)] {
+    // after-fork: kept (the child maps the same executable text)
     static TEXT: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
     TEXT.get_or_init(|| {
         let base = base_addr();

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::base::Builder;
 use crate::error::ContextError;
-use crate::sync::{Mutex, RawLock};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// How a child process is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,7 +55,11 @@ impl FromStr for StartMethod {
     }
 }
 
-static METHOD: Mutex<Option<StartMethod>> = Mutex::const_new(RawLock::new(), None);
+/// The start method set by [`set_start_method`]: 0 while unset, else `1 + ` its index in
+/// [`get_all_start_methods`]. An atomic rather than a lock, so nothing about it can be held
+/// across a fork.
+// after-fork: kept (a forked child keeps its parent's choice, as in Python)
+static METHOD: AtomicU8 = AtomicU8::new(0);
 
 /// Every start method this platform has (`['fork', 'spawn', 'forkserver']` on Linux).
 pub fn get_all_start_methods() -> [StartMethod; 3] {
@@ -68,18 +72,27 @@ pub fn get_all_start_methods() -> [StartMethod; 3] {
 
 /// The default start method: the one set, else `Forkserver`.
 pub fn get_start_method() -> StartMethod {
-    METHOD.lock().unwrap_or(StartMethod::Forkserver)
+    match METHOD.load(Ordering::Acquire) {
+        0 => StartMethod::Forkserver,
+        n => get_all_start_methods()[usize::from(n) - 1],
+    }
 }
 
 /// Sets the default start method, once (`force` replaces an earlier choice), as Python's
 /// `set_start_method`: a second call without `force` is [`ContextError::AlreadySet`].
 pub fn set_start_method(method: StartMethod, force: bool) -> Result<(), ContextError> {
-    let mut g = METHOD.lock();
-    if g.is_some() && !force {
-        return Err(ContextError::AlreadySet);
+    let code = get_all_start_methods()
+        .iter()
+        .position(|m| *m == method)
+        .map_or(0, |i| i as u8 + 1);
+    if force {
+        METHOD.store(code, Ordering::Release);
+        return Ok(());
     }
-    *g = Some(method);
-    Ok(())
+    METHOD
+        .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+        .map(|_| ())
+        .map_err(|_| ContextError::AlreadySet)
 }
 
 /// A context: a start method to build processes with (≈ `multiprocessing.get_context`).

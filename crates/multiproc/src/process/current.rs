@@ -21,11 +21,24 @@ struct Identity {
     parent: Option<(u32, String)>,
 }
 
+// after-fork: reset by process::current
 static IDENTITY: Mutex<Option<Identity>> = Mutex::const_new(crate::sync::RawLock::new(), None);
+
+// after-fork: kept (the handler itself)
+static AT_FORK: sys::at_fork::Handler = sys::at_fork::Handler::child("process::current", || {
+    // A thread of the parent may have been reading it: the value is whole (only a fork
+    // child's `set_child` replaces it), the lock is taken over.
+    IDENTITY.force_unlock_after_fork()
+});
+
+fn identity() -> crate::sync::MutexGuard<'static, Option<Identity>> {
+    AT_FORK.register();
+    IDENTITY.lock()
+}
 
 /// This process (≈ `multiprocessing.current_process()`).
 pub fn current_process() -> ProcessInfo {
-    let g = IDENTITY.lock();
+    let g = identity();
     match &*g {
         Some(id) => ProcessInfo {
             name: id.name.clone(),
@@ -43,7 +56,7 @@ pub fn current_process() -> ProcessInfo {
 /// The process that started this one, or `None` in the main process
 /// (≈ `multiprocessing.parent_process()`).
 pub fn parent_process() -> Option<ProcessInfo> {
-    let g = IDENTITY.lock();
+    let g = identity();
     let (pid, name) = g.as_ref()?.parent.clone()?;
     Some(ProcessInfo {
         name,
@@ -54,9 +67,7 @@ pub fn parent_process() -> Option<ProcessInfo> {
 
 /// In a new child, before its target runs.
 pub(crate) fn set_child(name: &str, daemon: bool, parent_pid: u32, parent_name: &str) {
-    // A forked child may have copied this lock held by another thread: take it over.
-    IDENTITY.force_unlock_after_fork();
-    *IDENTITY.lock() = Some(Identity {
+    *identity() = Some(Identity {
         name: name.to_owned(),
         daemon,
         parent: Some((parent_pid, parent_name.to_owned())),

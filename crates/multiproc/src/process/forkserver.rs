@@ -26,7 +26,26 @@ struct Server {
     pid: u32,
 }
 
+// after-fork: reset by process::forkserver
 static SERVER: Mutex<Option<Server>> = Mutex::const_new(RawLock::new(), None);
+
+// after-fork: kept (the handler itself)
+static AT_FORK: sys::at_fork::Handler =
+    sys::at_fork::Handler::child("process::forkserver", after_fork_in_child);
+
+/// In a forked child: the control socket is the parent's conversation with its server (two
+/// processes writing requests on it would interleave). The child closes its copy and starts
+/// its own server when it first needs one.
+fn after_fork_in_child() {
+    use crate::sync::ResetAfterFork;
+    SERVER.force_unlock_after_fork();
+    drop(SERVER.lock().take());
+}
+
+fn server() -> crate::sync::MutexGuard<'static, Option<Server>> {
+    AT_FORK.register();
+    SERVER.lock()
+}
 
 /// A started forkserver child: pid, the status socket (its sentinel), the results socket.
 pub(crate) struct Started {
@@ -55,7 +74,7 @@ pub(crate) fn start_child(
     prime(&mut results)?;
     let (status, server_status) = UnixStream::pair()?;
     {
-        let mut g = SERVER.lock();
+        let mut g = server();
         let mut attempt = 0;
         loop {
             if g.is_none() {
@@ -99,7 +118,7 @@ pub(crate) fn start_child(
 
 /// The server's pid, if one is running (for tests and diagnostics).
 pub fn forkserver_pid() -> Option<u32> {
-    SERVER.lock().as_ref().map(|s| s.pid)
+    server().as_ref().map(|s| s.pid)
 }
 
 struct Kid {

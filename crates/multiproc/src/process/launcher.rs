@@ -21,11 +21,17 @@ enum Request {
     Run(Job, mpsc::Sender<io::Result<u32>>),
 }
 
+// after-fork: reset by process::launcher
 static LAUNCHER: Mutex<Option<mpsc::Sender<Request>>> =
     Mutex::const_new(crate::sync::RawLock::new(), None);
 
+// after-fork: kept (the handler itself)
+static AT_FORK: sys::at_fork::Handler =
+    sys::at_fork::Handler::child("process::launcher", after_fork_in_child);
+
 fn send(req: impl FnOnce(mpsc::Sender<io::Result<u32>>) -> Request) -> io::Result<u32> {
     let (tx, rx) = mpsc::channel();
+    AT_FORK.register();
     {
         let mut g = LAUNCHER.lock();
         let launcher = match &*g {
@@ -73,8 +79,9 @@ fn fork_here(body: ChildBody) -> io::Result<u32> {
     // in `_exit`; see the `StartMethod::Fork` docs for the multithreaded-parent caveat.
     match unsafe { sys::process::fork() }? {
         None => {
+            // The after-fork registry has already reset this process's state (this module's
+            // launcher, the registries, the tracker, ...).
             sys::process::die_with_parent(parent);
-            after_fork_in_child();
             body();
             sys::process::exit_now(0)
         }
@@ -103,11 +110,10 @@ pub(crate) fn run(job: Job) -> io::Result<u32> {
     send(|reply| Request::Run(job, reply))
 }
 
-/// In a forked child: the parent's launcher thread does not exist here; the next start makes
-/// a new one. The thread registry and the locks other threads held are reset.
+/// In a forked child (whoever forked): the parent's launcher thread does not exist here; the
+/// next start makes a new one. The parent's sender is forgotten, not dropped: its channel
+/// belongs to a thread that is not in this process.
 fn after_fork_in_child() {
     LAUNCHER.force_unlock_after_fork();
-    *LAUNCHER.lock() = None;
-    super::registry::after_fork_in_child();
-    crate::thread::after_fork_in_child();
+    std::mem::forget(LAUNCHER.lock().take());
 }

@@ -26,11 +26,9 @@ pub enum Fork {
 pub unsafe fn fork() -> io::Result<Fork> {
     // SAFETY: the caller accepts the rules above.
     match unsafe { crate::sys::process::fork() }? {
-        None => {
-            crate::thread::after_fork_in_child();
-            super::registry::after_fork_in_child();
-            Ok(Fork::Child)
-        }
+        // The after-fork registry (`sys::at_fork`) has reset this process's state: the same
+        // resets as a `Fork` start's child gets.
+        None => Ok(Fork::Child),
         Some(pid) => Ok(Fork::Parent(pid)),
     }
 }

@@ -8,15 +8,23 @@ use std::time::Duration;
 use super::popen::Child;
 use crate::sync::{Mutex, RawLock, ResetAfterFork};
 
+// after-fork: reset by process::registry
 static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::const_new(RawLock::new(), Vec::new());
+
+// after-fork: kept (the handler itself)
+static AT_FORK: crate::sys::at_fork::Handler =
+    crate::sys::at_fork::Handler::child("process::registry", after_fork_in_child);
 
 /// The process the registered children belong to. A process forked by other means than ours
 /// (a raw `fork()`, a C library) copies `CHILDREN`; its exit handler must leave them alone,
 /// or it would signal its parent's children and read their results.
+// after-fork: kept (compared with the pid)
 static OWNER: AtomicU32 = AtomicU32::new(0);
 
 /// Records a started child (and, once, installs the exit handler).
 pub(crate) fn add(child: Arc<Child>) {
+    AT_FORK.register();
+    // after-fork: kept (the atexit registration is inherited; `OWNER` tells whose it is)
     static AT_EXIT: Once = Once::new();
     AT_EXIT.call_once(|| {
         // SAFETY: registering a plain `extern "C"` function.
@@ -57,8 +65,9 @@ extern "C" fn at_exit() {
     }
 }
 
-/// In a forked child: the parent's children are not ours.
-pub(crate) fn after_fork_in_child() {
+/// In a forked child: the parent's children are not ours. Forgotten, not dropped: dropping
+/// one would close fds the parent still uses for it (harmless here, but pointless work).
+fn after_fork_in_child() {
     CHILDREN.force_unlock_after_fork();
-    CHILDREN.lock().clear();
+    std::mem::forget(std::mem::take(&mut *CHILDREN.lock()));
 }

@@ -168,6 +168,7 @@ pub struct Queue<T> {
 thread_local! {
     /// Where items are encoded before being copied into the ring; reused to avoid an
     /// allocation per `put`.
+    // after-fork: kept (a scratch buffer, empty between calls)
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 

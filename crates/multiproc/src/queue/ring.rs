@@ -649,7 +649,9 @@ impl Wake {
 thread_local! {
     /// The ring this thread last published a write to, and last freed space in: a side waiting
     /// for what this same thread just did on the other side has no reason to lag.
+    // after-fork: kept (a hint; a wrong one only costs a wake-up check)
     static LAST_WRITTEN: Cell<usize> = const { Cell::new(0) };
+    // after-fork: kept (a hint; a wrong one only costs a wake-up check)
     static LAST_READ: Cell<usize> = const { Cell::new(0) };
 }
 

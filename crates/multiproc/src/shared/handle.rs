@@ -13,7 +13,9 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 type FileKey = (u64, u64);
 
 thread_local! {
+    // after-fork: kept (set only during one serialization call on this thread)
     static SINK: RefCell<Option<Vec<(FileKey, OwnedFd)>>> = const { RefCell::new(None) };
+    // after-fork: kept (set only during one deserialization call on this thread)
     static SOURCE: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
 }
 
@@ -61,6 +63,7 @@ const REFUSAL: &str = "a shared object can only travel as a Process argument or 
      message (its memory goes as a file descriptor); it cannot be put on a Queue";
 
 thread_local! {
+    // after-fork: kept (set only during one serialization call on this thread)
     static REFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 

@@ -17,10 +17,30 @@ use std::os::fd::OwnedFd;
 use crate::sync::{Mutex, RawLock};
 use crate::sys::process as sp;
 
+// after-fork: reset by shared::tracker
 static TRACKER: Mutex<Option<File>> = Mutex::const_new(RawLock::new(), None);
 
+// after-fork: kept (the handler itself)
+static AT_FORK: crate::sys::at_fork::Handler =
+    crate::sys::at_fork::Handler::child("shared::tracker", after_fork_in_child);
+
+/// In a forked child: the segments it creates are its own, and must be unlinked when *it*
+/// ends, so it closes its copy of the parent's tracker pipe (the parent's tracker still ends
+/// with the parent) and starts its own tracker on its first named segment. The lock may
+/// have been held by a parent thread mid-write: taken over.
+fn after_fork_in_child() {
+    use crate::sync::ResetAfterFork;
+    TRACKER.force_unlock_after_fork();
+    drop(TRACKER.lock().take());
+}
+
+fn tracker() -> crate::sync::MutexGuard<'static, Option<File>> {
+    AT_FORK.register();
+    TRACKER.lock()
+}
+
 fn send(line: &str) {
-    let mut g = TRACKER.lock();
+    let mut g = tracker();
     if g.is_none() {
         *g = start().ok();
     }
@@ -36,7 +56,7 @@ pub(crate) fn register(name: &str) {
 
 /// `name` was unlinked: nothing to do for it at the end.
 pub(crate) fn unregister(name: &str) {
-    if TRACKER.lock().is_some() {
+    if tracker().is_some() {
         send(&format!("U {name}\n"));
     }
 }

@@ -26,7 +26,8 @@
 //! # Crashes
 //!
 //! An owner killed inside leaves `busy = 1`: a revoker checks every 100 ms whether the owner's
-//! thread still exists, and if not takes the lock over with `died = true`, exactly as the
+//! thread is definitely dead (gone, or its tid now names a thread with another start time; see
+//! [`sys::liveness`](crate::sys::liveness)), and if so takes the lock over with `died = true`, exactly as the
 //! robust lock reports [`Acquired::OwnerDied`]. An owner killed outside needs nothing.
 //!
 //! Only a process registered with `membarrier` (see [`membarrier`]) takes a bias; without it
@@ -45,7 +46,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, compiler_fence};
 use std::time::{Duration, Instant};
 
 use super::lock::{Acquired, RawLock};
-use crate::primitive::{SpinWait, current_pid, current_tid, futex, task_alive};
+use crate::primitive::{SpinWait, current_pid, current_tid, futex};
+use crate::sys::liveness;
 use crate::sys::membarrier;
 
 /// Set in `bias` (with the owner kept) while a revocation waits for the owner to leave.
@@ -85,6 +87,9 @@ pub(crate) struct BiasedLock {
     busy: AtomicU32,
     /// 1 while a revoker may be sleeping on `busy`: the owner wakes it when leaving.
     revoker: AtomicU32,
+    /// The bias owner thread's start time, stored (under the robust lock) before `bias`, so
+    /// a revoker tells the owner from a later thread with the same tid.
+    owner_start: AtomicU64,
 }
 
 /// This thread's name in `bias`.
@@ -100,6 +105,7 @@ impl BiasedLock {
             bias: AtomicU64::new(0),
             busy: AtomicU32::new(0),
             revoker: AtomicU32::new(0),
+            owner_start: AtomicU64::new(0),
         }
     }
 
@@ -161,6 +167,8 @@ impl BiasedLock {
         if b == 0 {
             // We hold the robust lock, so no other thread can be taking the bias now.
             let next = if membarrier::register() { me } else { REVOKED };
+            self.owner_start
+                .store(liveness::thread_start_time(), Ordering::Relaxed);
             self.bias.store(next, Ordering::Relaxed);
             return Some(false);
         }
@@ -199,12 +207,17 @@ impl BiasedLock {
                 1,
                 Some(deadline.map_or(slice, |d| d.min(slice))),
             );
-            if !woke && self.busy.load(Ordering::Acquire) != 0 && !task_alive(owner as u32) {
+            if !woke && self.busy.load(Ordering::Acquire) != 0 && self.owner_dead(owner) {
                 // Killed inside: what it was doing is ours to repair.
                 self.finish_revoke();
                 return Some(true);
             }
         }
+    }
+
+    /// Whether the bias owner's thread is definitely dead (a probe that cannot tell says no).
+    fn owner_dead(&self, owner: u64) -> bool {
+        liveness::is_dead(owner as u32, self.owner_start.load(Ordering::Relaxed))
     }
 
     fn finish_revoke(&self) {
@@ -226,7 +239,7 @@ impl BiasedLock {
             Some(raw_died)
         } else if self.busy.load(Ordering::Acquire) != 0 {
             // The bias owner is inside: enter only if it is dead.
-            if task_alive(owner as u32) {
+            if !self.owner_dead(owner) {
                 None
             } else {
                 self.finish_revoke();

@@ -14,13 +14,25 @@
 //!   [`ReleaseError::Unlocked`].
 //!
 //! As in Python, any thread may release a `Lock`, not only the one that acquired it.
+//!
+//! # Owners that die
+//!
+//! Beside the word, the lock records its holder's process *identity* (pid and start time, see
+//! [`sys::liveness`](crate::sys::liveness)), stored after the CAS and cleared before the
+//! release. A lock in shared memory ([`Shared`](crate::shared::Shared)) is *robust*: an acquire
+//! that finds it held by a process that is definitely dead (gone, a zombie, or its pid now
+//! naming another process) takes it over and says so ([`Acquired::OwnerDied`]). A blocking
+//! acquire looks every 100 ms; `try_acquire` and a timed acquire look once before giving up,
+//! so polling a dead owner's lock recovers it too. The uncontended path never looks: the check
+//! runs only once the word has been seen held. A probe that cannot answer (a full fd table,
+//! say) counts as alive.
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use crate::error::{OwnerDied, ReleaseError};
-use crate::primitive::atomic::{AtomicU32, Ordering};
-use crate::primitive::{SpinWait, current_pid, current_tid, futex, task_alive};
+use crate::primitive::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{SpinWait, current_pid, current_tid, futex, is_dead, process_identity};
 
 pub(crate) const WAITERS: u32 = 1 << 31;
 pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
@@ -49,16 +61,17 @@ pub(crate) enum Acquired {
 #[repr(C)]
 pub struct RawLock {
     word: AtomicU32,
-    /// The pid of the process whose thread last acquired it, for owner-death checks.
-    owner_pid: AtomicU32,
     flags: AtomicU32,
+    /// The holder's process identity (`pid << 32 | start time`), 0 while free or between the
+    /// CAS and this store; for owner-death checks.
+    owner: AtomicU64,
 }
 
 impl RawLock {
     const_fn! {
         /// A new, unlocked lock.
         pub fn new() -> RawLock {
-            RawLock { word: AtomicU32::new(0), owner_pid: AtomicU32::new(0), flags: AtomicU32::new(0) }
+            RawLock { word: AtomicU32::new(0), flags: AtomicU32::new(0), owner: AtomicU64::new(0) }
         }
     }
 
@@ -74,23 +87,30 @@ impl RawLock {
 
     #[inline]
     fn acquired(&self) -> bool {
-        self.owner_pid.store(current_pid(), Ordering::Relaxed);
+        self.owner.store(process_identity(), Ordering::Relaxed);
         true
     }
 
-    /// Takes the lock if it is free; never blocks.
+    /// The CAS `0 → tid`, nothing else.
     #[inline]
-    pub fn try_lock(&self) -> bool {
+    fn try_lock_fast(&self) -> bool {
         self.word
             .compare_exchange(0, current_tid(), Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
             && self.acquired()
     }
 
+    /// Takes the lock if it is free, or (robust) if its holder's process is dead; never
+    /// blocks.
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        self.try_lock_fast() || self.try_lock_contended() == Some(Acquired::OwnerDied)
+    }
+
     /// Takes the lock, blocking as long as needed.
     #[inline]
     pub fn lock(&self) {
-        if !self.try_lock() {
+        if !self.try_lock_fast() {
             self.lock_slow(None);
         }
     }
@@ -98,13 +118,14 @@ impl RawLock {
     /// Takes the lock unless `deadline` passes first; `None` waits forever.
     #[inline]
     pub fn lock_until(&self, deadline: Option<Instant>) -> bool {
-        self.try_lock() || self.lock_slow(deadline) != Acquired::No
+        self.lock_until_checked(deadline) != Acquired::No
     }
 
     /// As [`lock_until`](Self::lock_until), telling whether the lock came from a dead owner.
+    /// A deadline already past makes it a [`try_lock_checked`](Self::try_lock_checked).
     #[inline]
     pub(crate) fn lock_until_checked(&self, deadline: Option<Instant>) -> Acquired {
-        if self.try_lock() {
+        if self.try_lock_fast() {
             Acquired::Yes
         } else {
             self.lock_slow(deadline)
@@ -114,11 +135,16 @@ impl RawLock {
     /// Never blocks: takes the lock if it is free, or if (robust) its holder's process is dead.
     /// `None` while a live thread holds it.
     pub(crate) fn try_lock_checked(&self) -> Option<Acquired> {
-        if self.try_lock() {
+        if self.try_lock_fast() {
             return Some(Acquired::Yes);
         }
-        let v = self.word.load(Ordering::Relaxed);
-        if v != 0 && self.is_robust() && self.take_from_dead_owner(v, current_tid()) {
+        self.try_lock_contended()
+    }
+
+    /// The word was seen held: take the lock over if its holder is dead (robust locks only).
+    #[cold]
+    fn try_lock_contended(&self) -> Option<Acquired> {
+        if self.is_robust() && self.take_from_dead_owner(current_tid()) {
             return Some(Acquired::OwnerDied);
         }
         None
@@ -175,27 +201,48 @@ impl RawLock {
                 deadline
             };
             if !futex::wait(&self.word, v, slice) {
+                // Checked before giving up too, so a timeout shorter than the poll interval
+                // still recovers a dead owner's lock.
+                if robust && self.take_from_dead_owner(me) {
+                    return Acquired::OwnerDied;
+                }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return self.give_up();
-                }
-                if robust && self.take_from_dead_owner(v, me) {
-                    return Acquired::OwnerDied;
                 }
             }
         }
     }
 
-    /// The lock word was `v` for a whole poll interval. If its owner thread is gone and the
-    /// owner's process is dead (or a zombie), take the lock over. A thread that exited in a
-    /// live process keeps the lock held, as in Python.
+    /// If the lock is held by a process that is definitely dead, take it over. A thread that
+    /// exited in a live process keeps the lock held, as in Python.
+    ///
+    /// The owner identity is read after the word (Acquire), so it is the current holder's or
+    /// 0: a release clears it before freeing the word, and a holder stores it right after its
+    /// CAS. With 0 the holder is between those two steps, and only its thread's definite
+    /// death counts. The takeover first clears the identity it judged, so of two waiters that
+    /// both found the owner dead exactly one proceeds, and no waiter judges the new holder
+    /// by the dead one's identity.
     #[cold]
-    fn take_from_dead_owner(&self, v: u32, me: u32) -> bool {
-        let tid = v & TID_MASK;
-        if tid == 0 || task_alive(tid) {
+    fn take_from_dead_owner(&self, me: u32) -> bool {
+        let v = self.word.load(Ordering::Acquire);
+        if v == 0 {
             return false;
         }
-        let pid = self.owner_pid.load(Ordering::Relaxed);
-        if pid != 0 && task_alive(pid) {
+        let owner = self.owner.load(Ordering::Acquire);
+        let dead = if owner == 0 {
+            is_dead(v & TID_MASK, 0)
+        } else {
+            is_dead((owner >> 32) as u32, owner & 0xffff_ffff)
+        };
+        if !dead {
+            return false;
+        }
+        if owner != 0
+            && self
+                .owner
+                .compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
             return false;
         }
         self.word
@@ -239,6 +286,8 @@ impl RawLock {
     /// Releases the lock, whoever holds it. Errors if it was not held.
     #[inline]
     pub fn unlock(&self) -> Result<(), ReleaseError> {
+        // Before the word: a waiter that sees the word held sees this holder's identity or 0.
+        self.owner.store(0, Ordering::Relaxed);
         let old = self.word.swap(0, Ordering::Release);
         if old == 0 {
             return Err(ReleaseError::Unlocked);
@@ -266,6 +315,14 @@ impl RawLock {
     #[inline]
     pub(crate) fn owner_tid(&self) -> u32 {
         self.word.load(Ordering::Relaxed) & TID_MASK
+    }
+
+    /// Whether the calling thread holds it: its tid in the word, and this process's pid in
+    /// the identity (a tid alone may name a thread of a dead process).
+    #[inline]
+    pub(crate) fn held_by_me(&self) -> bool {
+        self.owner_tid() == current_tid()
+            && (self.owner.load(Ordering::Relaxed) >> 32) as u32 == current_pid()
     }
 }
 
@@ -411,12 +468,39 @@ impl Lock {
     /// that died holding it (only locks in shared memory, see
     /// [`Shared`](crate::shared::Shared), detect that; `acquire` takes them over silently).
     pub fn acquire_checked(&self) -> Result<LockGuard<'_>, OwnerDied<LockGuard<'_>>> {
-        let died = self.raw.lock_until_checked(None) == Acquired::OwnerDied;
+        let got = self.raw.lock_until_checked(None);
+        self.checked(got)
+    }
+
+    /// As [`try_acquire`](Lock::try_acquire), saying so when the lock was taken over from a
+    /// process that died holding it. `None` while a live holder has it.
+    pub fn try_acquire_checked(&self) -> Option<Result<LockGuard<'_>, OwnerDied<LockGuard<'_>>>> {
+        let got = self.raw.try_lock_checked()?;
+        Some(self.checked(got))
+    }
+
+    /// As [`acquire_timeout`](Lock::acquire_timeout), saying so when the lock was taken over
+    /// from a process that died holding it. `None` when the timeout passed first.
+    pub fn acquire_timeout_checked(
+        &self,
+        timeout: Duration,
+    ) -> Option<Result<LockGuard<'_>, OwnerDied<LockGuard<'_>>>> {
+        match self.raw.lock_until_checked(super::deadline(timeout)) {
+            Acquired::No => None,
+            got => Some(self.checked(got)),
+        }
+    }
+
+    fn checked(&self, got: Acquired) -> Result<LockGuard<'_>, OwnerDied<LockGuard<'_>>> {
         let g = LockGuard {
             lock: self,
             _p: PhantomData,
         };
-        if died { Err(OwnerDied(g)) } else { Ok(g) }
+        if got == Acquired::OwnerDied {
+            Err(OwnerDied(g))
+        } else {
+            Ok(g)
+        }
     }
 
     /// Releases the lock, from any thread. Errors with [`ReleaseError::Unlocked`] if it is not

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use super::lock::{Acquired, RawLock};
 use crate::error::{OwnerDied, ReleaseError};
 use crate::primitive::atomic::{AtomicU32, Ordering};
-use crate::primitive::current_tid;
 
 /// A re-entrant lock (≈ `threading.RLock`): the owning thread may acquire it again; it is free
 /// once every acquire has been released. Release by any other thread is an error
@@ -87,6 +86,43 @@ impl RLock {
         self.raw.make_robust();
     }
 
+    /// As [`try_acquire`](RLock::try_acquire), saying so when the lock was taken over from a
+    /// process that died holding it. `None` while another live thread holds it.
+    pub fn try_acquire_checked(&self) -> Option<Result<RLockGuard<'_>, OwnerDied<RLockGuard<'_>>>> {
+        self.acquire_until_checked(Some(Instant::now()))
+    }
+
+    /// As [`acquire_timeout`](RLock::acquire_timeout), saying so when the lock was taken over
+    /// from a process that died holding it. `None` when the timeout passed first.
+    pub fn acquire_timeout_checked(
+        &self,
+        timeout: Duration,
+    ) -> Option<Result<RLockGuard<'_>, OwnerDied<RLockGuard<'_>>>> {
+        self.acquire_until_checked(super::deadline(timeout))
+    }
+
+    fn acquire_until_checked(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Option<Result<RLockGuard<'_>, OwnerDied<RLockGuard<'_>>>> {
+        if self.enter_if_owner() {
+            return Some(Ok(self.guard()));
+        }
+        let got = match deadline {
+            Some(d) if d <= Instant::now() => self.raw.try_lock_checked()?,
+            _ => self.raw.lock_until_checked(deadline),
+        };
+        if got == Acquired::No {
+            return None;
+        }
+        self.count.store(1, Ordering::Relaxed);
+        Some(if got == Acquired::OwnerDied {
+            Err(OwnerDied(self.guard()))
+        } else {
+            Ok(self.guard())
+        })
+    }
+
     /// Acquires only without blocking.
     pub fn try_acquire(&self) -> Option<RLockGuard<'_>> {
         self.acquire_until(Some(Instant::now()))
@@ -129,7 +165,7 @@ impl RLock {
     /// Whether the calling thread owns it (Python's `_is_owned()`).
     #[inline]
     pub fn is_owned(&self) -> bool {
-        self.raw.is_locked() && self.raw.owner_tid() == current_tid()
+        self.raw.is_locked() && self.raw.held_by_me()
     }
 
     /// How many times the owner has acquired it; 0 when this thread does not own it

@@ -32,7 +32,9 @@ use rustix::thread::{MembarrierCommand, membarrier};
 
 /// The pid that registered, so a forked child (same memory, new address space) does not
 /// believe it is registered.
+// after-fork: kept (compared with the pid: a child starts unregistered)
 static REGISTERED_PID: AtomicU32 = AtomicU32::new(0);
+// after-fork: kept (the same kernel in the child)
 static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Whether this process may run the light side of an asymmetric fence now.

@@ -38,18 +38,28 @@ type Hook = Arc<dyn Fn(&ExceptHookArgs<'_>) + Send + Sync>;
 /// runs) rather than std's `RwLock`, so a forked child can reset it: a thread of the parent
 /// swapping hooks at the moment of `fork` would otherwise leave it locked in the child forever,
 /// and the child's first thread panic would hang.
+// after-fork: reset by thread::excepthook
 static HOOK: Mutex<Option<Hook>> = Mutex::new(None);
+
+// after-fork: kept (the handler itself)
+static AT_FORK: crate::sys::at_fork::Handler =
+    crate::sys::at_fork::Handler::child("thread::excepthook", after_fork_in_child);
+
+fn current_hook() -> crate::sync::MutexGuard<'static, Option<Hook>> {
+    AT_FORK.register();
+    HOOK.lock()
+}
 
 /// Replaces the excepthook (≈ assigning `threading.excepthook`).
 pub fn set_excepthook(hook: impl Fn(&ExceptHookArgs<'_>) + Send + Sync + 'static) {
     let hook: Hook = Arc::new(hook);
     // The old hook is dropped after the lock is released.
-    let _old = HOOK.lock().replace(hook);
+    let _old = current_hook().replace(hook);
 }
 
 /// Puts the default excepthook back (≈ `threading.excepthook = threading.__excepthook__`).
 pub fn reset_excepthook() {
-    let _old = HOOK.lock().take();
+    let _old = current_hook().take();
 }
 
 /// The default excepthook (≈ `threading.__excepthook__`): prints to stderr.
@@ -62,7 +72,7 @@ pub fn default_excepthook(args: &ExceptHookArgs<'_>) {
 }
 
 pub(crate) fn call_excepthook(thread: &Thread, panic: &Panic) {
-    let hook = HOOK.lock().clone();
+    let hook = current_hook().clone();
     let args = ExceptHookArgs { thread, panic };
     match hook {
         Some(h) => h(&args),
@@ -73,7 +83,7 @@ pub(crate) fn call_excepthook(thread: &Thread, panic: &Panic) {
 /// In a forked child: the thread that may have held the hook's lock does not exist here. The
 /// child keeps the parent's hook, unless the lock was held at the fork: then the hook may have
 /// been half replaced, and the child starts from the default one.
-pub(crate) fn after_fork_in_child() {
+fn after_fork_in_child() {
     let was_held = HOOK.is_locked();
     HOOK.force_unlock_after_fork();
     if was_held {
@@ -83,7 +93,9 @@ pub(crate) fn after_fork_in_child() {
 }
 
 thread_local! {
+    // after-fork: kept (the forking thread's own, still right in the child)
     static CAPTURING: Cell<bool> = const { Cell::new(false) };
+    // after-fork: kept (the forking thread's own, still right in the child)
     static LAST_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
@@ -98,6 +110,7 @@ pub(crate) fn capture_panics_here() {
 /// takes std's panic-hook lock for writing, and a child forked while another thread of the
 /// parent was panicking (holding that lock for reading) would wait for it forever.
 pub(crate) fn install_recording_hook() {
+    // after-fork: kept (the panic hook it installs is inherited)
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();

@@ -60,7 +60,6 @@ pub use registry::{
 pub use timer::Timer;
 
 pub(crate) use excepthook::{capture_panics_here, install_recording_hook, to_panic};
-pub(crate) use registry::after_fork_in_child;
 
 use std::time::{Duration, Instant};
 

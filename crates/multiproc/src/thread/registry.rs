@@ -101,12 +101,21 @@ impl fmt::Debug for Thread {
 
 // On multiproc's own lock, which a forked child can reset (a std Mutex held by another thread
 // at fork time would stay locked in the child forever).
+// after-fork: reset by thread::registry
 static REGISTRY: Mutex<BTreeMap<u64, Thread>> = Mutex::const_new(RawLock::new(), BTreeMap::new());
+// after-fork: kept (idents stay unique within the child)
 static NEXT_IDENT: AtomicU64 = AtomicU64::new(2); // 1 is the main thread
+// after-fork: kept (Python's counter carries on in a forked child too)
 static NEXT_NAME: AtomicU64 = AtomicU64::new(1);
+// after-fork: reset by thread::registry
 static MAIN: Mutex<Option<Thread>> = Mutex::const_new(RawLock::new(), None);
 
+// after-fork: kept (the handler itself)
+static AT_FORK: sys::at_fork::Handler =
+    sys::at_fork::Handler::child("thread::registry", after_fork_in_child);
+
 fn registry() -> MutexGuard<'static, BTreeMap<u64, Thread>> {
+    AT_FORK.register();
     REGISTRY.lock()
 }
 
@@ -142,6 +151,7 @@ pub(crate) fn unregister(t: &Thread) {
 
 /// The main thread (≈ `threading.main_thread()`).
 pub fn main_thread() -> Thread {
+    AT_FORK.register();
     let mut main = MAIN.lock();
     if let Some(t) = &*main {
         return t.clone();
@@ -155,8 +165,7 @@ pub fn main_thread() -> Thread {
 
 /// In a forked child, where only the forking thread exists: it becomes the main thread, and
 /// the parent's other threads leave the registry (≈ `threading._after_fork`).
-pub(crate) fn after_fork_in_child() {
-    super::excepthook::after_fork_in_child();
+fn after_fork_in_child() {
     REGISTRY.force_unlock_after_fork();
     MAIN.force_unlock_after_fork();
     registry().clear();
@@ -180,7 +189,9 @@ impl Drop for Current {
 }
 
 thread_local! {
+    // after-fork: reset by thread::registry
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    // after-fork: reset by thread::registry
     static IDENT: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -223,6 +234,7 @@ pub fn get_ident() -> u64 {
     IDENT
         .try_with(|i| {
             if i.get() == 0 {
+                AT_FORK.register();
                 i.set(if is_main_os_thread() { 1 } else { new_ident() });
             }
             i.get()

@@ -45,16 +45,20 @@ impl Drop for Claim {
 }
 
 thread_local! {
+    // after-fork: kept (each claim records its pid; a child's lookups skip the parent's)
     static CLAIMS: RefCell<Vec<Claim>> = const { RefCell::new(Vec::new()) };
     /// The last slot used: (heap attachment id, slot address). Cleared in a forked child, so
     /// the child claims its own.
+    // after-fork: reset by mempool::shared::cache
     static LAST: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
 }
 
-extern "C" fn forget_last_after_fork() {
-    // Runs in the child, in the thread that forked (the only one there).
-    let _ = LAST.try_with(|l| l.set((0, 0)));
-}
+// after-fork: kept (the handler itself)
+static AT_FORK: crate::sys::at_fork::Handler =
+    crate::sys::at_fork::Handler::child("mempool::shared::cache", || {
+        // Runs in the child, in the thread that forked (the only one there).
+        let _ = LAST.try_with(|l| l.set((0, 0)));
+    });
 
 /// The calling thread's slot in `inner`, claimed on first use; `None` when every slot is
 /// taken (or during thread teardown).
@@ -71,12 +75,7 @@ fn slot(inner: &Arc<Inner>) -> Option<&Slot> {
 
 #[cold]
 fn slot_slow(inner: &Arc<Inner>) -> Option<&Slot> {
-    static AT_FORK: std::sync::Once = std::sync::Once::new();
-    AT_FORK.call_once(|| {
-        // SAFETY: registers a plain function that only clears a const-initialised
-        // thread-local `Cell`.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_last_after_fork)) };
-    });
+    AT_FORK.register();
     let pid = current_pid();
     let index = CLAIMS
         .try_with(|c| {
@@ -87,7 +86,7 @@ fn slot_slow(inner: &Arc<Inner>) -> Option<&Slot> {
                 return Some(c.slot);
             }
             let tid = current_tid();
-            let start = crate::sys::tid::task_start_time(tid)?;
+            let start = crate::sys::liveness::start_time(tid)?;
             let slot = heap::lock(&inner.seg).claim_slot(pid, tid, start, inner.id)?;
             claims.push(Claim {
                 inner: Arc::downgrade(inner),

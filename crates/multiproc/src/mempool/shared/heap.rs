@@ -434,7 +434,7 @@ impl Guard<'_> {
 
     fn slot_dead(s: &Slot) -> bool {
         let tid = s.tid.load(Relaxed);
-        tid != 0 && crate::sys::tid::task_start_time(tid) != Some(s.start.load(Relaxed))
+        tid != 0 && crate::sys::liveness::is_dead(tid, s.start.load(Relaxed))
     }
 
     /// Gives back the caches of dead threads. With `repair`, or if any slot is dead, the

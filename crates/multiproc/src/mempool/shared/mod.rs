@@ -135,6 +135,7 @@ struct Inner {
 
 impl Inner {
     fn new(seg: Segment) -> Arc<Inner> {
+        // after-fork: kept (ids need only be unique within a process)
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(Inner {
             seg,
@@ -499,6 +500,7 @@ fn attached(key: (u64, u64), add: Option<&Arc<Inner>>) -> Option<Arc<Inner>> {
     use std::collections::HashMap;
     use std::sync::{Mutex, Weak};
     type Registry = HashMap<(u64, u64), Weak<Inner>>;
+    // after-fork: kept (only ever try_lock-ed: a lock held at the fork means the child maps again)
     static ATTACHED: Mutex<Option<Registry>> = Mutex::new(None);
     let mut g = ATTACHED.try_lock().ok()?;
     let map = g.get_or_insert_with(HashMap::new);
