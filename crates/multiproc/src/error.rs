@@ -311,6 +311,14 @@ pub enum ShmError {
     /// The block does not hold a `ShareableList`.
     #[error("shared memory block does not hold a ShareableList")]
     NotAList,
+    /// `create` of a block larger than `/dev/shm` (or memory) can hold. Python creates it and
+    /// the process dies of SIGBUS on the first page that cannot be backed; here every byte is
+    /// backed at creation.
+    #[error("no space in /dev/shm for a block of {size} bytes")]
+    NoSpace {
+        /// The size asked for.
+        size: usize,
+    },
     /// The OS refused.
     #[error(transparent)]
     Os(#[from] std::io::Error),
@@ -324,6 +332,13 @@ pub enum ConnectionError {
     /// The other end is closed and nothing is left to read (`EOFError`).
     #[error("end of file: the other end of the connection is closed")]
     Eof,
+    /// A message announced `len` bytes and memory ran out receiving them. The connection is
+    /// closed (the rest of the message is unread); the process goes on.
+    #[error("no memory to receive a message of {len} bytes; connection closed")]
+    OutOfMemory {
+        /// The announced length.
+        len: u64,
+    },
     /// This end was closed (`OSError: handle is closed`).
     #[error("handle is closed")]
     Closed,

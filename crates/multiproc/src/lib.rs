@@ -85,8 +85,10 @@ pub mod shared;
 pub mod sync;
 #[cfg_attr(multiproc_loom, allow(dead_code, unused_imports))]
 mod sys;
+
 #[cfg(not(multiproc_loom))]
 pub mod thread;
+mod wire;
 
 pub use error::{
     BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, GetError, JoinError,

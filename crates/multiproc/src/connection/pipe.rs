@@ -214,10 +214,10 @@ impl Connection {
             return Err(ConnectionError::BadRange("buffer length < offset"));
         }
         let size = size.unwrap_or(buf.len() - offset);
-        if offset + size > buf.len() {
-            return Err(ConnectionError::BadRange("buffer length < offset + size"));
+        match offset.checked_add(size) {
+            Some(end) if end <= buf.len() => self.send_bytes(&buf[offset..end]),
+            _ => Err(ConnectionError::BadRange("buffer length < offset + size")),
         }
-        self.send_bytes(&buf[offset..offset + size])
     }
 
     fn send_frame(&mut self, bytes: &[u8], fds: &[OwnedFd]) -> Result<(), ConnectionError> {
@@ -282,9 +282,15 @@ impl Connection {
             self.stream = None;
             return Err(ConnectionError::BadMessageLength { len, max });
         }
-        let mut buf = vec![0u8; len as usize];
-        stream.read_exact(&mut buf).map_err(eof)?;
-        Ok((buf, fds))
+        match crate::wire::read_body(stream, len as usize) {
+            Ok(buf) => Ok((buf, fds)),
+            Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+                // The rest of the message is still in the stream: it cannot be used again.
+                self.stream = None;
+                Err(ConnectionError::OutOfMemory { len })
+            }
+            Err(e) => Err(eof(e)),
+        }
     }
 
     /// Receives a value (≈ `recv()`). [`ConnectionError::Eof`] once the other end is closed and

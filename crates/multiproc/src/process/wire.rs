@@ -2,7 +2,7 @@
 //! frames over a Unix socket. One `Start` frame goes to a spawned child; one `Outcome` frame
 //! comes back from every child.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -99,8 +99,7 @@ pub(crate) fn read_frame_with_fds(s: &mut UnixStream) -> io::Result<(Vec<u8>, Ve
             format!("frame of {len} bytes"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf)?;
+    let buf = crate::wire::read_body(s, len)?;
     Ok((buf, fds))
 }
 

@@ -191,6 +191,8 @@ fn cast<A: 'static, B: 'static>(a: A) -> Result<B, A> {
 /// Decodes a message as `T`, in place or from the assembled chunks of a streamed one.
 struct Decode<T> {
     buf: Vec<u8>,
+    /// The streamed message did not fit in memory: its chunks are skipped.
+    out_of_memory: Option<usize>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -213,14 +215,33 @@ impl<T: DeserializeOwned + 'static> Sink for Decode<T> {
     }
 
     fn begin(&mut self, total: usize) {
-        self.buf = Vec::with_capacity(total);
+        // The total comes from the ring, written by another process: memory follows the
+        // chunks as they arrive rather than the announced size.
+        self.buf = Vec::new();
+        self.out_of_memory = None;
+        if self.buf.try_reserve(total.min(1 << 20)).is_err() {
+            self.out_of_memory = Some(total);
+        }
     }
 
     fn extend(&mut self, bytes: &[u8]) {
+        if self.out_of_memory.is_some() {
+            return;
+        }
+        if self.buf.try_reserve(bytes.len()).is_err() {
+            self.out_of_memory = Some(self.buf.len() + bytes.len());
+            self.buf = Vec::new();
+            return;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     fn finish(&mut self) -> Self::Out {
+        if let Some(total) = self.out_of_memory.take() {
+            return Err(format!(
+                "no memory for a message of {total} bytes (dropped)"
+            ));
+        }
         decode_owned(std::mem::take(&mut self.buf))
     }
 }
@@ -361,6 +382,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
         }
         let mut sink = Decode::<T> {
             buf: Vec::new(),
+            out_of_memory: None,
             _t: PhantomData,
         };
         match self.ring.read(&mut sink, block) {

@@ -132,6 +132,11 @@ impl ShareableList {
             return Err(ShmError::NotAList);
         }
         let count = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        // The count comes from the block: it may not size an allocation beyond what the
+        // block can hold.
+        if count > (shm.size() - HEADER) / 8 {
+            return Err(ShmError::NotAList);
+        }
         let mut offsets = Vec::with_capacity(count);
         for i in 0..count {
             let mut o = [0u8; 8];
@@ -142,7 +147,7 @@ impl ShareableList {
         let mut slots = Vec::with_capacity(count);
         for (i, &o) in offsets.iter().enumerate() {
             let end = offsets.get(i + 1).copied().unwrap_or(shm.size());
-            if end < o + SLOT_HEADER || end > shm.size() {
+            if o.checked_add(SLOT_HEADER).is_none_or(|s| end < s) || end > shm.size() {
                 return Err(ShmError::NotAList);
             }
             slots.push((o, end - o - SLOT_HEADER));

@@ -5,14 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::Mode;
-use rustix::shm::OFlags;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mapping::Mapping;
 use super::tracker;
 use crate::error::ShmError;
-use crate::sys::shm::Segment;
+use crate::sys::shm::{self, NamedError};
 
 /// A named shared memory block (≈ `SharedMemory(name=None, create=False, size=0)`).
 ///
@@ -41,10 +39,6 @@ pub struct SharedMemory {
     unlinked: Arc<AtomicBool>,
 }
 
-fn path(name: &str) -> String {
-    format!("/{name}")
-}
-
 fn random_name() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -55,6 +49,15 @@ fn random_name() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("psm_{:08x}", h.finish() as u32)
+}
+
+fn shm_error(e: NamedError, name: &str, size: usize) -> ShmError {
+    match e {
+        NamedError::Exists => ShmError::Exists(name.to_owned()),
+        NamedError::NotFound => ShmError::NotFound(name.to_owned()),
+        NamedError::NoSpace => ShmError::NoSpace { size },
+        NamedError::Os(e) => ShmError::Os(e),
+    }
 }
 
 impl SharedMemory {
@@ -74,28 +77,17 @@ impl SharedMemory {
         if size == 0 {
             return Err(ShmError::InvalidSize);
         }
-        let fd = rustix::shm::open(
-            path(name).as_str(),
-            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| match e {
-            rustix::io::Errno::EXIST => ShmError::Exists(name.to_owned()),
-            e => ShmError::Os(e.into()),
-        })?;
-        tracker::register(name);
-        let setup = (|| -> std::io::Result<Segment> {
-            rustix::fs::ftruncate(&fd, size as u64)?;
-            Segment::map(fd)
-        })();
-        let seg = match setup {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = rustix::shm::unlink(path(name).as_str());
+        let mut registered = false;
+        let seg = shm::create_named(name, size, || {
+            tracker::register(name);
+            registered = true;
+        })
+        .map_err(|e| {
+            if registered {
                 tracker::unregister(name);
-                return Err(ShmError::Os(e));
             }
-        };
+            shm_error(e, name, size)
+        })?;
         Ok(SharedMemory {
             name: name.to_owned(),
             map: Mapping(Arc::new(seg)),
@@ -106,13 +98,7 @@ impl SharedMemory {
 
     /// Attaches to an existing block by name ([`ShmError::NotFound`] if there is none).
     pub fn attach(name: &str) -> Result<SharedMemory, ShmError> {
-        let fd = rustix::shm::open(path(name).as_str(), OFlags::RDWR, Mode::empty()).map_err(
-            |e| match e {
-                rustix::io::Errno::NOENT => ShmError::NotFound(name.to_owned()),
-                e => ShmError::Os(e.into()),
-            },
-        )?;
-        let seg = Segment::map(fd).map_err(ShmError::Os)?;
+        let seg = shm::open_named(name).map_err(|e| shm_error(e, name, 0))?;
         Ok(SharedMemory {
             name: name.to_owned(),
             map: Mapping(Arc::new(seg)),
@@ -177,10 +163,7 @@ impl SharedMemory {
     /// Removes the name (`unlink()`): attached processes keep their mappings; new attaches
     /// fail. A second unlink is [`ShmError::NotFound`], as on POSIX in Python.
     pub fn unlink(&self) -> Result<(), ShmError> {
-        rustix::shm::unlink(path(&self.name).as_str()).map_err(|e| match e {
-            rustix::io::Errno::NOENT => ShmError::NotFound(self.name.clone()),
-            e => ShmError::Os(e.into()),
-        })?;
+        shm::unlink_named(&self.name).map_err(|e| shm_error(e, &self.name, 0))?;
         self.unlinked.store(true, Ordering::Relaxed);
         tracker::unregister(&self.name);
         Ok(())

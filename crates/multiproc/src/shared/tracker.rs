@@ -84,7 +84,7 @@ pub(crate) fn serve(fd: OwnedFd) -> ! {
         }
     }
     for name in names {
-        let _ = rustix::shm::unlink(format!("/{name}").as_str());
+        let _ = crate::sys::shm::unlink_named(&name);
     }
     sp::exit_now(0)
 }

@@ -58,6 +58,44 @@ impl<T: Pod> Block<T> {
         Ok(block)
     }
 
+    /// `len` zeroed elements, written straight into the fresh segment (no `Vec` of them
+    /// first: an array of many gigabytes costs no private memory, and a length whose bytes
+    /// overflow `usize` is an error, not a panic).
+    fn zeroed(len: usize, heap: Option<&SharedHeap>) -> std::io::Result<Block<T>> {
+        let size = len
+            .checked_mul(size_of::<T>())
+            .and_then(|n| n.checked_add(data_offset::<T>()))
+            .filter(|&n| n <= isize::MAX as usize)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "an array of {len} elements of {} bytes does not fit in memory",
+                        size_of::<T>()
+                    ),
+                )
+            })?;
+        let map = Backing::create(heap, size, align_of::<Header>().max(align_of::<T>()))?;
+        // SAFETY: as in `new`: the memory is fresh, large enough and aligned; all-zero bytes
+        // are a valid `T` (`Pod: Zeroable`). A heap block may hold old bytes: zeroed here
+        // (a segment is zero-filled by the kernel already, so it is not touched).
+        unsafe {
+            if matches!(map, Backing::Heap(_)) {
+                std::ptr::write_bytes(map.ptr().add(data_offset::<T>()), 0, len * size_of::<T>());
+            }
+            map.ptr().cast::<Header>().write(Header {
+                lock: RLock::new(),
+                len,
+            });
+        }
+        let block = Block {
+            map,
+            _t: PhantomData,
+        };
+        block.lock().make_robust();
+        Ok(block)
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: written by `new` (checked for size on arrival from another process).
         unsafe { &*self.map.ptr().cast::<Header>() }
@@ -182,13 +220,13 @@ pub struct Array<T: Pod>(Block<T>);
 impl<T: Pod> Array<T> {
     /// `len` zeroed elements (`Array('i', 10)`).
     pub fn zeroed(len: usize) -> std::io::Result<Array<T>> {
-        Ok(Array(Block::new(&vec![T::zeroed(); len], None)?))
+        Ok(Array(Block::zeroed(len, None)?))
     }
 
     /// `len` zeroed elements in a block of `heap` (see
     /// [`Shared::new_in`](super::Shared::new_in)).
     pub fn zeroed_in(heap: &SharedHeap, len: usize) -> std::io::Result<Array<T>> {
-        Ok(Array(Block::new(&vec![T::zeroed(); len], Some(heap))?))
+        Ok(Array(Block::zeroed(len, Some(heap))?))
     }
 
     /// A copy of `items` (`Array('i', [1, 2, 3])`).
@@ -302,13 +340,13 @@ pub struct RawArray<T: Pod>(Block<T>);
 impl<T: Pod> RawArray<T> {
     /// `len` zeroed elements.
     pub fn zeroed(len: usize) -> std::io::Result<RawArray<T>> {
-        Ok(RawArray(Block::new(&vec![T::zeroed(); len], None)?))
+        Ok(RawArray(Block::zeroed(len, None)?))
     }
 
     /// `len` zeroed elements in a block of `heap` (see
     /// [`Shared::new_in`](super::Shared::new_in)).
     pub fn zeroed_in(heap: &SharedHeap, len: usize) -> std::io::Result<RawArray<T>> {
-        Ok(RawArray(Block::new(&vec![T::zeroed(); len], Some(heap))?))
+        Ok(RawArray(Block::zeroed(len, Some(heap))?))
     }
 
     /// A copy of `items`.
