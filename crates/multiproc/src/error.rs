@@ -339,6 +339,17 @@ pub enum ConnectionError {
         /// The announced length.
         len: u64,
     },
+    /// Binding or connecting to an address failed (`ConnectionRefusedError`,
+    /// `FileNotFoundError`, `OSError: Address already in use`, ...); names the address.
+    #[error("cannot {op} {address}: {source}")]
+    Address {
+        /// `"bind"` or `"connect to"`.
+        op: &'static str,
+        /// The address, as [`Address`](crate::connection::Address) displays it.
+        address: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// This end was closed (`OSError: handle is closed`).
     #[error("handle is closed")]
     Closed,

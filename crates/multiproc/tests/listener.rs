@@ -146,3 +146,142 @@ fn a_child_process_connects_by_address() {
         });
     }
 }
+
+/// Connects to a TCP listener and drips one byte of a plausible frame header every 500 ms,
+/// never finishing (slowloris). Returns how long the listener took to hang up on it.
+fn slow_client(addr: std::net::SocketAddr, stop_after: Duration) -> Option<Duration> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let t0 = std::time::Instant::now();
+    // A frame header announcing 200 bytes, then its body, a byte at a time.
+    let bytes: Vec<u8> = 200i32
+        .to_be_bytes()
+        .into_iter()
+        .chain([b'x'; 200])
+        .collect();
+    for b in bytes {
+        if s.write_all(&[b]).is_err() {
+            return Some(t0.elapsed());
+        }
+        if t0.elapsed() > stop_after {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    None
+}
+
+#[test]
+fn slow_clients_delay_nobody_and_are_cut_off_at_the_handshake_deadline() {
+    watchdog(120, || {
+        let key: &'static [u8] = b"k";
+        let listener = std::sync::Arc::new(
+            Listener::bind(
+                Some(Address::Tcp("127.0.0.1:0".parse().unwrap())),
+                Some(key),
+            )
+            .unwrap(),
+        );
+        let Address::Tcp(addr) = *listener.address() else {
+            unreachable!()
+        };
+        let server = std::thread::spawn({
+            let listener = listener.clone();
+            move || {
+                let mut served = 0;
+                let mut failed = 0;
+                loop {
+                    match listener.accept() {
+                        Ok(mut c) => match c.recv::<String>() {
+                            Ok(v) if v == "stop" => return (served, failed),
+                            Ok(v) => {
+                                c.send(&v).unwrap();
+                                served += 1;
+                            }
+                            Err(e) => panic!("{e}"),
+                        },
+                        Err(_) => failed += 1,
+                    }
+                }
+            }
+        });
+        let slow: Vec<_> = (0..8)
+            .map(|_| std::thread::spawn(move || slow_client(addr, Duration::from_secs(40))))
+            .collect();
+        // A good client, again and again for 30 s: each one served within 1 s.
+        let start = std::time::Instant::now();
+        let mut rounds = 0;
+        while start.elapsed() < Duration::from_secs(30) {
+            let t0 = std::time::Instant::now();
+            let mut c = Client(&Address::Tcp(addr), Some(key)).unwrap();
+            c.send(&format!("ping {rounds}")).unwrap();
+            assert_eq!(c.recv::<String>().unwrap(), format!("ping {rounds}"));
+            let took = t0.elapsed();
+            assert!(
+                took < Duration::from_secs(1),
+                "round {rounds} at {:?}: a good client waited {took:?} behind slow ones",
+                start.elapsed()
+            );
+            rounds += 1;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        for t in slow {
+            let cut = t.join().unwrap().expect("a slow client was never cut off");
+            assert!(cut >= Duration::from_secs(9), "cut off early: {cut:?}");
+            assert!(cut < Duration::from_secs(25), "cut off late: {cut:?}");
+        }
+        let mut c = Client(&Address::Tcp(addr), Some(key)).unwrap();
+        c.send(&"stop").unwrap();
+        let (served, failed) = server.join().unwrap();
+        assert_eq!(served, rounds);
+        assert_eq!(failed, 8, "each slow client is one failed handshake");
+    });
+}
+
+#[test]
+fn connect_and_bind_errors_name_the_address() {
+    let missing = Address::Abstract(format!("multiproc-nobody-{}", std::process::id()));
+    let e = Client(&missing, None).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(&missing.to_string()), "{text}");
+    assert!(matches!(e, ConnectionError::Address { .. }), "{e:?}");
+    let path = Address::Path("/nonexistent-dir/for/sure.sock".into());
+    let text = Client(&path, None).unwrap_err().to_string();
+    assert!(text.contains("/nonexistent-dir/for/sure.sock"), "{text}");
+    let l = Listener::bind(Some(Address::Tcp("127.0.0.1:0".parse().unwrap())), None).unwrap();
+    let taken = l.address().clone();
+    let text = Listener::bind(Some(taken.clone()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains(&taken.to_string()) && text.contains("bind"),
+        "{text}"
+    );
+}
+
+#[test]
+fn addresses_round_trip_through_text_and_serde() {
+    for a in [
+        Address::Abstract("svc-1".into()),
+        Address::Path("/tmp/x.sock".into()),
+        Address::Tcp("127.0.0.1:6000".parse().unwrap()),
+        Address::Tcp("[::1]:7".parse().unwrap()),
+    ] {
+        let text = a.to_string();
+        assert_eq!(text.parse::<Address>().unwrap(), a, "{text}");
+        let bytes = postcard::to_stdvec(&a).unwrap();
+        assert_eq!(postcard::from_bytes::<Address>(&bytes).unwrap(), a);
+    }
+    assert_eq!(
+        "\0legacy".parse::<Address>().unwrap(),
+        Address::Abstract("legacy".into())
+    );
+    assert!(matches!(
+        "localhost:80".parse::<Address>().unwrap(),
+        Address::Tcp(_)
+    ));
+    for bad in ["", "@", "\0"] {
+        assert!(bad.parse::<Address>().is_err(), "{bad:?}");
+    }
+    let bad = postcard::to_stdvec("").unwrap();
+    assert!(postcard::from_bytes::<Address>(&bad).is_err());
+}

@@ -26,6 +26,6 @@ mod listener;
 mod pipe;
 mod wait;
 
-pub use listener::{Address, Client, Listener};
+pub use listener::{Address, AddressParseError, Client, Listener};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe};
 pub use wait::{Waitable, wait};
