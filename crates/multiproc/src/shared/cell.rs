@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mapping::Backing;
 use crate::mempool::SharedHeap;
-use crate::sync::{BoundedSemaphore, Condition, ConditionLock, Event, Lock, RLock, Semaphore};
+use crate::sync::{BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
 /// Types that work when placed in memory shared between processes: their whole state is
 /// position-independent futex words, with no pointers, no heap, no destructor.
@@ -77,16 +77,16 @@ unsafe impl ShmSafe for std::sync::atomic::AtomicI64 {}
 // SAFETY: as above.
 unsafe impl ShmSafe for std::sync::atomic::AtomicBool {}
 
-// SAFETY: a `Condition` is its lock plus three `AtomicU32`s.
+// SAFETY: a `Condition` is its lock plus atomics (its counts and its waiter groups).
 unsafe impl ShmSafe for Condition<Lock> {
     fn placed_in_shared_memory(&self) {
-        self.lock().cond_make_robust();
+        self.make_robust();
     }
 }
 // SAFETY: as above.
 unsafe impl ShmSafe for Condition<RLock> {
     fn placed_in_shared_memory(&self) {
-        self.lock().cond_make_robust();
+        self.make_robust();
     }
 }
 

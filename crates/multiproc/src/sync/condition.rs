@@ -15,6 +15,10 @@
 //! that arrives after a notify can never steal the wake-up meant for one that was already
 //! there. Every waiter present at a notify is eligible, so there are always at least as many
 //! eligible waiters as signals, and exactly `k` threads return from `wait` for it.
+//!
+//! A condition in shared memory also groups its waiters by process
+//! ([`waiters`](super::waiters)), so a process killed inside `wait` is dropped from the count
+//! and cannot absorb or duplicate a notify.
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -23,6 +27,7 @@ use super::lock::Lock;
 #[cfg(not(multiproc_loom))]
 use super::lock::RawLock;
 use super::rlock::RLock;
+use super::waiters::ProcessWaiters;
 use crate::primitive::atomic::{AtomicU32, Ordering};
 use crate::primitive::futex;
 
@@ -186,13 +191,14 @@ impl ConditionLock for RLock {
 pub struct Condition<L: ConditionLock = RLock> {
     lock: L,
     queue: WaitQueue,
+    groups: ProcessWaiters,
 }
 
 impl Condition<RLock> {
     const_fn! {
         /// A condition over a new [`RLock`] (Python's default).
         pub fn new() -> Condition<RLock> {
-            Condition { lock: RLock::new(), queue: WaitQueue::new() }
+            Condition { lock: RLock::new(), queue: WaitQueue::new(), groups: ProcessWaiters::new() }
         }
     }
 }
@@ -201,12 +207,19 @@ impl Condition<Lock> {
     const_fn! {
         /// A condition over a new [`Lock`].
         pub fn with_lock() -> Condition<Lock> {
-            Condition { lock: Lock::new(), queue: WaitQueue::new() }
+            Condition { lock: Lock::new(), queue: WaitQueue::new(), groups: ProcessWaiters::new() }
         }
     }
 }
 
 impl<L: ConditionLock> Condition<L> {
+    /// The condition lives in shared memory: its lock becomes robust and its waiters are
+    /// grouped by process.
+    pub(crate) fn make_robust(&self) {
+        self.lock.cond_make_robust();
+        self.groups.make_robust();
+    }
+
     fn guard(&self) -> ConditionGuard<'_, L> {
         ConditionGuard {
             cond: self,
@@ -266,7 +279,10 @@ impl<L: ConditionLock> ConditionGuard<'_, L> {
         let mut saved = Saved {
             lock: &self.cond.lock,
         };
-        self.cond.queue.wait_until(&mut saved, deadline)
+        match self.cond.groups.wait_until(&mut saved, deadline) {
+            Some(woken) => woken,
+            None => self.cond.queue.wait_until(&mut saved, deadline),
+        }
     }
 
     /// Releases the lock, blocks until notified, and re-acquires it. Spurious wake-ups do
@@ -308,22 +324,24 @@ impl<L: ConditionLock> ConditionGuard<'_, L> {
 
     /// Wakes one waiter (`notify()`).
     pub fn notify_one(&self) -> usize {
-        self.cond.queue.notify(1)
+        self.notify(1)
     }
 
-    /// Wakes up to `n` waiters (`notify(n)`); returns how many were woken.
+    /// Wakes up to `n` waiters (`notify(n)`); returns how many were woken. In shared memory,
+    /// waiters of processes that died are not counted and not woken.
     pub fn notify(&self, n: usize) -> usize {
-        self.cond.queue.notify(n)
+        let k = self.cond.groups.notify(n);
+        k + self.cond.queue.notify(n - k)
     }
 
     /// Wakes every waiter (`notify_all()`).
     pub fn notify_all(&self) -> usize {
-        self.cond.queue.notify_all()
+        self.notify(usize::MAX)
     }
 
-    /// Threads waiting and not yet notified.
+    /// Threads waiting and not yet notified (in shared memory: in live processes).
     pub fn waiting(&self) -> usize {
-        self.cond.queue.waiting()
+        self.cond.groups.waiting() + self.cond.queue.waiting()
     }
 }
 

@@ -68,6 +68,7 @@ mod event;
 pub(crate) mod lock;
 mod rlock;
 mod semaphore;
+mod waiters;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard, ConditionLock};
