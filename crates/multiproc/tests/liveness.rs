@@ -247,3 +247,38 @@ fn a_dead_owners_pid_reused_by_another_process_does_not_wedge_the_lock() {
         }
     });
 }
+
+fn consume_one((q, fd_starved): (multiproc::process::Queue<u64>, bool)) -> Option<u64> {
+    let fds = if fd_starved {
+        exhaust_fds(256)
+    } else {
+        Vec::new()
+    };
+    let got = q.get_timeout(Duration::from_secs(3)).ok();
+    drop(fds);
+    got
+}
+
+#[test]
+fn a_consumer_that_cannot_open_proc_does_not_take_over_a_live_consumers_side() {
+    watchdog(90, || {
+        let q = multiproc::process::Queue::<u64>::new(0).unwrap();
+        // A live consumer waits (holding its side), and an fd-starved one waits beside it.
+        let mut a = Process::builder()
+            .start_method(StartMethod::Fork)
+            .target(consume_one, (q.clone(), false));
+        a.start().unwrap();
+        let mut b = Process::builder()
+            .start_method(StartMethod::Fork)
+            .target(consume_one, (q.clone(), true));
+        b.start().unwrap();
+        // Long enough for the starved one to probe the live one's side several times; not
+        // a synchronisation (either order of arrival must give one item to one consumer).
+        std::thread::sleep(Duration::from_millis(500));
+        q.put(7).unwrap();
+        let got_a = a.join_timeout(Duration::from_secs(30)).unwrap();
+        let got_b = b.join_timeout(Duration::from_secs(30)).unwrap();
+        let got: Vec<u64> = got_a.into_iter().chain(got_b).collect();
+        assert_eq!(got, vec![7], "one item put, consumers got {got:?}");
+    });
+}
