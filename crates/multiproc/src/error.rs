@@ -3,6 +3,30 @@
 //! Python raises; multiproc returns. Each failure keeps the name Python gives it, so a Python
 //! user finds `Empty`, `Full`, `BrokenBarrier`, `Timeout` where they expect them, and each
 //! `Display` message is the one CPython prints (checked on CPython 3.11), so logs read the same.
+//!
+//! Where Python writes `try: ... except queue.Empty:`, match on the error; where a function
+//! meets several kinds, `?` lifts each into [`Error`]:
+//!
+//! ```
+//! use multiproc::queue::Queue;
+//! use multiproc::{Empty, Full};
+//! use std::time::Duration;
+//!
+//! let q = Queue::new(1);
+//! q.put(1);
+//! match q.put_nowait(2) {
+//!     Err(Full(item)) => assert_eq!(item, 2), // the item comes back: nothing is lost
+//!     Ok(()) => unreachable!(),
+//! }
+//! assert_eq!(q.get(), 1);
+//! assert_eq!(q.get_timeout(Duration::from_millis(1)), Err(Empty));
+//!
+//! fn drain(q: &Queue<u32>) -> Result<u32, multiproc::Error> {
+//!     let first = q.get_nowait()?; // `Empty` becomes `Error::Empty`
+//!     Ok(first)
+//! }
+//! assert!(matches!(drain(&Queue::new(0)), Err(multiproc::Error::Empty(_))));
+//! ```
 
 use std::fmt;
 

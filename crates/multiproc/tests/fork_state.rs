@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use common::{eventually, watchdog};
 use multiproc::process::{self, Fork, Process, StartMethod};
-use multiproc::shared::SharedMemory;
+use multiproc::shared::{Shared, SharedMemory};
+use multiproc::sync::Event;
 
 /// In a raw `fork()` child: gives the child at most `secs` (a hang then ends it with
 /// SIGALRM, which the parent sees as exit code -14, instead of leaving an orphan).
@@ -106,9 +107,10 @@ fn forking_while_another_thread_creates_named_segments_does_not_hang_the_child()
     });
 }
 
-fn create_and_wait(name: String) {
+fn create_and_wait((name, created): (String, Shared<Event>)) {
     let m = SharedMemory::create_named(&name, 4096).unwrap();
     std::mem::forget(m);
+    created.set();
     std::thread::sleep(Duration::from_secs(600));
 }
 
@@ -122,14 +124,18 @@ fn a_segment_created_by_a_fork_child_is_unlinked_when_the_child_is_killed() {
         )
         .unwrap();
         let name = format!("mp_fork_state_killed_{}", std::process::id());
+        let created = Shared::new(Event::new()).unwrap();
         let mut p = Process::builder()
             .start_method(StartMethod::Fork)
-            .target(create_and_wait, name.clone());
+            .target(create_and_wait, (name.clone(), created.clone()));
         p.start().unwrap();
+        // Killed only once `create_named` returned (a kill between its `shm_open` and the
+        // tracker's registration leaves the name: a window of a few system calls).
         assert!(
-            eventually(30, || shm_exists(&name)),
+            created.wait_timeout(Duration::from_secs(30)),
             "the child never created {name}"
         );
+        assert!(shm_exists(&name));
         p.kill().unwrap();
         let _ = p.join_timeout(Duration::from_secs(30));
         assert!(

@@ -16,6 +16,17 @@ pub enum StartMethod {
     /// and C libraries', are not; nor is Rust's stdout lock, so a forked child's target
     /// should not print if another thread may be printing at that moment). Python 3.12+
     /// warns about exactly this; prefer `Forkserver` in threaded programs.
+    ///
+    /// multiproc's own state is safe in the child: every lock and cache of the crate is reset
+    /// by its after-fork registry (the launcher, the thread registry, the segment tracker,
+    /// the forkserver connection, the memory pool). What std keeps to itself cannot be reset:
+    /// std's per-thread bookkeeping lock (taken when a thread starts), its stdout/stderr
+    /// locks, its environment lock (`std::env::set_var`, `Command`) and the panic-hook lock.
+    /// In a child forked while other threads of the parent may hold them, the target must not
+    /// start threads (`std::thread` or multiproc's), print, touch the environment or spawn
+    /// commands; it may compute, use shared objects, queues and connections, and start
+    /// further processes (those go through multiproc, which is reset). A parent with only
+    /// one thread has none of these limits.
     Fork,
     /// A fresh run of this executable (`/proc/self/exe`). The target is a non-capturing
     /// closure or `fn`; its arguments and result cross by serde.

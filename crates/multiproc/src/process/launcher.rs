@@ -25,6 +25,12 @@ enum Request {
 static LAUNCHER: Mutex<Option<mpsc::Sender<Request>>> =
     Mutex::const_new(crate::sync::RawLock::new(), None);
 
+/// Set in a forked child: its first thread may not be able to start another (std's own
+/// thread bookkeeping lock may have been held by a parent thread at the fork), so a forked
+/// child forks from its main thread instead of through a launcher thread.
+// after-fork: reset by process::launcher (set, in the child)
+static FORKED_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 // after-fork: kept (the handler itself)
 static AT_FORK: sys::at_fork::Handler =
     sys::at_fork::Handler::child("process::launcher", after_fork_in_child);
@@ -97,8 +103,12 @@ fn on_main_thread() -> bool {
 
 /// Forks on the launcher thread; the child runs `body` (which must end the process).
 pub(crate) fn fork(body: ChildBody) -> io::Result<u32> {
-    // Always through the launcher: measured, forking from the main thread itself was slower
-    // (487 µs vs 431 µs start+join), unlike a spawn's fork+exec.
+    if FORKED_CHILD.load(std::sync::atomic::Ordering::Relaxed) && on_main_thread() {
+        AT_FORK.register();
+        return fork_here(body);
+    }
+    // Otherwise through the launcher: measured, forking from the main thread itself was
+    // slower (487 µs vs 431 µs start+join), unlike a spawn's fork+exec.
     send(|reply| Request::Fork(body, reply))
 }
 
@@ -116,4 +126,5 @@ pub(crate) fn run(job: Job) -> io::Result<u32> {
 fn after_fork_in_child() {
     LAUNCHER.force_unlock_after_fork();
     std::mem::forget(LAUNCHER.lock().take());
+    FORKED_CHILD.store(true, std::sync::atomic::Ordering::Relaxed);
 }

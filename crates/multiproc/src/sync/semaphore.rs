@@ -3,6 +3,16 @@
 //! Three words: the counter (also the futex word acquirers sleep on while it is 0), the number
 //! of sleepers, and the bound (`u32::MAX` for a plain `Semaphore`). `release(n)` adds `n` and
 //! wakes up to `n` sleepers only if there are any, so an uncontended release is one CAS.
+//!
+//! # A holder that dies
+//!
+//! A unit taken by a process that is then killed never comes back: a semaphore counts units,
+//! not holders, so nothing says whose the missing unit was (CPython's `multiprocessing`
+//! semaphores behave the same). Unlike a [`Lock`](super::Lock) in shared memory, whose next
+//! acquirer gets it with [`OwnerDied`](crate::OwnerDied), a `Shared<Semaphore>` simply has one
+//! unit fewer, for good. multiproc has no holder-tracking semaphore; when a worker may be
+//! killed while holding a unit, give each unit its own `Shared<Lock>` (N locks for N slots,
+//! taken with `try_acquire` in turn): a dead holder's slot then comes back with `OwnerDied`.
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
