@@ -176,6 +176,11 @@ pub struct Panic {
     pub message: String,
     /// `file:line:column`, when the panic hook could see it.
     pub location: Option<String>,
+    /// The panic aborted its process (a program built with `panic = "abort"`): a child
+    /// process's panic hook sent this just before the abort, so `join` still says what
+    /// happened (the exit status is SIGABRT's). Always `false` for a thread.
+    #[serde(default)]
+    pub aborted: bool,
 }
 
 impl fmt::Display for Panic {
@@ -184,7 +189,11 @@ impl fmt::Display for Panic {
         if let Some(loc) = &self.location {
             write!(f, " at {loc}")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        if self.aborted {
+            f.write_str(" (and the process aborted: panic = \"abort\")")?;
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 //! the announced length), so memory follows what the peer actually sent, and a growth the
 //! allocator refuses is an [`io::ErrorKind::OutOfMemory`] error instead of an abort.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
 
 /// The first allocation for a frame body; later ones double it.
@@ -51,5 +52,172 @@ mod tests {
         assert_eq!(read_body(&mut &big[..], big.len()).unwrap(), big);
         assert_eq!(read_body(&mut &big[..], 5).unwrap(), &big[..5]);
         assert!(read_body(&mut &big[..0], 0).unwrap().is_empty());
+    }
+}
+
+thread_local! {
+    // after-fork: kept (set and taken within one decode call on this thread)
+    static DETAIL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A serde error whose message survives postcard (which keeps only "Serde Deserialization
+/// Error" of a custom message): use in `Deserialize` impls, read back by [`decode`].
+pub(crate) fn de_error<E: serde::de::Error>(msg: impl std::fmt::Display) -> E {
+    let msg = msg.to_string();
+    let _ = DETAIL.try_with(|d| *d.borrow_mut() = Some(msg.clone()));
+    E::custom(msg)
+}
+
+/// Decodes a `T` from postcard bytes; the error is in words, including a custom message from
+/// a `Deserialize` impl that used [`de_error`].
+pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    let _ = DETAIL.try_with(|d| d.borrow_mut().take());
+    postcard::from_bytes(bytes).map_err(|e| {
+        DETAIL
+            .try_with(|d| d.borrow_mut().take())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| e.to_string())
+    })
+}
+
+/// The name a typed message or channel is checked by: std's [`type_name`](std::any::type_name)
+/// of `T` with every module path removed (`alloc::string::String` → `String`,
+/// `my_app::jobs::Job` → `Job`), references dropped, and the spellings serde encodes alike
+/// made one: `str` is `String`, a slice `[T]` is `Vec<T>`, `Box<T>` is `T`. At most 255 bytes.
+///
+/// postcard, the encoding here, is not self-describing: bytes of a `String` decode as a
+/// `u64` without complaint. Sending this tag with each message (connections) or storing it
+/// with the channel (queues) turns such a mix-up into a `Decode` error naming both types.
+/// Paths are left out so that two programs defining the same type in different modules
+/// still talk; the price is that two different types with the same name in one program are
+/// not told apart (nor are types whose names differ but whose encodings agree, nor the
+/// shape of a type whose name is the same in two programs).
+pub(crate) fn type_tag<T: ?Sized>() -> String {
+    let mut tag = normalize(std::any::type_name::<T>());
+    if tag.len() > 255 {
+        let mut end = 255;
+        while !tag.is_char_boundary(end) {
+            end -= 1;
+        }
+        tag.truncate(end);
+    }
+    tag
+}
+
+fn normalize(name: &str) -> String {
+    // Pass 1: drop paths and references.
+    let chars: Vec<char> = name.chars().collect();
+    let mut flat = String::with_capacity(name.len());
+    let mut ident = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        if c.is_alphanumeric() || c == '_' {
+            ident.push(c);
+        } else if c == ':' && chars.get(i) == Some(&':') {
+            i += 1;
+            ident.clear(); // a path segment
+        } else {
+            flush(&mut flat, &mut ident);
+            if c == '&' {
+                // `&mut T` / `&T`: the value is the same.
+                if chars[i..].starts_with(&['m', 'u', 't', ' ']) {
+                    i += 4;
+                }
+            } else {
+                flat.push(c);
+            }
+        }
+    }
+    flush(&mut flat, &mut ident);
+    // Pass 2: `[T]` (no `;` at its depth) is `Vec<T>`; `Box<T>` is `T`.
+    let mut out = String::with_capacity(flat.len() + 8);
+    // For each open bracket: where it starts in `out`, whether a `;` was seen at its depth.
+    let mut open: Vec<(usize, bool)> = Vec::new();
+    // For each open `<`: whether it belongs to a `Box` that was dropped.
+    let mut angle: Vec<bool> = Vec::new();
+    for c in flat.chars() {
+        match c {
+            '[' => {
+                open.push((out.len(), false));
+                out.push('[');
+            }
+            ';' => {
+                if let Some(top) = open.last_mut() {
+                    top.1 = true;
+                }
+                out.push(';');
+            }
+            ']' => match open.pop() {
+                Some((at, false)) => {
+                    out.replace_range(at..at + 1, "Vec<");
+                    out.push('>');
+                }
+                _ => out.push(']'),
+            },
+            '<' => {
+                let boxed = out.ends_with("Box")
+                    && !out[..out.len() - 3].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+                if boxed {
+                    out.truncate(out.len() - 3);
+                } else {
+                    out.push('<');
+                }
+                angle.push(boxed);
+            }
+            '>' => {
+                if !angle.pop().unwrap_or(false) {
+                    out.push('>');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn flush(out: &mut String, ident: &mut String) {
+    if ident == "str" {
+        out.push_str("String");
+    } else {
+        out.push_str(ident);
+    }
+    ident.clear();
+}
+
+#[cfg(test)]
+mod type_tag_tests {
+    use super::*;
+
+    struct Point;
+    mod other {
+        pub struct Point;
+    }
+
+    #[test]
+    fn names_without_paths_and_with_serde_equivalents_merged() {
+        assert_eq!(type_tag::<String>(), "String");
+        assert_eq!(type_tag::<&str>(), "String");
+        assert_eq!(type_tag::<str>(), "String");
+        assert_eq!(type_tag::<Box<str>>(), "String");
+        assert_eq!(type_tag::<u64>(), "u64");
+        assert_eq!(type_tag::<Vec<u8>>(), "Vec<u8>");
+        assert_eq!(type_tag::<[u8]>(), "Vec<u8>");
+        assert_eq!(type_tag::<&[u8]>(), "Vec<u8>");
+        assert_eq!(type_tag::<[u8; 4]>(), "[u8; 4]");
+        assert_eq!(type_tag::<Point>(), type_tag::<other::Point>());
+        assert_eq!(type_tag::<Point>(), "Point");
+        assert_eq!(
+            type_tag::<(String, Option<Vec<Point>>)>(),
+            "(String, Option<Vec<Point>>)"
+        );
+        assert_eq!(
+            type_tag::<&mut std::collections::HashMap<String, Box<[u32]>>>(),
+            "HashMap<String, Vec<u32>>"
+        );
+        assert_eq!(type_tag::<Vec<Box<Point>>>(), "Vec<Point>");
+        assert_ne!(type_tag::<u64>(), type_tag::<String>());
     }
 }

@@ -289,18 +289,27 @@ fn too_large_is_refused_and_returns_the_item() {
 #[test]
 fn undecodable_message_is_a_typed_error_and_the_queue_stays_usable() {
     watchdog(30, || {
-        let bytes: Queue<Vec<u8>> = Queue::new(0).unwrap();
-        // A view of the same queue as `Queue<String>`, through a connection.
+        // Two definitions of `Msg` (as two programs could have): the type check compares
+        // names, so they pass it, and the bytes of one do not decode as the other.
+        mod ours {
+            #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+            pub struct Msg(pub Vec<u8>);
+        }
+        mod theirs {
+            #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+            pub struct Msg(pub String);
+        }
+        let bytes: Queue<ours::Msg> = Queue::new(0).unwrap();
         let (mut a, mut b) = Pipe(true).unwrap();
         a.send(&bytes).unwrap();
-        let strings: Queue<String> = b.recv().unwrap();
-        bytes.put(vec![2, 0xff, 0xfe]).unwrap(); // length 2, invalid UTF-8
+        let strings: Queue<theirs::Msg> = b.recv().unwrap();
+        bytes.put(ours::Msg(vec![0xff, 0xfe])).unwrap(); // invalid UTF-8
         match strings.get_nowait() {
-            Err(GetError::Decode { type_name, .. }) => assert!(type_name.contains("String")),
+            Err(GetError::Decode { type_name, .. }) => assert!(type_name.contains("Msg")),
             other => panic!("{other:?}"),
         }
-        strings.put("fine".into()).unwrap();
-        assert_eq!(strings.get().unwrap(), "fine");
+        strings.put(theirs::Msg("fine".into())).unwrap();
+        assert_eq!(strings.get().unwrap(), theirs::Msg("fine".into()));
         assert!(strings.empty());
     });
 }

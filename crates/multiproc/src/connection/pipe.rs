@@ -207,7 +207,13 @@ impl Connection {
     /// Sends a value (≈ `send(obj)`); shared objects and connections inside it go along as
     /// file descriptors.
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ConnectionError> {
-        let (bytes, fds) = collect_fds(|| postcard::to_stdvec(value));
+        // The message starts with the value's type tag (see `wire::type_tag`): one length
+        // byte and the name.
+        let tag = crate::wire::type_tag::<T>();
+        let mut head = Vec::with_capacity(1 + tag.len() + 16);
+        head.push(tag.len() as u8);
+        head.extend_from_slice(tag.as_bytes());
+        let (bytes, fds) = collect_fds(|| postcard::to_extend(value, head));
         let bytes = bytes.map_err(|e| ConnectionError::Encode(e.to_string()))?;
         self.send_frame(&bytes, &fds)
     }
@@ -313,10 +319,26 @@ impl Connection {
     /// [`ConnectionError::Decode`], and the connection stays usable.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnectionError> {
         let (bytes, fds) = self.recv_frame()?;
-        provide_fds(fds, || postcard::from_bytes(&bytes)).map_err(|e| ConnectionError::Decode {
+        let decode_error = |reason: String| ConnectionError::Decode {
             type_name: std::any::type_name::<T>(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let n = usize::from(*bytes.first().ok_or_else(|| {
+            decode_error("an empty message (sent with send_bytes?) holds no typed value".into())
+        })?);
+        let Some(found) = bytes.get(1..1 + n) else {
+            return Err(decode_error(
+                "the message is shorter than its type tag".into(),
+            ));
+        };
+        let expected = crate::wire::type_tag::<T>();
+        if found != expected.as_bytes() {
+            return Err(decode_error(format!(
+                "the message holds a `{}`, not a `{expected}`",
+                String::from_utf8_lossy(found)
+            )));
+        }
+        provide_fds(fds, || crate::wire::decode(&bytes[1 + n..])).map_err(decode_error)
     }
 
     /// Receives one message's bytes (≈ `recv_bytes()`).
@@ -384,7 +406,7 @@ impl Serialize for Connection {
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (index, readable, writable) = <(u32, bool, bool)>::deserialize(d)?;
-        let fd = crate::shared::take_fd(index).map_err(serde::de::Error::custom)?;
+        let fd = crate::shared::take_fd(index).map_err(crate::wire::de_error)?;
         Ok(Connection::new(
             Stream::Unix(UnixStream::from(fd)),
             readable,

@@ -331,7 +331,7 @@ impl<R> Process<R> {
         let code = child.wait(deadline)?.ok_or(ProcessError::Timeout)?;
         self.joined = true;
         let decode = |bytes: &[u8]| {
-            postcard::from_bytes::<R>(bytes).map_err(|e| {
+            crate::wire::decode::<R>(bytes).map_err(|e| {
                 ProcessError::BadResult(format!(
                     "result does not decode as {}: {e}",
                     std::any::type_name::<R>()
@@ -429,6 +429,7 @@ fn start_forked(
         // closing our copy lets the parent see EOF when we exit.
         unsafe { libc::close(parent_end_raw) };
         current::set_child(&child_name, daemon, parent_pid, &parent_name);
+        bootstrap::report_aborting_panics_to(std::os::fd::AsFd::as_fd(&child_end));
         let outcome = body();
         let mut stream = child_end;
         bootstrap::finish(&mut stream, outcome, false)

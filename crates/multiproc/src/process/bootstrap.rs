@@ -20,11 +20,11 @@
 //! some other object (a `dlopen`ed library) is refused before anything starts.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -98,7 +98,7 @@ where
     R: Serialize,
 {
     const { assert!(size_of::<F>() == 0) };
-    let args: A = match postcard::from_bytes(args) {
+    let args: A = match crate::wire::decode(args) {
         Ok(a) => a,
         Err(e) => {
             return Outcome::BadArgs(format!(
@@ -111,6 +111,52 @@ where
     // initialise; a non-capturing closure or fn item holds no data to be wrong about.
     let f: F = unsafe { std::mem::zeroed() };
     run_caught(move || f(args))
+}
+
+/// In a child: the results socket, where a panic is reported from the panic hook when
+/// panics abort (-1: not a child, or already reported).
+// after-fork: reset by process::bootstrap
+static OUTCOME_FD: AtomicI32 = AtomicI32::new(-1);
+
+// after-fork: kept (the handler itself)
+static AT_FORK: crate::sys::at_fork::Handler =
+    crate::sys::at_fork::Handler::child("process::bootstrap", || {
+        OUTCOME_FD.store(-1, Ordering::Relaxed)
+    });
+
+/// In a new child, before its target runs: a panic under `panic = "abort"` is reported on
+/// `results` (the socket `finish` writes the outcome to).
+pub(crate) fn report_aborting_panics_to(results: BorrowedFd<'_>) {
+    AT_FORK.register();
+    crate::thread::set_abort_reporter(report_abort);
+    OUTCOME_FD.store(results.as_raw_fd(), Ordering::Relaxed);
+}
+
+/// The panic hook's report when panics abort: print as the unwinding path does, and send
+/// the parent the panic, flagged `aborted`. Runs once (a second panic finds the fd gone).
+fn report_abort(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    let fd = OUTCOME_FD.swap(-1, Ordering::Relaxed);
+    if fd < 0 {
+        return false;
+    }
+    let name = current::current_process().name;
+    let panic = crate::error::Panic {
+        thread_name: name.clone(),
+        message: crate::thread::payload_message(info.payload()),
+        location: info.location().map(|l| l.to_string()),
+        aborted: true,
+    };
+    let _ = rustix::io::write(
+        rustix::stdio::stderr(),
+        format!("Process {name}:\n{panic}\n").as_bytes(),
+    );
+    if let Ok(bytes) = wire::encode(&Outcome::Panicked(panic)) {
+        // SAFETY: `fd` is this child's results socket, open until the process ends; the
+        // stream is never dropped, so it is not closed here.
+        let mut stream = std::mem::ManuallyDrop::new(unsafe { UnixStream::from_raw_fd(fd) });
+        let _ = wire::write_frame(&mut stream, &bytes);
+    }
+    true
 }
 
 /// Runs `body` with panics caught and reported (message and location), encoding its value.
@@ -193,6 +239,7 @@ unsafe fn from_offset(offset: i64) -> Trampoline {
 
 /// A child started by `Spawn` (or forked by the forkserver): run the target and exit.
 pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
+    report_aborting_panics_to(stream.as_fd());
     let outcome = match receive_start(&mut stream) {
         Ok((start, fds)) => {
             current::set_child(
@@ -239,6 +286,7 @@ fn receive_start(stream: &mut UnixStream) -> io::Result<(Start, Vec<OwnedFd>)> {
 /// the stdout lock may have been held by another thread of the parent at the fork (complete
 /// lines are already out: stdout is line-buffered).
 pub(crate) fn finish(stream: &mut UnixStream, outcome: Outcome, flush_stdout: bool) -> ! {
+    OUTCOME_FD.store(-1, Ordering::Relaxed);
     let code = outcome.exit_code();
     if let Ok(bytes) = wire::encode(&outcome) {
         let _ = wire::write_frame(stream, &bytes);

@@ -128,31 +128,44 @@ impl Builder {
         self
     }
 
-    fn ring(&self, kind: u32) -> std::io::Result<Ring> {
+    fn ring(&self, kind: u32, item_type: &str) -> std::io::Result<Ring> {
         let cap = self
             .capacity
             .clamp(ring::MIN_CAPACITY, ring::MAX_CAPACITY)
             .next_power_of_two();
         let maxsize = self.maxsize.min(0x7fff_ffff) as u32;
-        Ring::create(cap, maxsize, self.max_message, kind, self.heap.as_ref())
+        Ring::create(
+            cap,
+            maxsize,
+            self.max_message,
+            kind,
+            item_type,
+            self.heap.as_ref(),
+        )
     }
 
     /// A new [`Queue`].
     pub fn queue<T>(&self) -> std::io::Result<Queue<T>> {
-        Ok(Queue::from_ring(self.ring(0)?))
+        Ok(Queue::from_ring(
+            self.ring(0, &crate::wire::type_tag::<T>())?,
+        ))
     }
 
     /// A new [`JoinableQueue`].
     pub fn joinable_queue<T>(&self) -> std::io::Result<JoinableQueue<T>> {
         Ok(JoinableQueue {
-            queue: Queue::from_ring(self.ring(ring::JOINABLE)?),
+            queue: Queue::from_ring(self.ring(ring::JOINABLE, &crate::wire::type_tag::<T>())?),
         })
     }
 
     /// A new [`SimpleQueue`] (`maxsize` does not apply).
     pub fn simple_queue<T>(&self) -> std::io::Result<SimpleQueue<T>> {
         Ok(SimpleQueue {
-            queue: Queue::from_ring(self.clone().maxsize(0).ring(0)?),
+            queue: Queue::from_ring(
+                self.clone()
+                    .maxsize(0)
+                    .ring(0, &crate::wire::type_tag::<T>())?,
+            ),
         })
     }
 }
@@ -199,7 +212,7 @@ struct Decode<T> {
 /// A message's bytes as a `T`: a `Vec<u8>` item is the bytes themselves, anything else is
 /// decoded with postcard.
 fn decode_owned<T: DeserializeOwned + 'static>(buf: Vec<u8>) -> Result<T, String> {
-    cast::<Vec<u8>, T>(buf).or_else(|buf| postcard::from_bytes(&buf).map_err(|e| e.to_string()))
+    cast::<Vec<u8>, T>(buf).or_else(|buf| crate::wire::decode(&buf))
 }
 
 impl<T: DeserializeOwned + 'static> Sink for Decode<T> {
@@ -210,7 +223,7 @@ impl<T: DeserializeOwned + 'static> Sink for Decode<T> {
             decode_owned(bytes.to_vec())
         } else {
             // In place: no copy out of the ring.
-            postcard::from_bytes(bytes).map_err(|e| e.to_string())
+            crate::wire::decode(bytes)
         }
     }
 
@@ -426,7 +439,10 @@ impl<T> Serialize for Queue<T> {
 
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Queue::from_ring(Ring::deserialize(d)?))
+        let ring = Ring::deserialize(d)?;
+        ring.check_item_type(&crate::wire::type_tag::<T>())
+            .map_err(crate::wire::de_error)?;
+        Ok(Queue::from_ring(ring))
     }
 }
 

@@ -113,6 +113,9 @@ struct Header {
     /// [`JOINABLE`] or 0.
     kind: u32,
     max_message: u64,
+    /// The item type's tag (`wire::type_tag`), written at creation: a handle opened as a
+    /// queue of another type is refused.
+    item_type: ItemType,
     put: CachePadded<Side>,
     get: CachePadded<Side>,
     /// The reader sleeping for data.
@@ -125,6 +128,34 @@ struct Header {
 }
 
 const _: () = assert!(size_of::<Header>() <= RING_OFFSET);
+
+/// Bytes of an item type's tag kept in the header; longer tags are compared on this prefix.
+const ITEM_TYPE_LEN: usize = 120;
+
+#[repr(C)]
+struct ItemType {
+    len: u32,
+    name: [u8; ITEM_TYPE_LEN],
+}
+
+impl ItemType {
+    fn new(tag: &str) -> ItemType {
+        let mut end = tag.len().min(ITEM_TYPE_LEN);
+        while !tag.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut name = [0u8; ITEM_TYPE_LEN];
+        name[..end].copy_from_slice(&tag.as_bytes()[..end]);
+        ItemType {
+            len: end as u32,
+            name,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.name[..(self.len as usize).min(ITEM_TYPE_LEN)]
+    }
+}
 
 /// Waiters that are not the reader: `connection::wait` watching for data. A flag, not a
 /// count: a poller killed while armed leaves it set, and then the next publish clears it
@@ -264,6 +295,7 @@ impl Ring {
         maxsize: u32,
         max_message: u64,
         kind: u32,
+        item_type: &str,
         heap: Option<&crate::mempool::SharedHeap>,
     ) -> std::io::Result<Ring> {
         debug_assert!(capacity.is_power_of_two());
@@ -275,6 +307,7 @@ impl Ring {
             maxsize,
             kind,
             max_message,
+            item_type: ItemType::new(item_type),
             put: CachePadded::new(Side::new()),
             get: CachePadded::new(Side::new()),
             data: CachePadded::new(Wake::new()),
@@ -316,6 +349,20 @@ impl Ring {
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Refuses a handle to a queue of another item type than `tag` (see `wire::type_tag`).
+    pub(crate) fn check_item_type(&self, tag: &str) -> Result<(), String> {
+        let stored = self.h().item_type.as_bytes();
+        let asked = ItemType::new(tag);
+        if stored == asked.as_bytes() {
+            Ok(())
+        } else {
+            Err(format!(
+                "a queue of `{}` opened as a queue of `{tag}`",
+                String::from_utf8_lossy(stored)
+            ))
+        }
     }
 
     /// 0: unbounded.
@@ -1104,7 +1151,7 @@ impl<'de> Deserialize<'de> for Ring {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = Backing::deserialize(d)?;
         if map.len() < RING_OFFSET + MIN_CAPACITY {
-            return Err(serde::de::Error::custom("segment too small for a queue"));
+            return Err(crate::wire::de_error("segment too small for a queue"));
         }
         // SAFETY: the segment is at least a page (checked above); these two `u32`s are the
         // first fields of a `Header`, written once at creation.
@@ -1114,7 +1161,7 @@ impl<'de> Deserialize<'de> for Ring {
         };
         let cap = cap as usize;
         if magic != MAGIC || !cap.is_power_of_two() || map.len() < RING_OFFSET + cap {
-            return Err(serde::de::Error::custom("segment does not hold a queue"));
+            return Err(crate::wire::de_error("segment does not hold a queue"));
         }
         Ok(Ring::from_map(map, cap))
     }

@@ -176,7 +176,7 @@ impl<'de, T: ShmSafe> Deserialize<'de> for Shared<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = Backing::deserialize(d)?;
         if map.len() < size_of::<T>() {
-            return Err(serde::de::Error::custom(
+            return Err(crate::wire::de_error(
                 "shared segment smaller than its type",
             ));
         }

@@ -34,8 +34,8 @@ impl Serialize for Mapping {
 impl<'de> Deserialize<'de> for Mapping {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let index = u32::deserialize(d)?;
-        let fd = handle::take_fd(index).map_err(serde::de::Error::custom)?;
-        let seg = Segment::map(fd).map_err(serde::de::Error::custom)?;
+        let fd = handle::take_fd(index).map_err(crate::wire::de_error)?;
+        let seg = Segment::map(fd).map_err(crate::wire::de_error)?;
         Ok(Mapping(Arc::new(seg)))
     }
 }

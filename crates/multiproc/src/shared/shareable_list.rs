@@ -239,6 +239,6 @@ impl Serialize for ShareableList {
 impl<'de> Deserialize<'de> for ShareableList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        ShareableList::attach(&name).map_err(serde::de::Error::custom)
+        ShareableList::attach(&name).map_err(crate::wire::de_error)
     }
 }

@@ -185,6 +185,6 @@ impl Serialize for SharedMemory {
 impl<'de> Deserialize<'de> for SharedMemory {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        SharedMemory::attach(&name).map_err(serde::de::Error::custom)
+        SharedMemory::attach(&name).map_err(crate::wire::de_error)
     }
 }

@@ -414,7 +414,7 @@ macro_rules! handle_impls {
         impl<'de, T: Pod> Deserialize<'de> for $ty<T> {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let map = Backing::deserialize(d)?;
-                Block::check(map).map($ty).map_err(serde::de::Error::custom)
+                Block::check(map).map($ty).map_err(crate::wire::de_error)
             }
         }
     )*};

@@ -115,6 +115,11 @@ pub(crate) fn install_recording_hook() {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            // With `panic = "abort"` nothing unwinds to a `catch_unwind`: the process ends
+            // right after this hook, so a child reports here or never.
+            if cfg!(panic = "abort") && ABORT_REPORTER.get().is_some_and(|report| report(info)) {
+                return;
+            }
             if CAPTURING.try_with(Cell::get).unwrap_or(false) {
                 let loc = info.location().map(|l| l.to_string());
                 let _ = LAST_LOCATION.try_with(|c| *c.borrow_mut() = loc);
@@ -125,15 +130,33 @@ pub(crate) fn install_recording_hook() {
     });
 }
 
-/// Turns a caught panic payload into a [`Panic`], with the location the hook recorded.
-pub(crate) fn to_panic(thread_name: &str, payload: &(dyn Any + Send)) -> Panic {
-    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+/// A panic payload's message.
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "Box<dyn Any>".to_owned()
-    };
+    }
+}
+
+/// Who to tell about a panic when panics abort (a child process tells its parent; see
+/// `process::bootstrap`); returns whether it did. A plain function pointer, set without
+/// taking std's panic-hook lock, so a forked child may set it.
+type AbortReporter = fn(&std::panic::PanicHookInfo<'_>) -> bool;
+
+// after-fork: kept (a function pointer, the same in the child)
+static ABORT_REPORTER: std::sync::OnceLock<AbortReporter> = std::sync::OnceLock::new();
+
+/// Sets the [`AbortReporter`] (once per process image; later calls do nothing).
+pub(crate) fn set_abort_reporter(f: AbortReporter) {
+    let _ = ABORT_REPORTER.set(f);
+}
+
+/// Turns a caught panic payload into a [`Panic`], with the location the hook recorded.
+pub(crate) fn to_panic(thread_name: &str, payload: &(dyn Any + Send)) -> Panic {
+    let message = payload_message(payload);
     let location = LAST_LOCATION
         .try_with(|c| c.borrow_mut().take())
         .ok()
@@ -142,5 +165,6 @@ pub(crate) fn to_panic(thread_name: &str, payload: &(dyn Any + Send)) -> Panic {
         thread_name: thread_name.to_owned(),
         message,
         location,
+        aborted: false,
     }
 }

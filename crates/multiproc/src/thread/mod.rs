@@ -59,7 +59,9 @@ pub use registry::{
 };
 pub use timer::Timer;
 
-pub(crate) use excepthook::{capture_panics_here, install_recording_hook, to_panic};
+pub(crate) use excepthook::{
+    capture_panics_here, install_recording_hook, payload_message, set_abort_reporter, to_panic,
+};
 
 use std::time::{Duration, Instant};
 
