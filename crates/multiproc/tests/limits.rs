@@ -114,3 +114,24 @@ fn an_array_too_large_for_memory_is_an_error_not_a_panic() {
     assert_eq!(a.len(), 1 << 20);
     assert_eq!(a.get(12345), Some(0));
 }
+
+#[test]
+fn a_shareable_list_with_a_lying_header_is_not_a_list() {
+    use multiproc::shared::ShareableList;
+    // A block that claims 4 billion items (which would size a 32 GiB table), and one whose
+    // first slot offset is near `usize::MAX` (which would overflow).
+    let m = SharedMemory::create(4096).unwrap();
+    m.write_at(0, b"MPSL").unwrap();
+    m.write_at(4, &u32::MAX.to_le_bytes()).unwrap();
+    assert!(matches!(
+        ShareableList::attach(m.name()),
+        Err(ShmError::NotAList)
+    ));
+    m.write_at(4, &1u32.to_le_bytes()).unwrap();
+    m.write_at(16, &(u64::MAX - 4).to_le_bytes()).unwrap();
+    assert!(matches!(
+        ShareableList::attach(m.name()),
+        Err(ShmError::NotAList)
+    ));
+    m.unlink().unwrap();
+}
