@@ -65,6 +65,16 @@ fn pipe_round_trip(c: &mut Criterion) {
         ours.send_bytes(b"").unwrap();
         let _ = p.join();
     });
+    // The per-message cost of a typed value, without a process switch: both ends in this
+    // thread (encode, tag, write, read, check, decode).
+    g.bench_function("multiproc Pipe, send/recv u64 in one thread", |b| {
+        let (mut a, mut z) = Pipe(true).unwrap();
+        let mut n = 0u64;
+        b.iter(|| {
+            a.send(&n).unwrap();
+            n = z.recv::<u64>().unwrap() + 1;
+        });
+    });
     g.finish();
 }
 

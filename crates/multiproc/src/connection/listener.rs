@@ -187,8 +187,7 @@ fn deliver_challenge(
     deadline: Instant,
 ) -> Result<(), ConnectionError> {
     let mut nonce = [0u8; NONCE_LEN];
-    rustix::rand::getrandom(&mut nonce, rustix::rand::GetRandomFlags::empty())
-        .map_err(std::io::Error::from)?;
+    crate::sys::io::random(&mut nonce)?;
     let mut message = DIGEST_PREFIX.to_vec();
     message.extend_from_slice(&nonce);
     let mut challenge = CHALLENGE.to_vec();
@@ -331,7 +330,7 @@ impl Listener {
     ) -> Result<Listener, ConnectionError> {
         let address = address.unwrap_or_else(|| {
             let mut r = [0u8; 8];
-            let _ = rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty());
+            let _ = crate::sys::io::random(&mut r);
             Address::Abstract(format!(
                 "multiproc-{}-{}",
                 std::process::id(),

@@ -125,14 +125,14 @@ pub fn wait<'a, W: Into<Waitable<'a>> + Copy>(
         ring.wait_readable(deadline, &never);
         return ready(&fds, &only_fds, &rings);
     }
-    let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
+    let efd = crate::sys::io::eventfd()?;
     let cancel = AtomicBool::new(false);
     std::thread::scope(|s| -> io::Result<()> {
         for &(_, ring) in &rings {
             let (efd, cancel) = (&efd, &cancel);
             s.spawn(move || {
                 if ring.wait_readable(deadline, cancel) {
-                    let _ = rustix::io::write(efd, &1u64.to_ne_bytes());
+                    crate::sys::io::eventfd_signal(efd);
                 }
             });
         }

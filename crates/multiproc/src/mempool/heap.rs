@@ -482,8 +482,11 @@ impl Heap {
             // Every pool free: give the arena back (keeping the last one, so a workload that
             // hovers around one arena does not map and unmap it over and over).
             let a = self.arenas[index].take().expect("just used");
-            // SAFETY: the arena's whole mapping, no block of which is in use.
-            unsafe { libc::munmap(a.map.cast(), a.map_len) };
+            // SAFETY: the arena's whole mapping (made by `map_private`, never null), no block
+            // of which is in use.
+            unsafe {
+                crate::sys::mm::unmap_private(std::ptr::NonNull::new_unchecked(a.map), a.map_len)
+            };
             self.arenas_freed_total += 1;
         }
     }
@@ -492,21 +495,7 @@ impl Heap {
     fn new_arena(&mut self) -> Option<usize> {
         // One pool of slack, so the pools can start 16 KiB-aligned.
         let map_len = ARENA_SIZE + POOL_SIZE;
-        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-        let map = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if map == libc::MAP_FAILED {
-            return None;
-        }
-        let map = map.cast::<u8>();
+        let map = crate::sys::mm::map_private(map_len)?.as_ptr();
         let pools = ((map as usize + POOL_SIZE - 1) & !(POOL_SIZE - 1)) as *mut u8;
         let arena = Arena {
             map,

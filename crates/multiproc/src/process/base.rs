@@ -386,12 +386,12 @@ impl<R> Process<R> {
 
     /// Sends SIGTERM (`terminate()`).
     pub fn terminate(&self) -> Result<(), ProcessError> {
-        Ok(self.started()?.signal(libc::SIGTERM)?)
+        Ok(self.started()?.signal(sp::SIGTERM)?)
     }
 
     /// Sends SIGKILL (`kill()`).
     pub fn kill(&self) -> Result<(), ProcessError> {
-        Ok(self.started()?.signal(libc::SIGKILL)?)
+        Ok(self.started()?.signal(sp::SIGKILL)?)
     }
 
     /// An fd that becomes readable when the child ends, for `poll`/`connection::wait`
@@ -427,7 +427,7 @@ fn start_forked(
     let pid = launcher::fork(Box::new(move || {
         // SAFETY: the parent's end of the results socket is not this process's business;
         // closing our copy lets the parent see EOF when we exit.
-        unsafe { libc::close(parent_end_raw) };
+        unsafe { sys::io::close_inherited(parent_end_raw) };
         current::set_child(&child_name, daemon, parent_pid, &parent_name);
         bootstrap::report_aborting_panics_to(std::os::fd::AsFd::as_fd(&child_end));
         let outcome = body();

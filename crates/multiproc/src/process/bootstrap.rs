@@ -146,10 +146,7 @@ fn report_abort(info: &std::panic::PanicHookInfo<'_>) -> bool {
         location: info.location().map(|l| l.to_string()),
         aborted: true,
     };
-    let _ = rustix::io::write(
-        rustix::stdio::stderr(),
-        format!("Process {name}:\n{panic}\n").as_bytes(),
-    );
+    crate::sys::io::write_stderr(format!("Process {name}:\n{panic}\n").as_bytes());
     if let Ok(bytes) = wire::encode(&Outcome::Panicked(panic)) {
         // SAFETY: `fd` is this child's results socket, open until the process ends; the
         // stream is never dropped, so it is not closed here.
@@ -175,10 +172,7 @@ pub(crate) fn run_caught<R: Serialize>(body: impl FnOnce() -> R) -> Outcome {
             let panic = crate::thread::to_panic(&name, &*payload);
             // A raw write, not `eprintln!`: in a forked child, std's stderr lock may have been
             // held by another thread of the parent at the fork, and would never be released.
-            let _ = rustix::io::write(
-                rustix::stdio::stderr(),
-                format!("Process {name}:\n{panic}\n").as_bytes(),
-            );
+            crate::sys::io::write_stderr(format!("Process {name}:\n{panic}\n").as_bytes());
             Outcome::Panicked(panic)
         }
     }

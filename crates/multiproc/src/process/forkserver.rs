@@ -15,8 +15,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
-
 use super::bootstrap;
 use crate::sync::{Mutex, RawLock};
 use crate::sys::{self, fdpass, process as sp};
@@ -55,12 +53,7 @@ pub(crate) struct Started {
 }
 
 fn start_server() -> io::Result<Server> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let (ours, theirs) = sp::seqpacket_pair()?;
     let pid = super::base::spawn_self(bootstrap::ENV_FORKSERVER, theirs, true)?;
     Ok(Server { control: ours, pid })
 }
@@ -171,11 +164,11 @@ pub(crate) fn serve(control: OwnedFd) -> ! {
                     // The server's other fds are not the child's business.
                     // SAFETY: closing fds this (new) process owns and will not use again.
                     unsafe {
-                        libc::close(control.as_raw_fd());
-                        libc::close(status.as_raw_fd());
+                        sys::io::close_inherited(control.as_raw_fd());
+                        sys::io::close_inherited(status.as_raw_fd());
                         for k in &kids {
-                            libc::close(k.pidfd.as_raw_fd());
-                            libc::close(k.status.as_raw_fd());
+                            sys::io::close_inherited(k.pidfd.as_raw_fd());
+                            sys::io::close_inherited(k.status.as_raw_fd());
                         }
                     }
                     bootstrap::run_spawned(results)

@@ -36,20 +36,5 @@ pub unsafe fn fork() -> io::Result<Fork> {
 /// `os.waitpid(pid, 0)`: waits for a child started by [`fork`]; its exit code in
 /// `multiprocessing`'s convention (`n`, or `-N` for death by signal N).
 pub fn waitpid(pid: u32) -> io::Result<i32> {
-    let pid = rustix::process::Pid::from_raw(pid as i32)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid 0"))?;
-    loop {
-        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => {
-                return Ok(match (status.exit_status(), status.terminating_signal()) {
-                    (Some(code), _) => code,
-                    (None, Some(sig)) => -sig,
-                    _ => continue,
-                });
-            }
-            Ok(None) => continue,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    crate::sys::process::waitpid(pid)
 }

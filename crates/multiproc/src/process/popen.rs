@@ -206,16 +206,10 @@ impl Child {
             ExitWatch::Forkserver {
                 pidfd: Some(fd), ..
             } => sp::pidfd_signal(fd.as_fd(), sig),
-            ExitWatch::Forkserver { pidfd: None, .. } => {
-                // SAFETY: `kill` has no memory-safety preconditions.
-                match unsafe { libc::kill(self.pid as i32, sig) } {
-                    0 => Ok(()),
-                    _ => Err(io::Error::last_os_error()),
-                }
-            }
+            ExitWatch::Forkserver { pidfd: None, .. } => sp::kill(self.pid, sig),
         };
         match r {
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) if sp::is_gone(&e) => Ok(()),
             other => other,
         }
     }

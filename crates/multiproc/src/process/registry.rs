@@ -27,8 +27,7 @@ pub(crate) fn add(child: Arc<Child>) {
     // after-fork: kept (the atexit registration is inherited; `OWNER` tells whose it is)
     static AT_EXIT: Once = Once::new();
     AT_EXIT.call_once(|| {
-        // SAFETY: registering a plain `extern "C"` function.
-        unsafe { libc::atexit(at_exit) };
+        crate::sys::process::at_exit(at_exit);
     });
     let mut g = CHILDREN.lock();
     OWNER.store(crate::sys::pid(), Ordering::Relaxed);
@@ -49,7 +48,7 @@ extern "C" fn at_exit() {
     }
     let children = std::mem::take(&mut *CHILDREN.lock());
     for c in children.iter().filter(|c| c.daemon) {
-        let _ = c.signal(libc::SIGTERM);
+        let _ = c.signal(crate::sys::process::SIGTERM);
     }
     for c in &children {
         // A daemon child that ignores SIGTERM gets SIGKILL after a grace period.
@@ -59,7 +58,7 @@ extern "C" fn at_exit() {
                 Ok(None)
             )
         {
-            let _ = c.signal(libc::SIGKILL);
+            let _ = c.signal(crate::sys::process::SIGKILL);
         }
         let _ = c.wait(None);
     }

@@ -38,9 +38,8 @@ pub(crate) fn provide_fds<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R
 /// Called by a shared object's `Serialize`: records a duplicate of `fd`, returns its index.
 /// The same file (many objects in one heap, or clones of one object) is sent once.
 pub(crate) fn push_fd(fd: BorrowedFd<'_>) -> Result<u32, String> {
-    let key = rustix::fs::fstat(fd)
-        .map(|st| (st.st_dev, st.st_ino))
-        .map_err(|e| format!("cannot inspect a shared fd: {e}"))?;
+    let key =
+        crate::sys::io::file_key(fd).map_err(|e| format!("cannot inspect a shared fd: {e}"))?;
     SINK.with(|s| match s.borrow_mut().as_mut() {
         Some(v) => {
             if let Some(i) = v.iter().position(|(k, _)| *k == key) {

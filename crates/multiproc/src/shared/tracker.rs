@@ -62,7 +62,7 @@ pub(crate) fn unregister(name: &str) {
 }
 
 fn start() -> std::io::Result<File> {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let (r, w) = crate::sys::io::pipe()?;
     // No parent-death signal: the tracker must outlive its creator to clean up after it.
     crate::process::spawn_self(crate::process::ENV_TRACKER, r, false)?;
     Ok(File::from(w))

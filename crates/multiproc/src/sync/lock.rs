@@ -18,8 +18,10 @@
 //! # Owners that die
 //!
 //! Beside the word, the lock records its holder's process *identity* (pid and start time, see
-//! [`sys::liveness`](crate::sys::liveness)), stored after the CAS and cleared before the
-//! release. A lock in shared memory ([`Shared`](crate::shared::Shared)) is *robust*: an acquire
+//! [`sys::liveness`](crate::sys::liveness)) and, after it, the holder's tid, both stored right
+//! after the CAS (while this thread owns the cache line: nearly free). The release stores
+//! nothing more: an identity whose tid is not the word's is the previous holder's, left over
+//! while the new one is between its CAS and its stores. A lock in shared memory ([`Shared`](crate::shared::Shared)) is *robust*: an acquire
 //! that finds it held by a process that is definitely dead (gone, a zombie, or its pid now
 //! naming another process) takes it over and says so ([`Acquired::OwnerDied`]). A blocking
 //! acquire looks every 100 ms; `try_acquire` and a timed acquire look once before giving up,
@@ -62,16 +64,23 @@ pub(crate) enum Acquired {
 pub struct RawLock {
     word: AtomicU32,
     flags: AtomicU32,
-    /// The holder's process identity (`pid << 32 | start time`), 0 while free or between the
-    /// CAS and this store; for owner-death checks.
+    /// The last holder's process identity (`pid << 32 | start time`), for owner-death checks.
     owner: AtomicU64,
+    /// The tid `owner` belongs to, stored after it (Release): when it is not the word's tid,
+    /// `owner` is not the current holder's.
+    owner_tid: AtomicU32,
 }
 
 impl RawLock {
     const_fn! {
         /// A new, unlocked lock.
         pub fn new() -> RawLock {
-            RawLock { word: AtomicU32::new(0), flags: AtomicU32::new(0), owner: AtomicU64::new(0) }
+            RawLock {
+                word: AtomicU32::new(0),
+                flags: AtomicU32::new(0),
+                owner: AtomicU64::new(0),
+                owner_tid: AtomicU32::new(0),
+            }
         }
     }
 
@@ -86,18 +95,20 @@ impl RawLock {
     }
 
     #[inline]
-    fn acquired(&self) -> bool {
+    fn acquired(&self, tid: u32) -> bool {
         self.owner.store(process_identity(), Ordering::Relaxed);
+        self.owner_tid.store(tid, Ordering::Release);
         true
     }
 
     /// The CAS `0 → tid`, nothing else.
     #[inline]
     fn try_lock_fast(&self) -> bool {
+        let me = current_tid();
         self.word
-            .compare_exchange(0, current_tid(), Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            && self.acquired()
+            && self.acquired(me)
     }
 
     /// Takes the lock if it is free, or (robust) if its holder's process is dead; never
@@ -164,7 +175,7 @@ impl RawLock {
                     .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    self.acquired();
+                    self.acquired(me);
                     return Acquired::Yes;
                 }
                 continue;
@@ -216,39 +227,30 @@ impl RawLock {
     /// If the lock is held by a process that is definitely dead, take it over. A thread that
     /// exited in a live process keeps the lock held, as in Python.
     ///
-    /// The owner identity is read after the word (Acquire), so it is the current holder's or
-    /// 0: a release clears it before freeing the word, and a holder stores it right after its
-    /// CAS. With 0 the holder is between those two steps, and only its thread's definite
-    /// death counts. The takeover first clears the identity it judged, so of two waiters that
-    /// both found the owner dead exactly one proceeds, and no waiter judges the new holder
-    /// by the dead one's identity.
+    /// The word is read first (Acquire), then the tid the identity belongs to (Acquire), then
+    /// the identity. If that tid is the word's, the identity is the holder's; if not, the
+    /// holder is between its CAS and its stores, and only its thread's definite death counts.
+    /// The takeover is a CAS from the word that was judged, so of two waiters that both found
+    /// the owner dead exactly one proceeds; and a waiter that looks at the new holder before
+    /// its stores finds the tid mismatch and judges by the tid.
     #[cold]
     fn take_from_dead_owner(&self, me: u32) -> bool {
         let v = self.word.load(Ordering::Acquire);
         if v == 0 {
             return false;
         }
-        let owner = self.owner.load(Ordering::Acquire);
-        let dead = if owner == 0 {
-            is_dead(v & TID_MASK, 0)
-        } else {
+        let tid = v & TID_MASK;
+        let dead = if self.owner_tid.load(Ordering::Acquire) == tid {
+            let owner = self.owner.load(Ordering::Relaxed);
             is_dead((owner >> 32) as u32, owner & 0xffff_ffff)
+        } else {
+            is_dead(tid, 0)
         };
-        if !dead {
-            return false;
-        }
-        if owner != 0
-            && self
-                .owner
-                .compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
-            return false;
-        }
-        self.word
+        dead && self
+            .word
             .compare_exchange(v, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            && self.acquired()
+            && self.acquired(me)
     }
 
     /// Takes a free lock keeping the waiters bit: a thread that slept may not be the last
@@ -257,7 +259,7 @@ impl RawLock {
         self.word
             .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            && self.acquired()
+            && self.acquired(me)
     }
 
     /// The deadline passed while we slept. We may have been woken by a release just now and
@@ -286,8 +288,6 @@ impl RawLock {
     /// Releases the lock, whoever holds it. Errors if it was not held.
     #[inline]
     pub fn unlock(&self) -> Result<(), ReleaseError> {
-        // Before the word: a waiter that sees the word held sees this holder's identity or 0.
-        self.owner.store(0, Ordering::Relaxed);
         let old = self.word.swap(0, Ordering::Release);
         if old == 0 {
             return Err(ReleaseError::Unlocked);

@@ -19,10 +19,53 @@
 pub(crate) mod at_fork;
 pub(crate) mod fdpass;
 pub(crate) mod futex;
+pub(crate) mod io;
 pub(crate) mod liveness;
 pub(crate) mod membarrier;
+pub(crate) mod mm;
 pub(crate) mod process;
 pub(crate) mod shm;
 pub(crate) mod tid;
 
 pub(crate) use tid::pid;
+
+#[cfg(test)]
+mod tests {
+    /// "The only place with raw OS calls", checked: no `libc::` or `rustix::` path outside
+    /// `sys/` (comments and unit-test modules aside).
+    #[test]
+    fn no_system_call_outside_sys() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    if path.file_name().is_some_and(|n| n != "sys") {
+                        walk(&path, out);
+                    }
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let text = match text.find("\n#[cfg(test)]\nmod tests") {
+                        Some(end) => &text[..end],
+                        None => &text[..],
+                    };
+                    for (i, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or("");
+                        if code.contains("libc::") || code.contains("rustix::") {
+                            out.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(
+            found.is_empty(),
+            "system calls outside sys/:\n{}",
+            found.join("\n")
+        );
+    }
+}

@@ -135,3 +135,59 @@ pub(crate) fn cpu_count() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// `SIGTERM`, for `terminate()`.
+pub(crate) const SIGTERM: i32 = libc::SIGTERM;
+/// `SIGKILL`, for `kill()`.
+pub(crate) const SIGKILL: i32 = libc::SIGKILL;
+
+/// Sends `sig` to `pid` (for children without a pidfd). A process already gone is not an
+/// error: there is nothing left to signal.
+pub(crate) fn kill(p: u32, sig: i32) -> io::Result<()> {
+    let sig = Signal::from_named_raw(sig)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "unknown signal"))?;
+    match rustix::process::kill_process(pid(p)?, sig) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an error from signalling means the process is already gone.
+pub(crate) fn is_gone(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Runs `f` when the process exits normally (C's `atexit`, which Rust's `main` returning
+/// triggers through `exit`).
+pub(crate) fn at_exit(f: extern "C" fn()) {
+    // SAFETY: registering a plain `extern "C"` function with no captured state.
+    unsafe { libc::atexit(f) };
+}
+
+/// `waitpid(pid, 0)`, retried on `EINTR`: the exit code in `multiprocessing`'s convention.
+pub(crate) fn waitpid(p: u32) -> io::Result<ExitCode> {
+    let p = pid(p)?;
+    loop {
+        match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => match (status.exit_status(), status.terminating_signal()) {
+                (Some(code), _) => return Ok(code),
+                (None, Some(sig)) => return Ok(-sig),
+                _ => continue,
+            },
+            Ok(None) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A pair of connected `SOCK_SEQPACKET` Unix sockets (message boundaries kept), close-on-exec.
+pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+    Ok(socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
+}

@@ -211,6 +211,6 @@ pub(super) fn die_mid_refill(inner: &Arc<Inner>, class: usize) -> ! {
     let mut h = heap::lock(&inner.seg);
     let _ = h.take_block(class, Some(&s.moving));
     std::mem::forget(h);
-    // SAFETY: ends the process at once, as a SIGKILL would, holding the lock.
-    unsafe { libc::_exit(0) }
+    // Ends the process at once, as a SIGKILL would, holding the lock.
+    crate::sys::process::exit_now(0)
 }

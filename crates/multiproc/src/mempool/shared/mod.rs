@@ -488,8 +488,7 @@ impl<'de> Deserialize<'de> for SharedHeap {
 
 /// Identifies a heap's memfd (device, inode).
 fn attach_key(fd: &std::os::fd::OwnedFd) -> std::io::Result<(u64, u64)> {
-    let st = rustix::fs::fstat(fd)?;
-    Ok((st.st_dev, st.st_ino))
+    crate::sys::io::file_key(std::os::fd::AsFd::as_fd(fd))
 }
 
 /// The heaps attached in this process, so that handles arriving one by one share one mapping.
