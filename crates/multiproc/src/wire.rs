@@ -93,8 +93,37 @@ pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T
 /// still talk; the price is that two different types with the same name in one program are
 /// not told apart (nor are types whose names differ but whose encodings agree, nor the
 /// shape of a type whose name is the same in two programs).
-pub(crate) fn type_tag<T: ?Sized>() -> String {
-    let mut tag = normalize(std::any::type_name::<T>());
+///
+/// Computed once per type and thread (a cache keyed by the address of the `type_name`
+/// string, which is one static per type): a message pays a hash lookup, not the parsing.
+pub(crate) fn type_tag<T: ?Sized>() -> std::rc::Rc<str> {
+    let name = std::any::type_name::<T>();
+    let key = (name.as_ptr() as usize, name.len());
+    let cached = TAGS
+        .try_with(|t| t.borrow().get(&key).cloned())
+        .ok()
+        .flatten();
+    if let Some(tag) = cached {
+        return tag;
+    }
+    let tag: std::rc::Rc<str> = tag_of(name).into();
+    let _ = TAGS.try_with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() < 4096 {
+            t.insert(key, tag.clone());
+        }
+    });
+    tag
+}
+
+thread_local! {
+    // after-fork: kept (a cache of pure functions of the type)
+    static TAGS: RefCell<std::collections::HashMap<(usize, usize), std::rc::Rc<str>>> =
+        RefCell::new(std::collections::HashMap::new());
+}
+
+fn tag_of(name: &str) -> String {
+    let mut tag = normalize(name);
     if tag.len() > 255 {
         let mut end = 255;
         while !tag.is_char_boundary(end) {
@@ -198,26 +227,26 @@ mod type_tag_tests {
 
     #[test]
     fn names_without_paths_and_with_serde_equivalents_merged() {
-        assert_eq!(type_tag::<String>(), "String");
-        assert_eq!(type_tag::<&str>(), "String");
-        assert_eq!(type_tag::<str>(), "String");
-        assert_eq!(type_tag::<Box<str>>(), "String");
-        assert_eq!(type_tag::<u64>(), "u64");
-        assert_eq!(type_tag::<Vec<u8>>(), "Vec<u8>");
-        assert_eq!(type_tag::<[u8]>(), "Vec<u8>");
-        assert_eq!(type_tag::<&[u8]>(), "Vec<u8>");
-        assert_eq!(type_tag::<[u8; 4]>(), "[u8; 4]");
+        assert_eq!(&*type_tag::<String>(), "String");
+        assert_eq!(&*type_tag::<&str>(), "String");
+        assert_eq!(&*type_tag::<str>(), "String");
+        assert_eq!(&*type_tag::<Box<str>>(), "String");
+        assert_eq!(&*type_tag::<u64>(), "u64");
+        assert_eq!(&*type_tag::<Vec<u8>>(), "Vec<u8>");
+        assert_eq!(&*type_tag::<[u8]>(), "Vec<u8>");
+        assert_eq!(&*type_tag::<&[u8]>(), "Vec<u8>");
+        assert_eq!(&*type_tag::<[u8; 4]>(), "[u8; 4]");
         assert_eq!(type_tag::<Point>(), type_tag::<other::Point>());
-        assert_eq!(type_tag::<Point>(), "Point");
+        assert_eq!(&*type_tag::<Point>(), "Point");
         assert_eq!(
-            type_tag::<(String, Option<Vec<Point>>)>(),
+            &*type_tag::<(String, Option<Vec<Point>>)>(),
             "(String, Option<Vec<Point>>)"
         );
         assert_eq!(
-            type_tag::<&mut std::collections::HashMap<String, Box<[u32]>>>(),
+            &*type_tag::<&mut std::collections::HashMap<String, Box<[u32]>>>(),
             "HashMap<String, Vec<u32>>"
         );
-        assert_eq!(type_tag::<Vec<Box<Point>>>(), "Vec<Point>");
+        assert_eq!(&*type_tag::<Vec<Box<Point>>>(), "Vec<Point>");
         assert_ne!(type_tag::<u64>(), type_tag::<String>());
     }
 }
