@@ -272,7 +272,12 @@ impl<R> Process<R> {
             (_, Launch::Run(body)) => start_forked(name, daemon, me.name, body)?,
             (StartMethod::Forkserver, Launch::Exec { offset, args, fds }) => {
                 let started = forkserver::start_child(|results| {
-                    send_start(results, &name, daemon, &me.name, offset, args, fds)
+                    let start = Start {
+                        offset,
+                        args,
+                        ..start_frame(&name, daemon, &me.name, self.method)
+                    };
+                    send_start(results, start, fds)
                 })?;
                 let pidfd = sp::pidfd_open(started.pid).ok();
                 Child::new(
@@ -429,6 +434,7 @@ fn start_forked(
         // closing our copy lets the parent see EOF when we exit.
         unsafe { sys::io::close_inherited(parent_end_raw) };
         current::set_child(&child_name, daemon, parent_pid, &parent_name);
+        super::context::adopt(StartMethod::Fork);
         bootstrap::report_aborting_panics_to(std::os::fd::AsFd::as_fd(&child_end));
         let outcome = body();
         let mut stream = child_end;
@@ -455,7 +461,12 @@ fn start_spawned(
     let (mut results, child_end) = UnixStream::pair()?;
     let pid = spawn_self(bootstrap::ENV_CHILD, child_end.into(), true)?;
     let pidfd = sp::pidfd_open(pid)?;
-    send_start(&mut results, &name, daemon, parent_name, offset, args, fds)?;
+    let start = Start {
+        offset,
+        args,
+        ..start_frame(&name, daemon, parent_name, StartMethod::Spawn)
+    };
+    send_start(&mut results, start, fds)?;
     Ok(Child::new(
         pid,
         name,
@@ -465,23 +476,24 @@ fn start_spawned(
     )?)
 }
 
-fn send_start(
-    results: &mut UnixStream,
-    name: &str,
-    daemon: bool,
-    parent_name: &str,
-    offset: i64,
-    args: Vec<u8>,
-    fds: Vec<OwnedFd>,
-) -> Result<(), ProcessError> {
-    let start = Start {
-        offset,
-        args,
+/// The `Start` frame for a child named `name` (a daemon or not) of this process.
+fn start_frame(name: &str, daemon: bool, parent_name: &str, method: StartMethod) -> Start {
+    Start {
+        method: super::context::code(method),
+        offset: 0,
+        args: Vec::new(),
         name: name.to_owned(),
         daemon,
         parent_pid: sys::pid(),
         parent_name: parent_name.to_owned(),
-    };
+    }
+}
+
+fn send_start(
+    results: &mut UnixStream,
+    start: Start,
+    fds: Vec<OwnedFd>,
+) -> Result<(), ProcessError> {
     let bytes = wire::encode(&start).map_err(|e| ProcessError::Encode(e.to_string()))?;
     // A child that died before reading makes this fail; `join` reports how it died.
     let _ = wire::write_frame_with_fds(results, &bytes, &fds);

@@ -242,6 +242,9 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
                 start.parent_pid,
                 &start.parent_name,
             );
+            if let Some(m) = super::context::from_code(start.method) {
+                super::context::adopt(m);
+            }
             if let Err(e) = offset_check(start.offset) {
                 Outcome::BadArgs(e)
             } else {

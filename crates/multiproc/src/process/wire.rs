@@ -28,6 +28,8 @@ pub(crate) struct Start {
     /// The parent's pid and name, for `parent_process()`.
     pub parent_pid: u32,
     pub parent_name: String,
+    /// The start method (`context::code`): the child's own default.
+    pub method: u8,
 }
 
 /// How a child's target ended, sent back before the child exits.
