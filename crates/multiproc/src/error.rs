@@ -199,6 +199,17 @@ impl fmt::Display for Panic {
 
 impl std::error::Error for Panic {}
 
+/// A shared heap cannot hold a request (the capacity is used up, or the system refused
+/// memory). Re-exported as `mempool::HeapFull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("shared heap full: cannot allocate {requested} bytes in a heap of {capacity} bytes")]
+pub struct HeapFull {
+    /// Bytes asked for.
+    pub requested: usize,
+    /// The heap's capacity.
+    pub capacity: usize,
+}
+
 /// Why `join` did not return the thread's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -261,7 +272,7 @@ pub enum ProcessError {
     /// A capturing closure needs the `Fork` start method.
     #[cfg(not(multiproc_loom))]
     #[error("a capturing closure can only be started with the fork start method, not {0}")]
-    NeedsFork(crate::process::StartMethod),
+    NeedsFork(crate::start_method::StartMethod),
     /// The constructor that runs children was stripped from this executable.
     #[error("the multiproc child entry is not linked into this executable")]
     ChildEntryMissing,
@@ -575,6 +586,23 @@ pub enum Error {
     /// See [`ConnectionError`].
     #[error(transparent)]
     Connection(#[from] ConnectionError),
+    /// See [`ShmError`].
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    /// See [`HeapFull`].
+    #[error(transparent)]
+    HeapFull(#[from] HeapFull),
+    /// See [`OwnerDied`]: the lock was taken over from a dead holder (the guard, and with it
+    /// the lock, is released in this conversion: decide before `?` whether the protected
+    /// state needs repair).
+    #[error("the previous holder of the lock died holding it")]
+    OwnerDied,
+}
+
+impl<G> From<OwnerDied<G>> for Error {
+    fn from(_: OwnerDied<G>) -> Error {
+        Error::OwnerDied
+    }
 }
 
 impl<T> From<PutError<T>> for Error {

@@ -82,6 +82,7 @@ pub mod process;
 pub mod queue;
 #[cfg(not(multiproc_loom))]
 pub mod shared;
+mod start_method;
 pub mod sync;
 #[cfg_attr(multiproc_loom, allow(dead_code, unused_imports))]
 mod sys;

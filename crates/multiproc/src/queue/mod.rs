@@ -1,5 +1,7 @@
 //! Queues for threads (≈ Python's `queue` module): [`Queue`] (FIFO), [`LifoQueue`],
-//! [`PriorityQueue`], [`SimpleQueue`].
+//! [`PriorityQueue`], [`SimpleQueue`]; queues between processes in [`process`]; and the
+//! vocabulary they all share, the traits [`Put`], [`Get`], [`Size`] and [`Tasks`] (see
+//! [`traits`] for why: code written against them works with any queue).
 //!
 //! Every blocking call has three forms, following Python's `block`/`timeout` arguments:
 //!
@@ -39,6 +41,8 @@ mod fifo;
 pub mod process;
 pub(crate) mod ring;
 mod tasks;
+pub mod traits;
 
 pub use engine::{LifoQueue, PriorityQueue};
 pub use fifo::{Queue, SimpleQueue};
+pub use traits::{Get, Put, Size, Tasks};

@@ -623,6 +623,13 @@ impl<T> Serialize for SimpleQueue<T> {
     }
 }
 
+impl<T> SimpleQueue<T> {
+    /// The queue underneath (for the shared queue traits).
+    pub(crate) fn queue(&self) -> &Queue<T> {
+        &self.queue
+    }
+}
+
 impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(SimpleQueue {

@@ -167,15 +167,7 @@ impl Drop for Inner {
     }
 }
 
-/// The heap cannot hold a request (the capacity is used up, or the system refused memory).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("shared heap full: cannot allocate {requested} bytes in a heap of {capacity} bytes")]
-pub struct HeapFull {
-    /// Bytes asked for.
-    pub requested: usize,
-    /// The heap's capacity.
-    pub capacity: usize,
-}
+pub use crate::error::HeapFull;
 
 /// A [`RawBlock`] that does not name a block of the expected size in this heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
