@@ -301,18 +301,7 @@ pub enum ProcessError {
     Os(#[from] std::io::Error),
 }
 
-/// Misuse of start methods and contexts (≈ the `ValueError`/`RuntimeError`s of
-/// `multiprocessing.context`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ContextError {
-    /// `set_start_method` a second time without `force`.
-    #[error("context has already been set")]
-    AlreadySet,
-    /// An unknown start-method name.
-    #[error("cannot find context for '{0}'")]
-    UnknownMethod(String),
-}
+pub use crate::start_method::ContextError;
 
 /// Named shared memory errors (≈ the `FileExistsError` / `FileNotFoundError` / `ValueError`
 /// of `shared_memory.SharedMemory` and `ShareableList`).

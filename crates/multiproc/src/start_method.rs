@@ -1,11 +1,10 @@
 //! [`StartMethod`]: how a child process is started (Python's `'fork'`, `'spawn'`,
 //! `'forkserver'`). A leaf of the crate, beside `error.rs`, so that errors can name a method
-//! without depending on `process/`; `process::StartMethod` is this type.
+//! without depending on `process/`; `process::StartMethod` is this type, and
+//! `error::ContextError` (its parse error) lives here too.
 
 use std::fmt;
 use std::str::FromStr;
-
-use crate::error::ContextError;
 
 /// How a child process is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,4 +63,17 @@ impl FromStr for StartMethod {
             other => Err(ContextError::UnknownMethod(other.to_owned())),
         }
     }
+}
+
+/// Misuse of start methods and contexts (≈ the `ValueError`/`RuntimeError`s of
+/// `multiprocessing.context`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// `set_start_method` a second time without `force`.
+    #[error("context has already been set")]
+    AlreadySet,
+    /// An unknown start-method name.
+    #[error("cannot find context for '{0}'")]
+    UnknownMethod(String),
 }

@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ConnectionError;
-use crate::shared::{collect_fds, provide_fds};
 use crate::sys::{fdpass, process as sp};
+use crate::wire::handle::{collect_fds, provide_fds};
 
 /// Messages up to this size are written with their header in one system call.
 const SMALL_MESSAGE: usize = 64 * 1024;
@@ -398,7 +398,8 @@ impl Serialize for Connection {
             .stream
             .as_ref()
             .ok_or_else(|| serde::ser::Error::custom("handle is closed"))?;
-        let index = crate::shared::push_fd(stream.as_fd()).map_err(serde::ser::Error::custom)?;
+        let index =
+            crate::wire::handle::push_fd(stream.as_fd()).map_err(serde::ser::Error::custom)?;
         (index, self.readable, self.writable).serialize(s)
     }
 }
@@ -406,7 +407,7 @@ impl Serialize for Connection {
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (index, readable, writable) = <(u32, bool, bool)>::deserialize(d)?;
-        let fd = crate::shared::take_fd(index).map_err(crate::wire::de_error)?;
+        let fd = crate::wire::handle::take_fd(index).map_err(crate::wire::de_error)?;
         Ok(Connection::new(
             Stream::Unix(UnixStream::from(fd)),
             readable,

@@ -4,7 +4,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -93,7 +92,7 @@ impl Builder {
             // The arguments cross by serde with every start method, `Fork` included: a shared
             // object in them then takes its reference for the child before the fork (a heap
             // object counts it; a segment passes its fd), exactly as with `Spawn`.
-            let (args, fds) = crate::shared::collect_fds(|| wire::encode(&args));
+            let (args, fds) = crate::wire::handle::collect_fds(|| wire::encode(&args));
             let args = args.map_err(|e| {
                 ProcessError::Encode(format!(
                     "{} does not encode: {e}",
@@ -102,7 +101,9 @@ impl Builder {
             })?;
             match method {
                 StartMethod::Fork => Ok(Launch::Run(Box::new(move || {
-                    crate::shared::provide_fds(fds, || bootstrap::trampoline::<F, A, R>(&args))
+                    crate::wire::handle::provide_fds(fds, || {
+                        bootstrap::trampoline::<F, A, R>(&args)
+                    })
                 }))),
                 StartMethod::Spawn | StartMethod::Forkserver => {
                     let t: Trampoline = bootstrap::trampoline::<F, A, R>;
@@ -164,29 +165,8 @@ pub(crate) fn spawn_self(
     fd: OwnedFd,
     die_with_parent: bool,
 ) -> std::io::Result<u32> {
-    let parent = sys::pid();
-    launcher::run(Box::new(move || {
-        use std::os::unix::process::CommandExt;
-        let raw = sp::raw(&fd);
-        let mut cmd = Command::new("/proc/self/exe");
-        if let Some(arg0) = std::env::args_os().next() {
-            cmd.arg0(arg0);
-        }
-        cmd.env(env, raw.to_string());
-        // SAFETY: runs between fork and exec and only makes async-signal-safe calls (prctl,
-        // getppid, fcntl, _exit).
-        unsafe {
-            cmd.pre_exec(move || {
-                if die_with_parent {
-                    sp::die_with_parent(parent);
-                }
-                sp::inherit_across_exec(BorrowedFd::borrow_raw(raw))
-            });
-        }
-        let child = cmd.spawn()?;
-        drop(fd);
-        Ok(child.id())
-    }))
+    let parent = die_with_parent.then(sys::pid);
+    launcher::run(Box::new(move || sp::exec_self(env, fd, parent)))
 }
 
 /// A child process (≈ `multiprocessing.Process`). `R` is what the target returns, handed to

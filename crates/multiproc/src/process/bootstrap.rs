@@ -36,7 +36,7 @@ use crate::sys::process::exit_now;
 
 pub(crate) const ENV_CHILD: &str = "MULTIPROC_CHILD_FD";
 pub(crate) const ENV_FORKSERVER: &str = "MULTIPROC_FORKSERVER_FD";
-pub(crate) const ENV_TRACKER: &str = "MULTIPROC_TRACKER_FD";
+use crate::shared::ENV_TRACKER;
 
 // after-fork: kept (the same executable in the child)
 static LINKED: AtomicBool = AtomicBool::new(false);
@@ -252,7 +252,7 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
                 // same executable (we were exec'd from /proc/self/exe or forked from it), and
                 // it points into our own text (checked just above).
                 let t = unsafe { from_offset(start.offset) };
-                crate::shared::provide_fds(fds, || t(&start.args))
+                crate::wire::handle::provide_fds(fds, || t(&start.args))
             }
         }
         Err(e) => Outcome::BadArgs(format!("bad start message: {e}")),

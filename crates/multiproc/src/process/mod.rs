@@ -55,9 +55,6 @@ pub use os::{Fork, fork, waitpid};
 /// [`queue::process`](crate::queue::process) beside the thread queues.
 pub use crate::queue::process::{JoinableQueue, Queue, SimpleQueue};
 
-pub(crate) use base::spawn_self;
-pub(crate) use bootstrap::ENV_TRACKER;
-
 /// Live children of this process (≈ `multiprocessing.active_children()`); reaps the ended.
 pub fn active_children() -> Vec<ProcessInfo> {
     registry::reap()

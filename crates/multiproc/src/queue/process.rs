@@ -345,16 +345,15 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
                 let mut scratch = cell.borrow_mut();
                 let mut buf = std::mem::take(&mut *scratch);
                 buf.clear();
-                let r =
-                    match postcard::to_extend(&item, buf) {
-                        Ok(buf) => {
-                            let r = self.ring.write(&[&buf], block);
-                            *scratch = buf;
-                            Ok(r)
-                        }
-                        Err(e) => Err(crate::shared::take_refusal()
-                            .map_or_else(|| e.to_string(), str::to_owned)),
-                    };
+                let r = match postcard::to_extend(&item, buf) {
+                    Ok(buf) => {
+                        let r = self.ring.write(&[&buf], block);
+                        *scratch = buf;
+                        Ok(r)
+                    }
+                    Err(e) => Err(crate::wire::handle::take_refusal()
+                        .map_or_else(|| e.to_string(), str::to_owned)),
+                };
                 if scratch.capacity() > SCRATCH_KEEP {
                     *scratch = Vec::new();
                 }

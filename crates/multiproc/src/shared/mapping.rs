@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::handle;
 use crate::sys::shm::Segment;
 
 #[derive(Debug, Clone)]
@@ -26,7 +25,7 @@ impl Mapping {
 
 impl Serialize for Mapping {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let index = handle::push_fd(self.0.fd()).map_err(serde::ser::Error::custom)?;
+        let index = crate::wire::handle::push_fd(self.0.fd()).map_err(serde::ser::Error::custom)?;
         index.serialize(s)
     }
 }
@@ -34,7 +33,7 @@ impl Serialize for Mapping {
 impl<'de> Deserialize<'de> for Mapping {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let index = u32::deserialize(d)?;
-        let fd = handle::take_fd(index).map_err(crate::wire::de_error)?;
+        let fd = crate::wire::handle::take_fd(index).map_err(crate::wire::de_error)?;
         let seg = Segment::map(fd).map_err(crate::wire::de_error)?;
         Ok(Mapping(Arc::new(seg)))
     }

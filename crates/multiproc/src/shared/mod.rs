@@ -78,7 +78,6 @@
 //! ```
 
 mod cell;
-mod handle;
 pub(crate) mod mapping;
 mod shareable_list;
 mod shared_memory;
@@ -90,6 +89,4 @@ pub use shareable_list::{Item, ShareableList};
 pub use shared_memory::SharedMemory;
 pub use value::{Array, RawArray, RawValue, Value};
 
-pub(crate) use tracker::serve as serve_tracker;
-
-pub(crate) use handle::{collect_fds, provide_fds, push_fd, take_fd, take_refusal};
+pub(crate) use tracker::{ENV_TRACKER, serve as serve_tracker};

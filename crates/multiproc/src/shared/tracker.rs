@@ -17,6 +17,9 @@ use std::os::fd::OwnedFd;
 use crate::sync::{Mutex, RawLock};
 use crate::sys::process as sp;
 
+/// The environment variable that makes a started copy of this executable the tracker.
+pub(crate) const ENV_TRACKER: &str = "MULTIPROC_TRACKER_FD";
+
 // after-fork: reset by shared::tracker
 static TRACKER: Mutex<Option<File>> = Mutex::const_new(RawLock::new(), None);
 
@@ -63,8 +66,9 @@ pub(crate) fn unregister(name: &str) {
 
 fn start() -> std::io::Result<File> {
     let (r, w) = crate::sys::io::pipe()?;
-    // No parent-death signal: the tracker must outlive its creator to clean up after it.
-    crate::process::spawn_self(crate::process::ENV_TRACKER, r, false)?;
+    // No parent-death signal: the tracker must outlive its creator to clean up after it. So
+    // it need not be started from the launcher thread either.
+    crate::sys::process::exec_self(ENV_TRACKER, r, None)?;
     Ok(File::from(w))
 }
 

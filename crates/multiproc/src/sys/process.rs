@@ -191,3 +191,35 @@ pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
         None,
     )?)
 }
+
+/// Starts this executable again (`/proc/self/exe`, the same argv\[0\], no arguments: the child
+/// entry takes over before `main`) with `fd` inherited and its number in the environment
+/// variable `env`. With `die_with_parent = Some(parent)`, the new process gets a parent-death
+/// signal tied to the calling *thread* (see `process::launcher` for why that matters).
+/// Returns the new pid; nothing waits for it here.
+pub(crate) fn exec_self(
+    env: &'static str,
+    fd: OwnedFd,
+    die_with_parent: Option<u32>,
+) -> io::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let raw_fd = raw(&fd);
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    if let Some(arg0) = std::env::args_os().next() {
+        cmd.arg0(arg0);
+    }
+    cmd.env(env, raw_fd.to_string());
+    // SAFETY: runs between fork and exec and only makes async-signal-safe calls (prctl,
+    // getppid, fcntl, _exit); `raw_fd` is open in the child (fork copied it).
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(parent) = die_with_parent {
+                crate::sys::process::die_with_parent(parent);
+            }
+            inherit_across_exec(BorrowedFd::borrow_raw(raw_fd))
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(fd);
+    Ok(child.id())
+}

@@ -1,4 +1,18 @@
-//! Pieces of the frame layer that every length-prefixed format here shares.
+//! The wire layer (≈ CPython's `reduction.py` plus `connection`'s framing): what every byte
+//! format between processes here shares, low in the tree so that `connection/`, `process/`,
+//! `queue/` and the shared objects all stand on it without reaching into each other.
+//!
+//! - [`handle`]: how a shared object travels, its file descriptors beside the serialized
+//!   bytes (`SCM_RIGHTS`);
+//! - [`read_body`]: a frame's body, grown as bytes arrive (below);
+//! - [`type_tag`], [`decode`], [`de_error`]: the type check of typed messages and channels,
+//!   and decode errors in words.
+//!
+//! What is still to come here (issue 12): one frame codec for every format (today
+//! `Connection` uses CPython's i32 BE prefix, the bootstrap a u32 LE one, the forkserver raw
+//! pids, the tracker text lines), and handles by reference (an address or key plus an id).
+//!
+//! # Frame bodies
 //!
 //! A length prefix comes from a peer, and a peer may lie: a header that says "2 GiB follow"
 //! followed by ten bytes must not cost 2 GiB. [`read_body`] therefore never sizes a buffer by
@@ -8,6 +22,8 @@
 
 use std::cell::RefCell;
 use std::io::{self, Read};
+
+pub(crate) mod handle;
 
 /// The first allocation for a frame body; later ones double it.
 const FIRST_CHUNK: usize = 64 * 1024;
