@@ -12,10 +12,9 @@ use multiproc::process::{Process, StartMethod};
 use multiproc::shared::{Array, Shared, Value};
 use multiproc::sync::{Condition, Event, Lock, RLock, Semaphore};
 
-fn start_all<A, F>(m: StartMethod, n: usize, f: F, arg: A)
+fn start_all<A>(m: StartMethod, n: usize, f: fn(A), arg: A)
 where
     A: serde::Serialize + serde::de::DeserializeOwned + Send + Clone + 'static,
-    F: Fn(A) + Copy + Send + 'static,
 {
     let mut ps: Vec<_> = (0..n)
         .map(|_| Process::builder().start_method(m).target(f, arg.clone()))

@@ -513,10 +513,7 @@ fn open_fds() -> usize {
 
 /// Runs `count` in a spawned process, where no other test opens files meanwhile (the fd
 /// table is per process, and this binary runs tests in parallel).
-fn fds_in_a_fresh_process<F>(count: F) -> (usize, usize)
-where
-    F: Fn(()) -> (usize, usize) + Copy + Send + 'static,
-{
+fn fds_in_a_fresh_process(count: fn(()) -> (usize, usize)) -> (usize, usize) {
     let mut p = Process::builder()
         .start_method(StartMethod::Spawn)
         .target(count, ());

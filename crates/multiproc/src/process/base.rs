@@ -24,10 +24,11 @@ use crate::sys::{self, process as sp};
 enum Launch {
     /// Run this in a forked child.
     Run(Box<dyn FnOnce() -> Outcome + Send>),
-    /// Send this trampoline offset and these encoded arguments (and the fds of the shared
-    /// objects among them) to a fresh child.
+    /// Send this trampoline and target (offsets) and these encoded arguments (and the fds of
+    /// the shared objects among them) to a fresh child.
     Exec {
         offset: i64,
+        target: i64,
         args: Vec<u8>,
         fds: Vec<OwnedFd>,
     },
@@ -71,23 +72,26 @@ impl Builder {
 
     /// A process that will run `target(args)` (≈ `Process(target=f, args=...)`).
     ///
-    /// `target` must be a non-capturing closure or a `fn` (a capturing closure fails to
-    /// compile here; use [`fork_target`](Builder::fork_target)), because with `Spawn` and
-    /// `Forkserver` only its identity crosses into the child. `args` and the return value
-    /// cross by serde with every start method.
-    pub fn target<F, A, R>(self, target: F, args: A) -> Process<R>
+    /// `target` is a `fn(A) -> R`: a `fn` item or a closure that captures nothing (a
+    /// capturing closure is refused by `cargo check`, "closures can only be coerced to `fn`
+    /// types if they do not capture any variables"; use [`fork_target`](Builder::fork_target)
+    /// for those), because with `Spawn` and `Forkserver` only its identity crosses into the
+    /// child (see [`Callable`](super::Callable)). `args` and the return value cross by serde
+    /// with every start method.
+    pub fn target<A, R>(self, target: fn(A) -> R, args: A) -> Process<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "a Process target must not capture anything"
-            )
-        };
-        let _ = target;
+        self.call(super::Callable::new(target), args)
+    }
+
+    /// As [`target`](Builder::target), with the function already a [`Callable`](super::Callable).
+    pub fn call<A, R>(self, target: super::Callable<A, R>, args: A) -> Process<R>
+    where
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
         let prepare: Prepare = Box::new(move |method| {
             // The arguments cross by serde with every start method, `Fork` included: a shared
             // object in them then takes its reference for the child before the fork (a heap
@@ -101,14 +105,27 @@ impl Builder {
             })?;
             match method {
                 StartMethod::Fork => Ok(Launch::Run(Box::new(move || {
+                    let f = target.get();
                     crate::wire::handle::provide_fds(fds, || {
-                        bootstrap::trampoline::<F, A, R>(&args)
+                        match crate::wire::decode::<A>(&args) {
+                            Ok(a) => bootstrap::run_caught(move || f(a)),
+                            Err(e) => Outcome::BadArgs(format!(
+                                "arguments do not decode as {}: {e}",
+                                std::any::type_name::<A>()
+                            )),
+                        }
                     })
                 }))),
                 StartMethod::Spawn | StartMethod::Forkserver => {
-                    let t: Trampoline = bootstrap::trampoline::<F, A, R>;
+                    let t: Trampoline = bootstrap::trampoline::<A, R>;
                     let offset = bootstrap::offset_of(t)?;
-                    Ok(Launch::Exec { offset, args, fds })
+                    let target = target.offset()?;
+                    Ok(Launch::Exec {
+                        offset,
+                        target,
+                        args,
+                        fds,
+                    })
                 }
             }
         });
@@ -223,9 +240,8 @@ impl Process<()> {
 
 impl<R> Process<R> {
     /// `Process(target=f, args=args)` with defaults; see [`Builder::target`].
-    pub fn new<F, A>(target: F, args: A) -> Process<R>
+    pub fn new<A>(target: fn(A) -> R, args: A) -> Process<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
@@ -250,15 +266,22 @@ impl<R> Process<R> {
         let (name, daemon) = (self.name.clone(), self.daemon);
         let child = match (self.method, launch) {
             (_, Launch::Run(body)) => start_forked(name, daemon, me.name, body)?,
-            (StartMethod::Forkserver, Launch::Exec { offset, args, fds }) => {
-                let started = forkserver::start_child(|results| {
-                    let start = Start {
-                        offset,
-                        args,
-                        ..start_frame(&name, daemon, &me.name, self.method)
-                    };
-                    send_start(results, start, fds)
-                })?;
+            (
+                StartMethod::Forkserver,
+                Launch::Exec {
+                    offset,
+                    target,
+                    args,
+                    fds,
+                },
+            ) => {
+                let start = Start {
+                    offset,
+                    target,
+                    args,
+                    ..start_frame(&name, daemon, &me.name, self.method)
+                };
+                let started = forkserver::start_child(|results| send_start(results, start, fds))?;
                 let pidfd = sp::pidfd_open(started.pid).ok();
                 Child::new(
                     started.pid,
@@ -271,8 +294,22 @@ impl<R> Process<R> {
                     started.results,
                 )?
             }
-            (_, Launch::Exec { offset, args, fds }) => {
-                start_spawned(name, daemon, &me.name, offset, args, fds)?
+            (
+                _,
+                Launch::Exec {
+                    offset,
+                    target,
+                    args,
+                    fds,
+                },
+            ) => {
+                let start = Start {
+                    offset,
+                    target,
+                    args,
+                    ..start_frame(&name, daemon, &me.name, StartMethod::Spawn)
+                };
+                start_spawned(name, daemon, start, fds)?
             }
         };
         let child = Arc::new(child);
@@ -433,19 +470,12 @@ fn start_forked(
 fn start_spawned(
     name: String,
     daemon: bool,
-    parent_name: &str,
-    offset: i64,
-    args: Vec<u8>,
+    start: Start,
     fds: Vec<OwnedFd>,
 ) -> Result<Child, ProcessError> {
     let (mut results, child_end) = UnixStream::pair()?;
     let pid = spawn_self(bootstrap::ENV_CHILD, child_end.into(), true)?;
     let pidfd = sp::pidfd_open(pid)?;
-    let start = Start {
-        offset,
-        args,
-        ..start_frame(&name, daemon, parent_name, StartMethod::Spawn)
-    };
     send_start(&mut results, start, fds)?;
     Ok(Child::new(
         pid,
@@ -461,6 +491,7 @@ fn start_frame(name: &str, daemon: bool, parent_name: &str, method: StartMethod)
     Start {
         method: super::context::code(method),
         offset: 0,
+        target: 0,
         args: Vec::new(),
         name: name.to_owned(),
         daemon,

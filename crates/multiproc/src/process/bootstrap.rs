@@ -86,18 +86,20 @@ fn base_addr() -> usize {
     base as *const () as usize
 }
 
-/// What runs a target in a child: decode args, call, encode the result.
-pub(crate) type Trampoline = fn(&[u8]) -> Outcome;
+/// What runs a target in a child: decode args, call the function at the target offset,
+/// encode the result. One per `(A, R)`; the function itself travels as a second offset.
+pub(crate) type Trampoline = fn(i64, &[u8]) -> Outcome;
 
-/// The trampoline for target type `F`, which must be zero-sized (a non-capturing closure or a
-/// `fn` item): it is conjured in the child, never sent.
-pub(crate) fn trampoline<F, A, R>(args: &[u8]) -> Outcome
+/// The trampoline for targets of type `fn(A) -> R`.
+pub(crate) fn trampoline<A, R>(target: i64, args: &[u8]) -> Outcome
 where
-    F: Fn(A) -> R,
     A: DeserializeOwned,
     R: Serialize,
 {
-    const { assert!(size_of::<F>() == 0) };
+    // SAFETY: `run_spawned` checked that `target` lies in this executable's text, and the
+    // parent computed it from a `fn(A) -> R` (the trampoline it sent, this one, is the
+    // monomorphisation for exactly that type).
+    let f = unsafe { fn_at::<A, R>(target) };
     let args: A = match crate::wire::decode(args) {
         Ok(a) => a,
         Err(e) => {
@@ -107,10 +109,19 @@ where
             ));
         }
     };
-    // SAFETY: `F` is zero-sized (checked at compile time above), so it has no bytes to
-    // initialise; a non-capturing closure or fn item holds no data to be wrong about.
-    let f: F = unsafe { std::mem::zeroed() };
     run_caught(move || f(args))
+}
+
+/// The `fn(A) -> R` at `offset` from [`base`].
+///
+/// # Safety
+/// `offset` must be in this executable's text ([`offset_check`]) and come from
+/// [`code_offset`] of a `fn(A) -> R` in a process running the same executable.
+pub(crate) unsafe fn fn_at<A, R>(offset: i64) -> fn(A) -> R {
+    let addr = (base_addr() as i64 + offset) as usize;
+    // SAFETY: the caller guarantees `addr` is the address of a `fn(A) -> R` in this image;
+    // fn pointers are address-sized.
+    unsafe { std::mem::transmute::<usize, fn(A) -> R>(addr) }
 }
 
 /// In a child: the results socket, where a panic is reported from the panic hook when
@@ -212,13 +223,17 @@ fn own_text() -> &'static [(usize, usize)] {
     })
 }
 
-/// The offset to send for `t`, after checking it belongs to this executable.
-pub(crate) fn offset_of(t: Trampoline) -> Result<i64, ProcessError> {
-    let addr = t as *const () as usize;
+/// The offset to send for the code at `addr`, after checking it belongs to this executable.
+pub(crate) fn code_offset(addr: usize) -> Result<i64, ProcessError> {
     if !own_text().iter().any(|&(a, b)| a <= addr && addr < b) {
         return Err(ProcessError::ForeignTarget);
     }
     Ok(addr as i64 - base_addr() as i64)
+}
+
+/// The offset to send for `t`.
+pub(crate) fn offset_of(t: Trampoline) -> Result<i64, ProcessError> {
+    code_offset(t as *const () as usize)
 }
 
 /// The trampoline at `offset` from [`base`].
@@ -245,14 +260,14 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
             if let Some(m) = super::context::from_code(start.method) {
                 super::context::adopt(m);
             }
-            if let Err(e) = offset_check(start.offset) {
+            if let Err(e) = offset_check(start.offset).and_then(|()| offset_check(start.target)) {
                 Outcome::BadArgs(e)
             } else {
                 // SAFETY: the offset was produced by `offset_of` in our parent, which runs this
                 // same executable (we were exec'd from /proc/self/exe or forked from it), and
                 // it points into our own text (checked just above).
                 let t = unsafe { from_offset(start.offset) };
-                crate::wire::handle::provide_fds(fds, || t(&start.args))
+                crate::wire::handle::provide_fds(fds, || t(start.target, &start.args))
             }
         }
         Err(e) => Outcome::BadArgs(format!("bad start message: {e}")),
@@ -260,7 +275,7 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
     finish(&mut stream, outcome, true)
 }
 
-fn offset_check(offset: i64) -> Result<(), String> {
+pub(crate) fn offset_check(offset: i64) -> Result<(), String> {
     let addr = (base_addr() as i64 + offset) as usize;
     if own_text().iter().any(|&(a, b)| a <= addr && addr < b) {
         Ok(())
@@ -303,17 +318,15 @@ mod tests {
         x
     }
 
-    fn trampoline_of<F: Fn(u32) -> u32>(_: F) -> Trampoline {
-        trampoline::<F, u32, u32>
-    }
-
     #[test]
     fn own_trampolines_are_accepted() {
-        let off = offset_of(trampoline_of(target)).expect("our own code");
+        let off = offset_of(trampoline::<u32, u32>).expect("our own code");
+        let f: fn(u32) -> u32 = target;
+        let target_off = code_offset(f as usize).expect("our own code");
         // SAFETY: produced by `offset_of` in this very process.
         let t = unsafe { from_offset(off) };
         assert!(matches!(
-            t(&postcard::to_stdvec(&5u32).unwrap()),
+            t(target_off, &postcard::to_stdvec(&5u32).unwrap()),
             Outcome::Returned(_)
         ));
     }

@@ -34,6 +34,7 @@
 
 mod base;
 mod bootstrap;
+mod callable;
 mod context;
 mod current;
 mod forkserver;
@@ -44,6 +45,7 @@ mod registry;
 mod wire;
 
 pub use base::{Builder, Process};
+pub use callable::Callable;
 pub use context::{
     Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
 };

@@ -19,6 +19,8 @@ pub(crate) const MAX_FRAME: usize = 1 << 30;
 pub(crate) struct Start {
     /// The trampoline, as an offset from the base symbol.
     pub offset: i64,
+    /// The target function, as an offset from the base symbol.
+    pub target: i64,
     /// The target's arguments (postcard).
     pub args: Vec<u8>,
     /// The child's `Process` name.
