@@ -1,38 +1,4 @@
-//! [`Callable`]: a function that crosses processes (≈ how `pickle` sends a module-level
-//! function: by name, never its code).
-//!
-//! A `Callable<A, R>` is a plain `fn(A) -> R` (a `fn` item, or a closure that captures
-//! nothing, which coerces to one). It travels as the function's offset in this executable,
-//! with the executable's identity and the function's type, so a process running the same
-//! executable finds the same function; its arguments and results cross by serde. That is
-//! what [`Builder::target`](super::Builder::target) takes, and what a worker that runs many
-//! calls (a pool) receives once per task.
-//!
-//! A closure that captures something has no `fn` type, so `cargo check` refuses it:
-//! "closures can only be coerced to `fn` types if they do not capture any variables". Such
-//! a closure can still run in a child with [`Builder::fork_target`](super::Builder::fork_target)
-//! and the `Fork` start method (the child is a copy of this process).
-//!
-//! ```
-//! use multiproc::process::{Callable, Process};
-//!
-//! fn square(x: u64) -> u64 { x * x }
-//!
-//! // A helper generic over the function works: it is an ordinary `fn` pointer.
-//! fn in_child(f: fn(u64) -> u64, x: u64) -> u64 {
-//!     let mut p = Process::builder().target(f, x);
-//!     p.start().unwrap();
-//!     p.join().unwrap()
-//! }
-//! assert_eq!(in_child(square, 12), 144);
-//! assert_eq!(in_child(|x| x + 1, 41), 42);
-//!
-//! let c = Callable::new(square);
-//! assert_eq!(c.call(3), 9);
-//! let bytes = postcard::to_stdvec(&c).unwrap(); // what a pool sends its workers
-//! let back: Callable<u64, u64> = postcard::from_bytes(&bytes).unwrap();
-//! assert_eq!(back.call(4), 16);
-//! ```
+//! [`Callable`]: a function that crosses processes (see its docs).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -42,7 +8,41 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::bootstrap;
 use crate::error::ProcessError;
 
-/// A function that crosses processes. See the [module docs](self).
+/// A function that crosses processes (≈ how `pickle` sends a module-level
+/// function: by name, never its code).
+///
+/// A `Callable<A, R>` is a plain `fn(A) -> R` (a `fn` item, or a closure that captures
+/// nothing, which coerces to one). It travels as the function's offset in this executable,
+/// with the executable's identity and the function's type, so a process running the same
+/// executable finds the same function; its arguments and results cross by serde. That is
+/// what [`Builder::target`](super::Builder::target) takes, and what a worker that runs many
+/// calls (a pool) receives once per task.
+///
+/// A closure that captures something has no `fn` type, so `cargo check` refuses it:
+/// "closures can only be coerced to `fn` types if they do not capture any variables". Such
+/// a closure can still run in a child with [`Builder::fork_target`](super::Builder::fork_target)
+/// and the `Fork` start method (the child is a copy of this process).
+///
+/// ```
+/// use multiproc::process::{Callable, Process};
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// // A helper generic over the function works: it is an ordinary `fn` pointer.
+/// fn in_child(f: fn(u64) -> u64, x: u64) -> u64 {
+///     let mut p = Process::builder().target(f, x);
+///     p.start().unwrap();
+///     p.join().unwrap()
+/// }
+/// assert_eq!(in_child(square, 12), 144);
+/// assert_eq!(in_child(|x| x + 1, 41), 42);
+///
+/// let c = Callable::new(square);
+/// assert_eq!(c.call(3), 9);
+/// let bytes = postcard::to_stdvec(&c).unwrap(); // what a pool sends its workers
+/// let back: Callable<u64, u64> = postcard::from_bytes(&bytes).unwrap();
+/// assert_eq!(back.call(4), 16);
+/// ```
 pub struct Callable<A, R> {
     f: fn(A) -> R,
     _t: PhantomData<fn(A) -> R>,

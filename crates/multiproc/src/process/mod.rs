@@ -15,8 +15,10 @@
 //!
 //! # Targets
 //!
-//! [`Builder::target`] takes a non-capturing closure or `fn` plus serde arguments and works
-//! with every start method; [`Builder::fork_target`] takes any closure and needs `Fork`. A
+//! [`Builder::target`] takes a `fn(A) -> R` (a `fn`, or a closure that captures nothing)
+//! plus serde arguments and works with every start method: the function crosses as a
+//! [`Callable`]. [`Builder::fork_target`] takes any closure and needs `Fork`. A
+//! [`Context`] builds every shared object and process for one start method. A
 //! child's panic comes back from `join` as [`ProcessError::Panicked`](crate::ProcessError::Panicked) with message and
 //! location; its exit code follows Python (0, 1 after a panic, `-N` for signal N).
 //!
