@@ -2,8 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::{BorrowedFd, OwnedFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,26 +12,12 @@ use serde::de::DeserializeOwned;
 
 use super::bootstrap::{self, Trampoline};
 use super::context::{StartMethod, get_start_method};
-use super::current::{self, current_process};
-use super::popen::{Child, ExitWatch};
-use super::wire::{self, Outcome, Start};
-use super::{forkserver, launcher, registry};
+use super::current::current_process;
+use super::popen::{self, Child, Launch, Spec};
+use super::registry;
+use super::wire::{self, Outcome};
 use crate::error::ProcessError;
-use crate::sys::{self, process as sp};
-
-/// What a target turns into once the start method is known.
-enum Launch {
-    /// Run this in a forked child.
-    Run(Box<dyn FnOnce() -> Outcome + Send>),
-    /// Send this trampoline and target (offsets) and these encoded arguments (and the fds of
-    /// the shared objects among them) to a fresh child.
-    Exec {
-        offset: i64,
-        target: i64,
-        args: Vec<u8>,
-        fds: Vec<OwnedFd>,
-    },
-}
+use crate::sys::process as sp;
 
 type Prepare = Box<dyn FnOnce(StartMethod) -> Result<Launch, ProcessError> + Send>;
 
@@ -173,19 +158,6 @@ fn next_name() -> String {
     }
 }
 
-/// Starts this executable again (same argv\[0\], no arguments: the child entry takes over
-/// before `main`) with `fd` inherited and its number in the environment variable `env`. With
-/// `die_with_parent`, the new process gets a parent-death signal. Runs on the launcher thread
-/// (or the main thread), so that signal is tied to this process. Returns the pid.
-pub(crate) fn spawn_self(
-    env: &'static str,
-    fd: OwnedFd,
-    die_with_parent: bool,
-) -> std::io::Result<u32> {
-    let parent = die_with_parent.then(sys::pid);
-    launcher::run(Box::new(move || sp::exec_self(env, fd, parent)))
-}
-
 /// A child process (≈ `multiprocessing.Process`). `R` is what the target returns, handed to
 /// [`join`](Process::join).
 ///
@@ -258,60 +230,17 @@ impl<R> Process<R> {
         if me.daemon {
             return Err(ProcessError::DaemonChildren);
         }
-        if !bootstrap::child_entry_linked() {
+        if !super::entry::child_entry_linked() {
             return Err(ProcessError::ChildEntryMissing);
         }
         registry::reap();
         let launch = prepare(self.method)?;
-        let (name, daemon) = (self.name.clone(), self.daemon);
-        let child = match (self.method, launch) {
-            (_, Launch::Run(body)) => start_forked(name, daemon, me.name, body)?,
-            (
-                StartMethod::Forkserver,
-                Launch::Exec {
-                    offset,
-                    target,
-                    args,
-                    fds,
-                },
-            ) => {
-                let start = Start {
-                    offset,
-                    target,
-                    args,
-                    ..start_frame(&name, daemon, &me.name, self.method)
-                };
-                let started = forkserver::start_child(|results| send_start(results, start, fds))?;
-                let pidfd = sp::pidfd_open(started.pid).ok();
-                Child::new(
-                    started.pid,
-                    name,
-                    daemon,
-                    ExitWatch::Forkserver {
-                        status: started.status,
-                        pidfd,
-                    },
-                    started.results,
-                )?
-            }
-            (
-                _,
-                Launch::Exec {
-                    offset,
-                    target,
-                    args,
-                    fds,
-                },
-            ) => {
-                let start = Start {
-                    offset,
-                    target,
-                    args,
-                    ..start_frame(&name, daemon, &me.name, StartMethod::Spawn)
-                };
-                start_spawned(name, daemon, start, fds)?
-            }
+        let spec = Spec {
+            name: self.name.clone(),
+            daemon: self.daemon,
+            parent_name: me.name,
         };
+        let child = popen::for_method(self.method).popen(spec, launch)?;
         let child = Arc::new(child);
         registry::add(child.clone());
         self.child = Some(child);
@@ -434,79 +363,4 @@ impl<R> Process<R> {
         self.closed = true;
         Ok(())
     }
-}
-
-fn start_forked(
-    name: String,
-    daemon: bool,
-    parent_name: String,
-    body: Box<dyn FnOnce() -> Outcome + Send>,
-) -> Result<Child, ProcessError> {
-    let (results, child_end) = UnixStream::pair()?;
-    let parent_pid = sys::pid();
-    let parent_end_raw = sp::raw(&results);
-    let child_name = name.clone();
-    let pid = launcher::fork(Box::new(move || {
-        // SAFETY: the parent's end of the results socket is not this process's business;
-        // closing our copy lets the parent see EOF when we exit.
-        unsafe { sys::io::close_inherited(parent_end_raw) };
-        current::set_child(&child_name, daemon, parent_pid, &parent_name);
-        super::context::adopt(StartMethod::Fork);
-        bootstrap::report_aborting_panics_to(std::os::fd::AsFd::as_fd(&child_end));
-        let outcome = body();
-        let mut stream = child_end;
-        bootstrap::finish(&mut stream, outcome, false)
-    }))?;
-    let pidfd = sp::pidfd_open(pid)?;
-    Ok(Child::new(
-        pid,
-        name,
-        daemon,
-        ExitWatch::PidFd(pidfd),
-        results,
-    )?)
-}
-
-fn start_spawned(
-    name: String,
-    daemon: bool,
-    start: Start,
-    fds: Vec<OwnedFd>,
-) -> Result<Child, ProcessError> {
-    let (mut results, child_end) = UnixStream::pair()?;
-    let pid = spawn_self(bootstrap::ENV_CHILD, child_end.into(), true)?;
-    let pidfd = sp::pidfd_open(pid)?;
-    send_start(&mut results, start, fds)?;
-    Ok(Child::new(
-        pid,
-        name,
-        daemon,
-        ExitWatch::PidFd(pidfd),
-        results,
-    )?)
-}
-
-/// The `Start` frame for a child named `name` (a daemon or not) of this process.
-fn start_frame(name: &str, daemon: bool, parent_name: &str, method: StartMethod) -> Start {
-    Start {
-        method: super::context::code(method),
-        offset: 0,
-        target: 0,
-        args: Vec::new(),
-        name: name.to_owned(),
-        daemon,
-        parent_pid: sys::pid(),
-        parent_name: parent_name.to_owned(),
-    }
-}
-
-fn send_start(
-    results: &mut UnixStream,
-    start: Start,
-    fds: Vec<OwnedFd>,
-) -> Result<(), ProcessError> {
-    let bytes = wire::encode(&start).map_err(|e| ProcessError::Encode(e.to_string()))?;
-    // A child that died before reading makes this fail; `join` reports how it died.
-    let _ = wire::write_frame_with_fds(results, &bytes, &fds);
-    Ok(())
 }

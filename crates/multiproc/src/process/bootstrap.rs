@@ -1,20 +1,10 @@
-//! The child side of every start method, and how a function crosses into a child.
-//!
-//! # The child entry
-//!
-//! A constructor ([`ctor`]) in this library runs in every process before `main`. In a process
-//! started by the `Spawn` method it finds `MULTIPROC_CHILD_FD` in the environment, reads the
-//! [`Start`] frame from that socket, runs the target, sends the [`Outcome`], and exits — `main`
-//! never runs. In a forkserver process it finds `MULTIPROC_FORKSERVER_FD` and serves forever.
-//! Users write no set-up line, and the same works in binaries, examples, `cargo test` and
-//! `cargo nextest` (the test harness's `main` is skipped just like the user's). Why a
-//! constructor and not procspawn's `init()` call: `init()` must come first in `main`, and any
-//! code before it runs again in every child; a constructor runs before all of it.
+//! The child side of every start method, and how a function crosses into a child. (Which
+//! role a fresh process takes is decided before `main`, in `entry.rs`.)
 //!
 //! # Functions cross as offsets
 //!
-//! A target is a non-capturing closure or `fn` (a zero-sized type). What crosses is the
-//! address of a monomorphised [`trampoline`] for it, as an offset from [`base`]: parent and
+//! A target is a `fn(A) -> R`. What crosses is the address of the monomorphised
+//! [`trampoline`] for `(A, R)` and the function's own address, as offsets from [`base`]: parent and
 //! child run the same executable, so the offset is the same in both despite ASLR. The parent
 //! checks that the trampoline lies in the same executable mapping as `base`, so a target from
 //! some other object (a `dlopen`ed library) is refused before anything starts.
@@ -24,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -34,47 +24,7 @@ use super::wire::{self, Outcome, Start};
 use crate::error::ProcessError;
 use crate::sys::process::exit_now;
 
-pub(crate) const ENV_CHILD: &str = "MULTIPROC_CHILD_FD";
-pub(crate) const ENV_FORKSERVER: &str = "MULTIPROC_FORKSERVER_FD";
-use crate::shared::ENV_TRACKER;
-
-// after-fork: kept (the same executable in the child)
-static LINKED: AtomicBool = AtomicBool::new(false);
-
-#[ctor::ctor]
-fn multiproc_child_entry() {
-    LINKED.store(true, Ordering::Relaxed);
-    if let Some(fd) = take_fd_var(ENV_CHILD) {
-        // SAFETY: the parent put this fd number in our environment for us alone; we are the
-        // only owner of it in this process.
-        let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        run_spawned(stream);
-    }
-    if let Some(fd) = take_fd_var(ENV_TRACKER) {
-        // SAFETY: as above, for the segment tracker's pipe.
-        let pipe = unsafe { OwnedFd::from_raw_fd(fd) };
-        crate::shared::serve_tracker(pipe);
-    }
-    if let Some(fd) = take_fd_var(ENV_FORKSERVER) {
-        // SAFETY: as above, for the forkserver's listening socket.
-        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-        super::forkserver::serve(socket);
-    }
-}
-
-/// Reads and removes an fd-number variable, so the child's own children do not see it.
-fn take_fd_var(name: &str) -> Option<i32> {
-    let value = std::env::var_os(name)?;
-    // SAFETY: this runs in the constructor, before `main` and before any thread of ours
-    // exists, so nothing reads the environment concurrently.
-    unsafe { std::env::remove_var(name) };
-    value.to_str()?.parse().ok()
-}
-
-/// Whether the child entry is linked into this executable (it ran here, before `main`).
-pub(crate) fn child_entry_linked() -> bool {
-    LINKED.load(Ordering::Relaxed)
-}
+pub(crate) use super::entry::ENV_CHILD;
 
 /// The symbol offsets are measured from.
 #[inline(never)]

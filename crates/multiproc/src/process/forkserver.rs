@@ -54,7 +54,7 @@ pub(crate) struct Started {
 
 fn start_server() -> io::Result<Server> {
     let (ours, theirs) = sp::seqpacket_pair()?;
-    let pid = super::base::spawn_self(bootstrap::ENV_FORKSERVER, theirs, true)?;
+    let pid = super::launcher::spawn_self(super::entry::ENV_FORKSERVER, theirs, true)?;
     Ok(Server { control: ours, pid })
 }
 

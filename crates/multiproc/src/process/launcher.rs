@@ -7,6 +7,7 @@
 //! as the process too, so a spawn from the main thread runs its fork+exec right there.)
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 
 use crate::sync::{Mutex, ResetAfterFork};
@@ -127,4 +128,17 @@ fn after_fork_in_child() {
     LAUNCHER.force_unlock_after_fork();
     std::mem::forget(LAUNCHER.lock().take());
     FORKED_CHILD.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Starts this executable again (same argv\[0\], no arguments: the child entry takes over
+/// before `main`) with `fd` inherited and its number in the environment variable `env`. With
+/// `die_with_parent`, the new process gets a parent-death signal. Runs on the launcher thread
+/// (or the main thread), so that signal is tied to this process. Returns the pid.
+pub(crate) fn spawn_self(
+    env: &'static str,
+    fd: OwnedFd,
+    die_with_parent: bool,
+) -> std::io::Result<u32> {
+    let parent = die_with_parent.then(sys::pid);
+    run(Box::new(move || sys::process::exec_self(env, fd, parent)))
 }

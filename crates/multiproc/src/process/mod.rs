@@ -39,10 +39,14 @@ mod bootstrap;
 mod callable;
 mod context;
 mod current;
+mod entry;
 mod forkserver;
 mod launcher;
 mod os;
 mod popen;
+mod popen_fork;
+mod popen_forkserver;
+mod popen_spawn;
 mod registry;
 mod wire;
 

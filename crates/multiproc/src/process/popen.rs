@@ -1,5 +1,9 @@
-//! A started child, whatever started it (≈ CPython's `Popen` objects): its pid, how to learn
-//! that it exited and with what status, and the stream its outcome comes back on.
+//! Starting a child and watching it, whatever the start method (≈ CPython's `Popen` objects).
+//!
+//! [`Popen`] is how a start method makes a child from a [`Launch`]: `popen_fork.rs`,
+//! `popen_spawn.rs`, `popen_forkserver.rs` (as CPython lays them out). [`Child`] is the
+//! started child: its pid, how to learn that it exited and with what status, and the stream
+//! its outcome comes back on.
 //!
 //! A child of ours (Fork, Spawn) is watched through a pidfd, which becomes readable when it
 //! exits and is reaped with `waitid(P_PIDFD)`. A forkserver's child is the server's child, not
@@ -12,8 +16,74 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use super::wire::{self, Outcome};
+use super::wire::{self, Outcome, Start};
+use crate::error::ProcessError;
+use crate::start_method::StartMethod;
 use crate::sys::process::{self as sp, ExitCode};
+
+/// What a target turns into once the start method is known.
+pub(crate) enum Launch {
+    /// Run this in a forked child.
+    Run(Box<dyn FnOnce() -> Outcome + Send>),
+    /// Send this trampoline and target (offsets) and these encoded arguments (and the fds of
+    /// the shared objects among them) to a fresh child.
+    Exec {
+        offset: i64,
+        target: i64,
+        args: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    },
+}
+
+/// Who the child is: its `Process` name, whether it is a daemon, and its parent's name.
+pub(crate) struct Spec {
+    pub name: String,
+    pub daemon: bool,
+    pub parent_name: String,
+}
+
+impl Spec {
+    /// The `Start` frame for this child, started by `method`.
+    pub(crate) fn start_frame(&self, method: StartMethod) -> Start {
+        Start {
+            method: super::context::code(method),
+            offset: 0,
+            target: 0,
+            args: Vec::new(),
+            name: self.name.clone(),
+            daemon: self.daemon,
+            parent_pid: crate::sys::pid(),
+            parent_name: self.parent_name.clone(),
+        }
+    }
+}
+
+/// One start method's way to make a child.
+pub(crate) trait Popen: Sync {
+    /// Starts the child described by `spec`, running what `launch` says.
+    fn popen(&self, spec: Spec, launch: Launch) -> Result<Child, ProcessError>;
+}
+
+/// The [`Popen`] of `method`.
+pub(crate) fn for_method(method: StartMethod) -> &'static dyn Popen {
+    match method {
+        StartMethod::Fork => &super::popen_fork::Fork,
+        StartMethod::Spawn => &super::popen_spawn::Spawn,
+        StartMethod::Forkserver => &super::popen_forkserver::Forkserver,
+    }
+}
+
+/// Sends a spawned child its `Start` frame, with the fds of the shared objects in it.
+pub(crate) fn send_start(
+    results: &mut UnixStream,
+    start: Start,
+    fds: Vec<OwnedFd>,
+) -> Result<(), ProcessError> {
+    let bytes = wire::encode(&start).map_err(|e| ProcessError::Encode(e.to_string()))?;
+    // A child that died before reading makes this fail; `join` reports how it died.
+    let _ = wire::write_frame_with_fds(results, &bytes, &fds);
+    Ok(())
+}
 
 #[derive(Debug)]
 pub(crate) enum ExitWatch {

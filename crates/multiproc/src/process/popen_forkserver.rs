@@ -1,0 +1,44 @@
+//! The `Forkserver` start method (≈ CPython's `popen_forkserver.py`): the forkserver (see
+//! `forkserver.rs`) forks the child, which then runs like a spawned one.
+
+use super::forkserver;
+use super::popen::{Child, ExitWatch, Launch, Popen, Spec, send_start};
+use super::wire::Start;
+use crate::error::ProcessError;
+use crate::start_method::StartMethod;
+use crate::sys::process as sp;
+
+/// See the [module docs](self).
+pub(crate) struct Forkserver;
+
+impl Popen for Forkserver {
+    fn popen(&self, spec: Spec, launch: Launch) -> Result<Child, ProcessError> {
+        let Launch::Exec {
+            offset,
+            target,
+            args,
+            fds,
+        } = launch
+        else {
+            return Err(ProcessError::NeedsFork(StartMethod::Forkserver));
+        };
+        let start = Start {
+            offset,
+            target,
+            args,
+            ..spec.start_frame(StartMethod::Forkserver)
+        };
+        let started = forkserver::start_child(|results| send_start(results, start, fds))?;
+        let pidfd = sp::pidfd_open(started.pid).ok();
+        Ok(Child::new(
+            started.pid,
+            spec.name,
+            spec.daemon,
+            ExitWatch::Forkserver {
+                status: started.status,
+                pidfd,
+            },
+            started.results,
+        )?)
+    }
+}
