@@ -47,11 +47,7 @@ fn a_callable_received_as_another_type_is_refused() {
     let bytes = postcard::to_stdvec(&Callable::new(double)).unwrap();
     let back: Callable<u64, u64> = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(back.call(5), 10);
-    // Through a connection, where the error keeps its words.
-    let (mut a, mut b) = multiproc::connection::Pipe(true).unwrap();
-    a.send_bytes(&bytes).unwrap();
-    let raw = b.recv_bytes().unwrap();
-    assert!(postcard::from_bytes::<Callable<String, String>>(&raw).is_err());
+    assert!(postcard::from_bytes::<Callable<String, String>>(&bytes).is_err());
     // An offset outside this executable is refused too.
     let mut forged = bytes.clone();
     forged[0] = 0xff; // a varint offset far from any function

@@ -99,15 +99,25 @@ fn hold_rlock_and_leave(lock: Shared<RLock>) {
     std::mem::forget(lock.acquire());
 }
 
+/// Runs `body(arg)` in a forked child to its end (the child takes a lock and exits holding
+/// it); what it returned.
+fn in_child<A, R>(body: fn(A) -> R, arg: A) -> R
+where
+    A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let mut p = Process::builder()
+        .start_method(StartMethod::Fork)
+        .target(body, arg);
+    p.start().unwrap();
+    p.join_timeout(Duration::from_secs(30)).unwrap()
+}
+
 #[test]
 fn try_acquire_recovers_a_dead_owners_lock() {
     watchdog(60, || {
         let lock = Shared::new(Lock::new()).unwrap();
-        let mut p = Process::builder()
-            .start_method(StartMethod::Fork)
-            .target(hold_and_leave, lock.clone());
-        p.start().unwrap();
-        p.join_timeout(Duration::from_secs(30)).unwrap();
+        in_child(hold_and_leave, lock.clone());
         assert!(lock.locked(), "the child left it held");
         match lock.try_acquire_checked() {
             Some(Err(OwnerDied(g))) => drop(g),
@@ -116,11 +126,7 @@ fn try_acquire_recovers_a_dead_owners_lock() {
         }
         assert!(!lock.locked());
         // The plain form takes it over too (silently, as `acquire` does).
-        let mut p = Process::builder()
-            .start_method(StartMethod::Fork)
-            .target(hold_and_leave, lock.clone());
-        p.start().unwrap();
-        p.join_timeout(Duration::from_secs(30)).unwrap();
+        in_child(hold_and_leave, lock.clone());
         assert!(lock.try_acquire().is_some());
         assert!(!lock.locked());
     });
@@ -130,11 +136,7 @@ fn try_acquire_recovers_a_dead_owners_lock() {
 fn a_short_timeout_recovers_a_dead_owners_lock() {
     watchdog(60, || {
         let lock = Shared::new(Lock::new()).unwrap();
-        let mut p = Process::builder()
-            .start_method(StartMethod::Fork)
-            .target(hold_and_leave, lock.clone());
-        p.start().unwrap();
-        p.join_timeout(Duration::from_secs(30)).unwrap();
+        in_child(hold_and_leave, lock.clone());
         let t0 = Instant::now();
         match lock.acquire_timeout_checked(Duration::from_millis(10)) {
             Some(Err(OwnerDied(g))) => drop(g),
@@ -144,11 +146,7 @@ fn a_short_timeout_recovers_a_dead_owners_lock() {
         assert!(t0.elapsed() < Duration::from_secs(5));
 
         let rlock = Shared::new(RLock::new()).unwrap();
-        let mut p = Process::builder()
-            .start_method(StartMethod::Fork)
-            .target(hold_rlock_and_leave, rlock.clone());
-        p.start().unwrap();
-        p.join_timeout(Duration::from_secs(30)).unwrap();
+        in_child(hold_rlock_and_leave, rlock.clone());
         match rlock.try_acquire_checked() {
             Some(Err(OwnerDied(g))) => {
                 assert_eq!(rlock.recursion_count(), 1);
@@ -225,7 +223,7 @@ fn a_dead_owners_pid_reused_by_another_process_does_not_wedge_the_lock() {
             .start_method(StartMethod::Fork)
             .target(hold_and_tell_start, lock.clone());
         p.start().unwrap();
-        let dead = p.pid().unwrap();
+        let dead = p.pid().unwrap(); // needed before join: not `in_child`
         let started = p.join_timeout(Duration::from_secs(30)).unwrap();
         let Some(stranger) = reuse_pid(dead, started, Instant::now() + Duration::from_secs(60))
         else {

@@ -58,6 +58,34 @@ impl Spec {
     }
 }
 
+impl Launch {
+    /// The `Start` frame of an `Exec` launch for `spec`, started by `method`, and the fds to
+    /// send with it. A `Run` launch (a capturing closure) needs `Fork`.
+    pub(crate) fn into_start(
+        self,
+        spec: &Spec,
+        method: StartMethod,
+    ) -> Result<(Start, Vec<OwnedFd>), ProcessError> {
+        match self {
+            Launch::Exec {
+                offset,
+                target,
+                args,
+                fds,
+            } => Ok((
+                Start {
+                    offset,
+                    target,
+                    args,
+                    ..spec.start_frame(method)
+                },
+                fds,
+            )),
+            Launch::Run(_) => Err(ProcessError::NeedsFork(method)),
+        }
+    }
+}
+
 /// One start method's way to make a child.
 pub(crate) trait Popen: Sync {
     /// Starts the child described by `spec`, running what `launch` says.

@@ -3,7 +3,6 @@
 
 use super::forkserver;
 use super::popen::{Child, ExitWatch, Launch, Popen, Spec, send_start};
-use super::wire::Start;
 use crate::error::ProcessError;
 use crate::start_method::StartMethod;
 use crate::sys::process as sp;
@@ -13,21 +12,7 @@ pub(crate) struct Forkserver;
 
 impl Popen for Forkserver {
     fn popen(&self, spec: Spec, launch: Launch) -> Result<Child, ProcessError> {
-        let Launch::Exec {
-            offset,
-            target,
-            args,
-            fds,
-        } = launch
-        else {
-            return Err(ProcessError::NeedsFork(StartMethod::Forkserver));
-        };
-        let start = Start {
-            offset,
-            target,
-            args,
-            ..spec.start_frame(StartMethod::Forkserver)
-        };
+        let (start, fds) = launch.into_start(&spec, StartMethod::Forkserver)?;
         let started = forkserver::start_child(|results| send_start(results, start, fds))?;
         let pidfd = sp::pidfd_open(started.pid).ok();
         Ok(Child::new(

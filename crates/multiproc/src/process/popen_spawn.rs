@@ -4,7 +4,6 @@
 use std::os::unix::net::UnixStream;
 
 use super::popen::{Child, ExitWatch, Launch, Popen, Spec, send_start};
-use super::wire::Start;
 use super::{bootstrap, launcher};
 use crate::error::ProcessError;
 use crate::start_method::StartMethod;
@@ -15,21 +14,7 @@ pub(crate) struct Spawn;
 
 impl Popen for Spawn {
     fn popen(&self, spec: Spec, launch: Launch) -> Result<Child, ProcessError> {
-        let Launch::Exec {
-            offset,
-            target,
-            args,
-            fds,
-        } = launch
-        else {
-            return Err(ProcessError::NeedsFork(StartMethod::Spawn));
-        };
-        let start = Start {
-            offset,
-            target,
-            args,
-            ..spec.start_frame(StartMethod::Spawn)
-        };
+        let (start, fds) = launch.into_start(&spec, StartMethod::Spawn)?;
         let (mut results, child_end) = UnixStream::pair()?;
         let pid = launcher::spawn_self(bootstrap::ENV_CHILD, child_end.into(), true)?;
         let pidfd = sp::pidfd_open(pid)?;

@@ -52,6 +52,48 @@ impl<T> Relock for lock_api::MutexGuard<'_, RawLock, T> {
     }
 }
 
+/// The wait of a counting queue (see the module docs), over its three words: `seq` (bumped
+/// by every grant, the futex word), `waiting` (waiters not yet granted) and `granted` (grants
+/// not yet taken). Used by [`WaitQueue`] and by each process group of a shared condition.
+pub(crate) fn wait_counted(
+    seq: &AtomicU32,
+    waiting: &AtomicU32,
+    granted: &AtomicU32,
+    relock: &mut impl Relock,
+    deadline: Option<Instant>,
+) -> bool {
+    let entry = seq.load(Ordering::Relaxed);
+    waiting.fetch_add(1, Ordering::Relaxed);
+    let mut expected = entry;
+    loop {
+        let in_time = relock.unlocked(|| futex::wait(seq, expected, deadline));
+        let now = seq.load(Ordering::Relaxed);
+        if now != entry && granted.load(Ordering::Relaxed) > 0 {
+            granted.fetch_sub(1, Ordering::Relaxed);
+            return true;
+        }
+        if !in_time || deadline.is_some_and(|d| Instant::now() >= d) {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        expected = now;
+    }
+}
+
+/// Grants up to `n` wake-ups to the waiters counted in `waiting`, bumps `seq` and wakes as
+/// many sleepers; returns how many. The caller holds the lock.
+pub(crate) fn grant(seq: &AtomicU32, waiting: &AtomicU32, granted: &AtomicU32, n: usize) -> usize {
+    let k = n.min(waiting.load(Ordering::Relaxed) as usize);
+    if k == 0 {
+        return 0;
+    }
+    waiting.fetch_sub(k as u32, Ordering::Relaxed);
+    granted.fetch_add(k as u32, Ordering::Relaxed);
+    seq.fetch_add(1, Ordering::Release);
+    futex::wake(seq, k as u32);
+    k
+}
+
 impl WaitQueue {
     const_fn! {
         pub(crate) fn new() -> WaitQueue {
@@ -62,36 +104,12 @@ impl WaitQueue {
     /// Waits for a notify; the caller holds the lock behind `relock`. Returns `false` if the
     /// deadline passed without a wake-up.
     pub(crate) fn wait_until(&self, relock: &mut impl Relock, deadline: Option<Instant>) -> bool {
-        let entry = self.seq.load(Ordering::Relaxed);
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        let mut expected = entry;
-        loop {
-            let in_time = relock.unlocked(|| futex::wait(&self.seq, expected, deadline));
-            let seq = self.seq.load(Ordering::Relaxed);
-            if seq != entry && self.signals.load(Ordering::Relaxed) > 0 {
-                self.signals.fetch_sub(1, Ordering::Relaxed);
-                return true;
-            }
-            if !in_time || deadline.is_some_and(|d| Instant::now() >= d) {
-                self.waiters.fetch_sub(1, Ordering::Relaxed);
-                return false;
-            }
-            expected = seq;
-        }
+        wait_counted(&self.seq, &self.waiters, &self.signals, relock, deadline)
     }
 
     /// Wakes up to `n` waiters; the caller holds the lock. Returns how many were granted.
     pub(crate) fn notify(&self, n: usize) -> usize {
-        let waiting = self.waiters.load(Ordering::Relaxed) as usize;
-        let k = n.min(waiting);
-        if k == 0 {
-            return 0;
-        }
-        self.waiters.fetch_sub(k as u32, Ordering::Relaxed);
-        self.signals.fetch_add(k as u32, Ordering::Relaxed);
-        self.seq.fetch_add(1, Ordering::Release);
-        futex::wake(&self.seq, k as u32);
-        k
+        grant(&self.seq, &self.waiters, &self.signals, n)
     }
 
     pub(crate) fn notify_all(&self) -> usize {

@@ -21,9 +21,9 @@
 
 use std::time::Instant;
 
-use super::condition::Relock;
+use super::condition::{Relock, grant, wait_counted};
 use crate::primitive::atomic::{AtomicU32, AtomicU64, Ordering};
-use crate::primitive::{futex, is_dead, process_identity};
+use crate::primitive::{is_dead, process_identity};
 
 /// Processes that can wait on one shared condition at once with their deaths detected.
 pub(crate) const SLOTS: usize = 8;
@@ -143,22 +143,9 @@ impl ProcessWaiters {
         deadline: Option<Instant>,
     ) -> Option<bool> {
         let g = self.join()?;
-        let entry = g.seq.load(Ordering::Relaxed);
-        g.waiting.fetch_add(1, Ordering::Relaxed);
-        let mut expected = entry;
-        loop {
-            let in_time = relock.unlocked(|| futex::wait(&g.seq, expected, deadline));
-            let seq = g.seq.load(Ordering::Relaxed);
-            if seq != entry && g.granted.load(Ordering::Relaxed) > 0 {
-                g.granted.fetch_sub(1, Ordering::Relaxed);
-                return Some(true);
-            }
-            if !in_time || deadline.is_some_and(|d| Instant::now() >= d) {
-                g.waiting.fetch_sub(1, Ordering::Relaxed);
-                return Some(false);
-            }
-            expected = seq;
-        }
+        Some(wait_counted(
+            &g.seq, &g.waiting, &g.granted, relock, deadline,
+        ))
     }
 
     /// Grants up to `n` wake-ups to live groups; returns how many.
@@ -174,16 +161,10 @@ impl ProcessWaiters {
                 break;
             }
             let g = &self.groups[(start + i) % SLOTS];
-            let w = g.waiting.load(Ordering::Relaxed) as usize;
-            if w == 0 || self.drop_if_dead(g, me) {
+            if g.waiting.load(Ordering::Relaxed) == 0 || self.drop_if_dead(g, me) {
                 continue;
             }
-            let give = w.min(n - k);
-            g.waiting.fetch_sub(give as u32, Ordering::Relaxed);
-            g.granted.fetch_add(give as u32, Ordering::Relaxed);
-            g.seq.fetch_add(1, Ordering::Release);
-            futex::wake(&g.seq, give as u32);
-            k += give;
+            k += grant(&g.seq, &g.waiting, &g.granted, n - k);
         }
         self.next
             .store(((start + 1) % SLOTS) as u32, Ordering::Relaxed);
