@@ -78,7 +78,6 @@ pub mod mempool;
 mod primitive;
 #[cfg(not(multiproc_loom))]
 pub mod process;
-#[cfg(not(multiproc_loom))]
 pub mod queue;
 #[cfg(not(multiproc_loom))]
 pub mod shared;
@@ -89,6 +88,10 @@ mod sys;
 
 #[cfg(not(multiproc_loom))]
 pub mod thread;
+/// The ring's wake-up and task protocols, for `tests/loom.rs` (loom builds only).
+#[cfg(multiproc_loom)]
+#[doc(hidden)]
+pub use queue::ring::model as __ring_model;
 mod wire;
 
 pub use error::{

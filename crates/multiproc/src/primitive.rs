@@ -1,10 +1,12 @@
 //! The concurrency primitives the sync module is written against, swappable for loom's.
 //!
-//! As in crossbeam, every atomic, futex call and thread id used by [`crate::sync`] comes from
-//! here. Built normally these are std's atomics and the real futex ([`crate::sys::futex`]).
-//! Built with `RUSTFLAGS="--cfg multiproc_loom"` they are loom's atomics and a futex modelled on
-//! loom's `Mutex`/`Condvar`, so `tests/loom.rs` can explore every interleaving of the lock,
-//! semaphore, event and condition state machines.
+//! As in crossbeam, every atomic, futex call, `membarrier` and thread id used by
+//! [`crate::sync`] and by the process queues' ring (`queue/ring/`) comes from here. Built
+//! normally these are std's atomics, the real futex ([`crate::sys::futex`]) and the real
+//! `membarrier`. Built with `RUSTFLAGS="--cfg multiproc_loom"` they are loom's atomics, a futex
+//! modelled on loom's `Mutex`/`Condvar`, and a `membarrier` that never registers, so
+//! `tests/loom.rs` can explore every interleaving of the lock, semaphore, event and condition
+//! state machines and of the ring's wake-up and task protocols.
 
 #[cfg(not(multiproc_loom))]
 pub(crate) mod atomic {
@@ -58,10 +60,23 @@ impl SpinWait {
     }
 }
 
+/// Between a `SeqCst` store to one word and a `SeqCst` load of another (Dekker's pattern:
+/// "I published" / "is anyone asleep?"). C11 orders the two already, so built normally this is
+/// nothing. Loom models `SeqCst` accesses as `AcqRel` (its README, "Unsupported features") and
+/// would report the store-buffering outcome the real code cannot have; under loom this is the
+/// `SeqCst` fence that loom does model, so the model sees the order the hardware gives.
+#[inline(always)]
+pub(crate) fn loom_sc_fence() {
+    #[cfg(multiproc_loom)]
+    loom::sync::atomic::fence(atomic::Ordering::SeqCst);
+}
+
 #[cfg(not(multiproc_loom))]
 pub(crate) use crate::sys::futex;
 #[cfg(not(multiproc_loom))]
 pub(crate) use crate::sys::liveness::{is_dead, process_identity};
+#[cfg(not(multiproc_loom))]
+pub(crate) use crate::sys::membarrier;
 #[cfg(not(multiproc_loom))]
 pub(crate) use crate::sys::tid::{current as current_tid, pid as current_pid};
 
@@ -125,6 +140,25 @@ pub(crate) mod futex {
         }
         TABLE.cond.notify_all();
         woken
+    }
+}
+
+#[cfg(multiproc_loom)]
+pub(crate) mod membarrier {
+    //! Loom has no asymmetric fence: the process never counts as registered, so every light
+    //! side keeps its full fence (and the model checks that pairing), and the heavy side is a
+    //! `SeqCst` fence.
+    pub(crate) fn registered() -> bool {
+        false
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn register() -> bool {
+        false
+    }
+
+    pub(crate) fn barrier() {
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Model checks of the futex state machines under loom: every interleaving (up to the
-//! preemption bound) of the lock, re-entrant lock, semaphore, event, condition and barrier.
+//! preemption bound) of the lock, re-entrant lock, semaphore, event, condition and barrier, and
+//! of the process queues' ring: its wake-up handshake and its task counter (`src/queue/ring/`).
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg multiproc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p multiproc --test loom`
@@ -210,5 +211,79 @@ fn barrier_two_parties() {
         let mine = b.wait().unwrap();
         let theirs = t.join().unwrap();
         assert_eq!(mine + theirs, 1);
+    });
+}
+
+// ------------------------------------------------------------------ the process queues' ring
+
+use multiproc::__ring_model as ring;
+
+/// A writer publishes two records while the reader waits for the second: whichever way the
+/// reader's announce-and-look interleaves with the writer's store-and-look, it is woken (a lost
+/// wake-up is a loom deadlock: the model's futex ignores timeouts).
+#[test]
+fn ring_reader_is_woken_by_every_publish() {
+    loom::model(|| {
+        let data = Arc::new(ring::Side::new());
+        let d = data.clone();
+        let writer = thread::spawn(move || {
+            d.publish(1);
+            d.publish(2);
+        });
+        assert_eq!(data.wait_for(2), 2);
+        writer.join().unwrap();
+    });
+}
+
+/// Both directions at once, as a full ring makes them: the writer waits for space the reader
+/// frees, the reader waits for data the writer publishes (ping-pong over two wake pairs).
+#[test]
+fn ring_data_and_space_wakeups_ping_pong() {
+    loom::model(|| {
+        let data = Arc::new(ring::Side::new());
+        let space = Arc::new(ring::Side::new());
+        let (d, s) = (data.clone(), space.clone());
+        let reader = thread::spawn(move || {
+            d.wait_for(1);
+            s.publish(1);
+        });
+        data.publish(1);
+        space.wait_for(1);
+        reader.join().unwrap();
+    });
+}
+
+/// `connection::wait` polling a queue is woken by the publish it waits for.
+#[test]
+fn ring_poller_is_woken_by_publish() {
+    loom::model(|| {
+        let q = Arc::new(ring::Polled::new());
+        let q2 = q.clone();
+        let writer = thread::spawn(move || q2.publish(1));
+        q.wait_for(1);
+        writer.join().unwrap();
+    });
+}
+
+/// `JoinableQueue`: two consumers mark their tasks done while a third thread joins; the joiner
+/// is always woken, the count never goes below zero, and one `task_done` too many is refused.
+#[test]
+fn ring_task_done_wakes_join_and_never_underflows() {
+    loom::model(|| {
+        let tasks = Arc::new(ring::Tasks::new());
+        tasks.add();
+        tasks.add();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let t = tasks.clone();
+                thread::spawn(move || assert!(t.done()))
+            })
+            .collect();
+        tasks.join();
+        assert_eq!(tasks.unfinished(), 0);
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert!(!tasks.done(), "one task_done too many is refused");
     });
 }

@@ -36,13 +36,21 @@
 //! # drop(worker);
 //! ```
 
+#[cfg(not(multiproc_loom))]
 mod engine;
+#[cfg(not(multiproc_loom))]
 mod fifo;
+#[cfg(not(multiproc_loom))]
 pub mod process;
 pub(crate) mod ring;
+#[cfg(not(multiproc_loom))]
 mod tasks;
+#[cfg(not(multiproc_loom))]
 pub mod traits;
 
+#[cfg(not(multiproc_loom))]
 pub use engine::{LifoQueue, PriorityQueue};
+#[cfg(not(multiproc_loom))]
 pub use fifo::{Queue, SimpleQueue};
+#[cfg(not(multiproc_loom))]
 pub use traits::{Get, Put, Size, Tasks};

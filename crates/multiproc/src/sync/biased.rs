@@ -46,9 +46,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, compiler_fence};
 use std::time::{Duration, Instant};
 
 use super::lock::{Acquired, RawLock};
-use crate::primitive::{SpinWait, current_pid, current_tid, futex};
+use crate::primitive::{SpinWait, current_pid, current_tid, futex, membarrier};
 use crate::sys::liveness;
-use crate::sys::membarrier;
 
 /// Set in `bias` (with the owner kept) while a revocation waits for the owner to leave.
 const REVOKING: u64 = 1 << 63;

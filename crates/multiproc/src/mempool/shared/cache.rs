@@ -204,8 +204,9 @@ pub(super) fn claimed_slot(inner: &Arc<Inner>) -> Option<usize> {
         .flatten()
 }
 
-/// Test hook: takes the heap lock and dies halfway through moving a block of `class` from
+/// Test hook (feature `test-hooks`): takes the heap lock and dies halfway through moving a block of `class` from
 /// its pool to this thread's cache (taken from the pool, not yet on the stack).
+#[cfg(feature = "test-hooks")]
 pub(super) fn die_mid_refill(inner: &Arc<Inner>, class: usize) -> ! {
     let s = slot(inner).expect("a cache slot");
     let mut h = heap::lock(&inner.seg);

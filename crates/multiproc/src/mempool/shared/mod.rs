@@ -380,8 +380,10 @@ impl SharedHeap {
         cache::release_here(&self.inner);
     }
 
-    /// Test hook: ends the process while it holds the heap lock, halfway through moving a
-    /// block of `size` bytes from a pool to its cache (the worst moment to die).
+    /// Test hook (feature `test-hooks`, for this crate's tests only): ends the process while
+    /// it holds the heap lock, halfway through moving a block of `size` bytes from a pool to
+    /// its cache (the worst moment to die).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __die_mid_refill(&self, size: usize) -> ! {
         cache::die_mid_refill(&self.inner, size_class(size))
