@@ -1,8 +1,9 @@
 //! `Pipe()` and `Connection` (≈ `multiprocessing.Pipe` / `multiprocessing.connection.Connection`).
 //!
 //! A connection is one end of a Unix stream socket pair. Messages are framed as Python frames
-//! them (a big-endian `i32` length, or `-1` then a `u64` length past 2 GiB), so boundaries are
-//! kept and `poll` never consumes part of a message. Values are postcard-encoded by `send`;
+//! them (a big-endian `i32` length, or `-1` then a `u64` length past 2 GiB; the crate's one
+//! frame codec, `wire/frame.rs`), so boundaries are kept and `poll` never consumes part of a
+//! message. Values are postcard-encoded by `send`;
 //! shared objects and other connections inside a message travel as file descriptors beside
 //! it, like `Process` arguments.
 
@@ -17,11 +18,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ConnectionError;
-use crate::sys::{fdpass, process as sp};
+use crate::sys::process as sp;
+use crate::wire::frame::{self, FrameError};
 use crate::wire::handle::{collect_fds, provide_fds};
-
-/// Messages up to this size are written with their header in one system call.
-const SMALL_MESSAGE: usize = 64 * 1024;
 
 /// The largest message a connection accepts unless told otherwise (2 GiB).
 pub const DEFAULT_MAX_MESSAGE: u64 = 1 << 31;
@@ -242,33 +241,15 @@ impl Connection {
     }
 
     fn send_frame(&mut self, bytes: &[u8], fds: &[OwnedFd]) -> Result<(), ConnectionError> {
-        let mut header = Vec::with_capacity(12);
-        if bytes.len() <= 0x7fff_ffff {
-            header.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
-        } else {
-            header.extend_from_slice(&(-1i32).to_be_bytes());
-            header.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-        }
         let stream = self.writer()?;
-        if fds.is_empty() && bytes.len() <= SMALL_MESSAGE {
-            // One system call for a small message: header and payload together.
-            header.extend_from_slice(bytes);
-            stream.write_all(&header)?;
-            return Ok(());
-        }
-        if fds.is_empty() {
-            stream.write_all(&header)?;
-        } else if matches!(stream, Stream::Tcp(_)) {
+        if !fds.is_empty() && matches!(stream, Stream::Tcp(_)) {
             return Err(ConnectionError::Encode(
                 "shared objects and connections cannot travel over TCP (they are file descriptors)"
                     .into(),
             ));
-        } else {
-            let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
-            fdpass::send_fds(&*stream, &header[..4], &borrowed)?;
-            stream.write_all(&header[4..])?;
         }
-        stream.write_all(bytes)?;
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        frame::write_with_fds(stream, bytes, &borrowed)?;
         Ok(())
     }
 
@@ -276,41 +257,19 @@ impl Connection {
     fn recv_frame(&mut self) -> Result<(Vec<u8>, Vec<OwnedFd>), ConnectionError> {
         let max = self.max_message;
         let stream = self.reader()?;
-        let mut head = [0u8; 4];
-        let mut got = 0;
-        let mut fds = Vec::new();
-        while got < 4 {
-            let (n, more) = match fdpass::recv_fds(&*stream, &mut head[got..]) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => (0, Vec::new()),
-                Err(e) => return Err(e.into()),
-            };
-            fds.extend(more);
-            if n == 0 {
-                return Err(ConnectionError::Eof);
+        match frame::read_with_fds(stream, max) {
+            Ok(got) => Ok(got),
+            Err(FrameError::Eof) => Err(ConnectionError::Eof),
+            // The rest of the message is still in the stream: it cannot be used again.
+            Err(FrameError::TooLong { len, max }) => {
+                self.stream = None;
+                Err(ConnectionError::BadMessageLength { len, max })
             }
-            got += n;
-        }
-        let mut len = i32::from_be_bytes(head) as i64 as u64;
-        if i32::from_be_bytes(head) == -1 {
-            let mut big = [0u8; 8];
-            stream.read_exact(&mut big).map_err(eof)?;
-            len = u64::from_be_bytes(big);
-        } else if i32::from_be_bytes(head) < 0 {
-            len = u64::MAX;
-        }
-        if len > max {
-            self.stream = None;
-            return Err(ConnectionError::BadMessageLength { len, max });
-        }
-        match crate::wire::read_body(stream, len as usize) {
-            Ok(buf) => Ok((buf, fds)),
-            Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
-                // The rest of the message is still in the stream: it cannot be used again.
+            Err(FrameError::OutOfMemory { len }) => {
                 self.stream = None;
                 Err(ConnectionError::OutOfMemory { len })
             }
-            Err(e) => Err(eof(e)),
+            Err(FrameError::Io(e)) => Err(eof(e)),
         }
     }
 

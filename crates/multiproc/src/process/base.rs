@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::portable::Portable;
+
 use super::bootstrap::{self, Trampoline};
 use super::context::{StartMethod, get_start_method};
 use super::current::current_process;
@@ -65,8 +67,8 @@ impl Builder {
     /// with every start method.
     pub fn target<A, R>(self, target: fn(A) -> R, args: A) -> Process<R>
     where
-        A: Serialize + DeserializeOwned + Send + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Portable + Send,
+        R: Portable,
     {
         self.call(super::Callable::new(target), args)
     }
@@ -74,8 +76,8 @@ impl Builder {
     /// As [`target`](Builder::target), with the function already a [`Callable`](super::Callable).
     pub fn call<A, R>(self, target: super::Callable<A, R>, args: A) -> Process<R>
     where
-        A: Serialize + DeserializeOwned + Send + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Portable + Send,
+        R: Portable,
     {
         let prepare: Prepare = Box::new(move |method| {
             // The arguments cross by serde with every start method, `Fork` included: a shared
@@ -214,8 +216,8 @@ impl<R> Process<R> {
     /// `Process(target=f, args=args)` with defaults; see [`Builder::target`].
     pub fn new<A>(target: fn(A) -> R, args: A) -> Process<R>
     where
-        A: Serialize + DeserializeOwned + Send + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Portable + Send,
+        R: Portable,
     {
         Builder::new().target(target, args)
     }

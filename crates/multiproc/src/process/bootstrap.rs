@@ -23,6 +23,7 @@ use super::current;
 use super::wire::{self, Outcome, Start};
 use crate::error::ProcessError;
 use crate::sys::process::exit_now;
+use crate::wire::frame;
 
 pub(crate) use super::entry::ENV_CHILD;
 
@@ -112,7 +113,7 @@ fn report_abort(info: &std::panic::PanicHookInfo<'_>) -> bool {
         // SAFETY: `fd` is this child's results socket, open until the process ends; the
         // stream is never dropped, so it is not closed here.
         let mut stream = std::mem::ManuallyDrop::new(unsafe { UnixStream::from_raw_fd(fd) });
-        let _ = wire::write_frame(&mut stream, &bytes);
+        let _ = frame::write(&mut *stream, &bytes);
     }
     true
 }
@@ -225,6 +226,18 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
     finish(&mut stream, outcome, true)
 }
 
+/// Works out, once, what each child checks its target against (the executable's text), so
+/// that children forked afterwards inherit it: the forkserver calls this before it serves.
+pub(crate) fn prepare_for_children() {
+    let _ = own_text();
+}
+
+/// In a forkserver's spare child, before its request comes: works out this process's identity
+/// (its start time, which its first lock records) while nobody waits for it.
+pub(crate) fn prepare_spare() {
+    let _ = crate::sys::liveness::process_identity();
+}
+
 pub(crate) fn offset_check(offset: i64) -> Result<(), String> {
     let addr = (base_addr() as i64 + offset) as usize;
     if own_text().iter().any(|&(a, b)| a <= addr && addr < b) {
@@ -237,9 +250,9 @@ pub(crate) fn offset_check(offset: i64) -> Result<(), String> {
 }
 
 fn receive_start(stream: &mut UnixStream) -> io::Result<(Start, Vec<OwnedFd>)> {
-    let (frame, fds) = wire::read_frame_with_fds(stream)?;
+    let (body, fds) = frame::read_with_fds(stream, frame::MAX_INTERNAL)?;
     let start =
-        postcard::from_bytes(&frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        postcard::from_bytes(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok((start, fds))
 }
 
@@ -251,7 +264,7 @@ pub(crate) fn finish(stream: &mut UnixStream, outcome: Outcome, flush_stdout: bo
     OUTCOME_FD.store(-1, Ordering::Relaxed);
     let code = outcome.exit_code();
     if let Ok(bytes) = wire::encode(&outcome) {
-        let _ = wire::write_frame(stream, &bytes);
+        let _ = frame::write(stream, &bytes);
     }
     if flush_stdout {
         use std::io::Write;

@@ -47,6 +47,7 @@ mod popen;
 mod popen_fork;
 mod popen_forkserver;
 mod popen_spawn;
+mod portable;
 mod registry;
 mod wire;
 
@@ -58,6 +59,7 @@ pub use context::{
 pub use current::{ProcessInfo, current_process, parent_process};
 pub use forkserver::forkserver_pid;
 pub use os::{Fork, fork, waitpid};
+pub use portable::Portable;
 
 /// Python's `multiprocessing.Queue`, `SimpleQueue` and `JoinableQueue`; they live in
 /// [`queue::process`](crate::queue::process) beside the thread queues.

@@ -20,6 +20,7 @@ use super::wire::{self, Outcome, Start};
 use crate::error::ProcessError;
 use crate::start_method::StartMethod;
 use crate::sys::process::{self as sp, ExitCode};
+use crate::wire::frame;
 
 /// What a target turns into once the start method is known.
 pub(crate) enum Launch {
@@ -109,7 +110,8 @@ pub(crate) fn send_start(
 ) -> Result<(), ProcessError> {
     let bytes = wire::encode(&start).map_err(|e| ProcessError::Encode(e.to_string()))?;
     // A child that died before reading makes this fail; `join` reports how it died.
-    let _ = wire::write_frame_with_fds(results, &bytes, &fds);
+    let fds: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    let _ = frame::write_with_fds(results, &bytes, &fds);
     Ok(())
 }
 
@@ -117,8 +119,8 @@ pub(crate) fn send_start(
 pub(crate) enum ExitWatch {
     /// Our own child: a pidfd.
     PidFd(OwnedFd),
-    /// A forkserver child: the server writes the exit status (i32 LE) here. A pidfd is kept
-    /// for signals when the kernel gives one.
+    /// A forkserver child: the server reports its exit code here (`forkserver::Status`). The
+    /// pidfd the server sent with its pid serves for signals and for seeing the exit early.
     Forkserver {
         status: UnixStream,
         pidfd: Option<OwnedFd>,
@@ -236,11 +238,11 @@ impl Child {
         match &self.watch {
             ExitWatch::PidFd(fd) => sp::try_reap(fd.as_fd()),
             ExitWatch::Forkserver { status, .. } => {
-                let mut code = [0u8; 4];
-                match (&*status).read(&mut code) {
-                    Ok(4) => Ok(Some(i32::from_le_bytes(code))),
+                match super::forkserver::read_status(status) {
+                    Ok(Some((super::forkserver::Status::Exited { code }, _))) => Ok(Some(code)),
+                    Ok(Some(_)) => Ok(None),
                     // The server died before reporting: the child died with it.
-                    Ok(_) => Ok(Some(-9)),
+                    Ok(None) => Ok(Some(-9)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
                     Err(e) => Err(e),
                 }
@@ -273,12 +275,15 @@ impl Child {
             }
         }
         if st.outcome.is_none()
-            && let Some(frame) = wire::take_frame(&mut st.buf)?
+            && let Some(body) = frame::take(&mut st.buf, frame::MAX_INTERNAL)?
         {
             st.outcome = Some(
-                postcard::from_bytes(&frame)
+                postcard::from_bytes(&body)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
             );
+            // The outcome is the child's last word: waiting on to see its stream close would
+            // cost a wake-up for nothing (the exit watch says when it has gone).
+            st.results = None;
         }
         Ok(())
     }

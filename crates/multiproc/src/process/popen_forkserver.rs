@@ -5,7 +5,6 @@ use super::forkserver;
 use super::popen::{Child, ExitWatch, Launch, Popen, Spec, send_start};
 use crate::error::ProcessError;
 use crate::start_method::StartMethod;
-use crate::sys::process as sp;
 
 /// See the [module docs](self).
 pub(crate) struct Forkserver;
@@ -14,14 +13,13 @@ impl Popen for Forkserver {
     fn popen(&self, spec: Spec, launch: Launch) -> Result<Child, ProcessError> {
         let (start, fds) = launch.into_start(&spec, StartMethod::Forkserver)?;
         let started = forkserver::start_child(|results| send_start(results, start, fds))?;
-        let pidfd = sp::pidfd_open(started.pid).ok();
         Ok(Child::new(
             started.pid,
             spec.name,
             spec.daemon,
             ExitWatch::Forkserver {
                 status: started.status,
-                pidfd,
+                pidfd: started.pidfd,
             },
             started.results,
         )?)

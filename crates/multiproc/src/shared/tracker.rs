@@ -4,18 +4,33 @@
 //! CPython registers a segment with the tracker both when it is created *and when it is
 //! attached*, so a process that merely attached unlinks it at exit, under its creator's feet.
 //! Here only the creator registers. The tracker is this executable started once per process
-//! (on the first named segment) with `MULTIPROC_TRACKER_FD`: it reads `R name` / `U name`
-//! lines from a pipe, and when the pipe reaches end of file, because every process holding
+//! (on the first named segment) with `MULTIPROC_TRACKER_FD`: it reads [`Track`] messages (in
+//! the crate's frames, `wire/frame.rs`) from a pipe, and when the pipe reaches end of file, because every process holding
 //! its write end has exited (or been killed), it unlinks what is still registered. It has no
 //! parent-death signal: it must outlive its creator to clean up after it.
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufReader;
 use std::os::fd::OwnedFd;
+
+use serde::{Deserialize, Serialize};
 
 use crate::sync::{Mutex, RawLock};
 use crate::sys::process as sp;
+use crate::wire::frame;
+
+/// What a process tells its tracker.
+#[derive(Debug, Serialize, Deserialize)]
+enum Track {
+    /// Unlink this segment when I end.
+    Register(String),
+    /// It was unlinked: forget it.
+    Unregister(String),
+}
+
+/// The largest message the tracker reads (a segment name is at most 255 bytes).
+const MAX_MESSAGE: u64 = 4096;
 
 /// The environment variable that makes a started copy of this executable the tracker.
 pub(crate) const ENV_TRACKER: &str = "MULTIPROC_TRACKER_FD";
@@ -42,25 +57,26 @@ fn tracker() -> crate::sync::MutexGuard<'static, Option<File>> {
     TRACKER.lock()
 }
 
-fn send(line: &str) {
+fn send(message: &Track) {
     let mut g = tracker();
     if g.is_none() {
         *g = start().ok();
     }
-    if let Some(w) = g.as_mut() {
-        let _ = w.write_all(line.as_bytes());
+    if let (Some(w), Ok(body)) = (g.as_mut(), postcard::to_stdvec(message)) {
+        // One write of at most a page: atomic on a pipe.
+        let _ = frame::write(w, &body);
     }
 }
 
 /// The creator of `name` asks for it to be unlinked when the creator ends.
 pub(crate) fn register(name: &str) {
-    send(&format!("R {name}\n"));
+    send(&Track::Register(name.to_owned()));
 }
 
 /// `name` was unlinked: nothing to do for it at the end.
 pub(crate) fn unregister(name: &str) {
     if tracker().is_some() {
-        send(&format!("U {name}\n"));
+        send(&Track::Unregister(name.to_owned()));
     }
 }
 
@@ -75,16 +91,17 @@ fn start() -> std::io::Result<File> {
 /// The tracker process's loop (called from the child entry); never returns.
 pub(crate) fn serve(fd: OwnedFd) -> ! {
     let mut names = BTreeSet::new();
-    for line in BufReader::new(File::from(fd)).lines() {
-        let Ok(line) = line else { break };
-        match line.split_once(' ') {
-            Some(("R", name)) => {
-                names.insert(name.to_owned());
+    let mut pipe = BufReader::new(File::from(fd));
+    // Until every writer is gone (end of stream) or the stream is garbage.
+    while let Ok(body) = frame::read(&mut pipe, MAX_MESSAGE) {
+        match postcard::from_bytes(&body) {
+            Ok(Track::Register(name)) => {
+                names.insert(name);
             }
-            Some(("U", name)) => {
-                names.remove(name);
+            Ok(Track::Unregister(name)) => {
+                names.remove(&name);
             }
-            _ => {}
+            Err(_) => {}
         }
     }
     for name in names {

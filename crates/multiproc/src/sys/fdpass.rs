@@ -12,8 +12,10 @@ use rustix::net::{
 /// The most fds one message carries.
 pub(crate) const MAX_FDS: usize = 16;
 
-/// Sends `bytes` with `fds` attached.
-pub(crate) fn send_fds(sock: impl AsFd, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+/// Sends `bytes` with `fds` attached; returns how many bytes went (on a stream socket, fewer
+/// than all when its buffer is nearly full: the fds went with the first of them, and the
+/// caller writes the rest).
+pub(crate) fn send_fds(sock: impl AsFd, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
@@ -22,19 +24,23 @@ pub(crate) fn send_fds(sock: impl AsFd, bytes: &[u8], fds: &[BorrowedFd<'_>]) ->
             "too many fds for one message",
         ));
     }
-    let n = sendmsg(
-        sock,
-        &[IoSlice::new(bytes)],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
-    if n != bytes.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "short send of an fd-carrying message",
-        ));
+    loop {
+        match sendmsg(
+            &sock,
+            &[IoSlice::new(bytes)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(0) if !bytes.is_empty() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "nothing of an fd-carrying message was sent",
+                ));
+            }
+            other => return Ok(other?),
+        }
     }
-    Ok(())
 }
 
 /// Receives one message into `buf`; returns its length (0 at end of stream) and the fds that
