@@ -357,16 +357,17 @@ impl Serialize for Connection {
             .stream
             .as_ref()
             .ok_or_else(|| serde::ser::Error::custom("handle is closed"))?;
-        let index =
-            crate::wire::handle::push_fd(stream.as_fd()).map_err(serde::ser::Error::custom)?;
-        (index, self.readable, self.writable).serialize(s)
+        let carried = crate::wire::handle::carry("Connection", stream.as_fd())
+            .map_err(serde::ser::Error::custom)?;
+        (carried, self.readable, self.writable).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (index, readable, writable) = <(u32, bool, bool)>::deserialize(d)?;
-        let fd = crate::wire::handle::take_fd(index).map_err(crate::wire::de_error)?;
+        let (carried, readable, writable) =
+            <(crate::wire::handle::Carried, bool, bool)>::deserialize(d)?;
+        let fd = crate::wire::handle::receive(carried).map_err(crate::wire::de_error)?;
         Ok(Connection::new(
             Stream::Unix(UnixStream::from(fd)),
             readable,

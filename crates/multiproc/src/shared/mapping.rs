@@ -25,15 +25,16 @@ impl Mapping {
 
 impl Serialize for Mapping {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let index = crate::wire::handle::push_fd(self.0.fd()).map_err(serde::ser::Error::custom)?;
-        index.serialize(s)
+        crate::wire::handle::carry("SharedMemory", self.0.fd())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Mapping {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let index = u32::deserialize(d)?;
-        let fd = crate::wire::handle::take_fd(index).map_err(crate::wire::de_error)?;
+        let carried = crate::wire::handle::Carried::deserialize(d)?;
+        let fd = crate::wire::handle::receive(carried).map_err(crate::wire::de_error)?;
         let seg = Segment::map(fd).map_err(crate::wire::de_error)?;
         Ok(Mapping(Arc::new(seg)))
     }

@@ -449,17 +449,17 @@ impl fmt::Debug for SharedHeap {
 
 impl Serialize for SharedHeap {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let index =
-            crate::wire::handle::push_fd(self.inner.seg.fd()).map_err(serde::ser::Error::custom)?;
-        index.serialize(s)
+        crate::wire::handle::carry("SharedHeap", self.inner.seg.fd())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for SharedHeap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let index = u32::deserialize(d)?;
-        let fd = crate::wire::handle::take_fd(index).map_err(D::Error::custom)?;
+        let carried = crate::wire::handle::Carried::deserialize(d)?;
+        let fd = crate::wire::handle::receive(carried).map_err(D::Error::custom)?;
         let key = attach_key(&fd).map_err(D::Error::custom)?;
         if let Some(inner) = attached(key, None) {
             // Already mapped here: one attachment per process, however many handles arrive.
