@@ -158,6 +158,7 @@ impl Ring {
     }
 
     /// The largest message written as one record.
+    #[inline]
     pub(super) fn whole_max(&self) -> usize {
         self.capacity() / 4
     }
@@ -170,6 +171,7 @@ impl Ring {
 
     /// Whether a reader would find bytes now (a message, or the first part of a streamed
     /// one): what `connection::wait` reports as ready.
+    #[inline]
     pub(crate) fn readable(&self) -> bool {
         let (head, _) = unpack(self.h().get.word.load(Ordering::SeqCst));
         let (tail, _) = unpack(self.h().put.word.load(Ordering::SeqCst));
@@ -192,6 +194,7 @@ impl Ring {
     }
 
     /// Complete messages in the ring now.
+    #[inline]
     pub(crate) fn qsize(&self) -> usize {
         // Read first: consumed can only grow toward committed, so this order never
         // sees more consumed than committed.
@@ -202,6 +205,7 @@ impl Ring {
 
     // ---------------------------------------------------------------- locking
 
+    #[inline]
     fn lock_side(&self, side: &Side, wake: &Wake, block: Block) -> Option<Entered> {
         if side.lock.enter_biased() {
             return Some(Entered {
@@ -255,6 +259,7 @@ impl Ring {
 
     /// Writes one message made of `parts` (concatenated), counting it as a task in a
     /// joinable queue. Blocks for the put lock, `maxsize` and ring space as `block` says.
+    #[inline]
     pub(crate) fn write(&self, parts: &[&[u8]], block: Block) -> Result<(), WriteError> {
         let task = self.h().kind == JOINABLE;
         let total: usize = parts.iter().map(|p| p.len()).sum();
@@ -315,10 +320,12 @@ impl Ring {
     // ---------------------------------------------------------------- tasks
 
     /// `JoinableQueue.task_done()`: false when called more times than items were put.
+    #[inline]
     pub(crate) fn task_done(&self) -> bool {
         self.h().tasks.done()
     }
 
+    #[inline]
     pub(crate) fn unfinished_tasks(&self) -> u32 {
         self.h().tasks.unfinished()
     }

@@ -24,10 +24,12 @@ struct Record {
 }
 
 impl Reader<'_> {
+    #[inline]
     fn h(&self) -> &Header {
         self.ring.h()
     }
 
+    #[inline]
     fn store(&self, head: u32, consumed: u32) {
         LAST_READ.set(self.ring.base);
         let h = self.h();
@@ -37,6 +39,7 @@ impl Reader<'_> {
 
     /// Waits until the write word satisfies `ready`. While `mid_message`, checks every slice
     /// whether the writer's process died, and if so takes its lock and ends the message.
+    #[inline]
     fn wait_write(
         &self,
         ready: impl Fn(u64) -> bool,
@@ -74,6 +77,7 @@ impl Reader<'_> {
         }
     }
 
+    #[inline]
     fn record(&self, head: u32, tail: u32) -> Result<Record, ReadError> {
         let cap = self.ring.capacity();
         // SAFETY: `head` is 8-aligned and below `tail`: a published record starts here.
@@ -96,6 +100,7 @@ impl Reader<'_> {
         })
     }
 
+    #[inline]
     fn payload(&self, head: u32, len: usize) -> &[u8] {
         // SAFETY: the record `[head, head + 8 + len)` is published, lies before the ring's
         // end (checked by `record`), and no writer touches it until we store a head past it.

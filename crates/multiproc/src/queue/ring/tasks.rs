@@ -48,6 +48,7 @@ impl Tasks {
     }
 
     /// `JoinableQueue.task_done()`: false when called more times than items were put.
+    #[inline]
     pub(crate) fn done(&self) -> bool {
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {
@@ -72,6 +73,7 @@ impl Tasks {
         true
     }
 
+    #[inline]
     pub(crate) fn unfinished(&self) -> u32 {
         self.word.load(Ordering::Acquire) as u32
     }

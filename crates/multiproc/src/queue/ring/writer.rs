@@ -20,6 +20,7 @@ pub(super) struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    #[inline]
     fn h(&self) -> &Header {
         self.ring.h()
     }
@@ -40,6 +41,7 @@ impl Writer<'_> {
         h.tasks.take_back_unpublished(unpack(w).1);
     }
 
+    #[inline]
     fn publish(&self, w: u64) {
         LAST_WRITTEN.set(self.ring.base);
         let h = self.h();
@@ -49,6 +51,7 @@ impl Writer<'_> {
     }
 
     /// Waits on the read word (space, maxsize).
+    #[inline]
     pub(super) fn wait_read(&self, ready: impl Fn(u64) -> bool, deadline: Option<Instant>) -> bool {
         let h = self.h();
         if ready(h.put.seen.load(Ordering::Relaxed)) {
@@ -60,6 +63,7 @@ impl Writer<'_> {
     }
 
     /// Waits for `need` free bytes.
+    #[inline]
     fn wait_free(&self, tail: u32, need: usize, deadline: Option<Instant>) -> bool {
         let cap = self.ring.capacity();
         self.wait_read(
@@ -68,6 +72,7 @@ impl Writer<'_> {
         )
     }
 
+    #[inline]
     fn write_header(&self, pos: u32, len: usize, flags: u32) {
         let v = len as u64 | (flags as u64) << 32;
         // SAFETY: `pos` is 8-aligned and the record fits before the ring's end (callers
@@ -75,6 +80,7 @@ impl Writer<'_> {
         unsafe { self.ring.ring_ptr(pos).cast::<u64>().write(v) };
     }
 
+    #[inline]
     pub(super) fn write_whole(
         &mut self,
         parts: &[&[u8]],
@@ -183,6 +189,7 @@ impl Drop for Writer<'_> {
 }
 
 /// Copies `len` bytes starting at offset `from` of the concatenation of `parts` to `dst`.
+#[inline]
 fn copy_parts(parts: &[&[u8]], mut from: usize, mut len: usize, mut dst: *mut u8) {
     for p in parts {
         if len == 0 {
