@@ -274,14 +274,7 @@ impl Ring {
         let got = self
             .lock_side(&h.put, &h.space, block)
             .ok_or(WriteError::Full)?;
-        let mut w = Writer {
-            ring: self,
-            held: got.held,
-            mid: false,
-        };
-        if got.died {
-            w.recover();
-        }
+        let mut w = Writer::enter(self, got);
         let deadline = block.deadline();
         let maxsize = self.maxsize();
         if maxsize != 0 {

@@ -65,15 +65,8 @@ impl Reader<'_> {
         // Never block on the put lock while holding the get lock: a live writer may be
         // waiting for us to free space.
         if let Some(got) = self.h().put.lock.try_lock_checked() {
-            let mut w = Writer {
-                ring: self.ring,
-                held: got.held,
-                mid: false,
-            };
-            if got.died {
-                w.recover();
-            }
-            // Dropping `w` releases the put lock.
+            // Dropping the writer (after its repair, if the producer died) releases the lock.
+            drop(Writer::enter(self.ring, got));
         }
     }
 

@@ -9,17 +9,32 @@ use super::handle::WriteError;
 use super::layout::{FIRST, HEADER, Header, JOINABLE, LAST, MID, PAD, align8, pack_write, unpack};
 use super::wake::{LAST_READ, LAST_WRITTEN, store_then_look};
 use crate::primitive::atomic::Ordering;
-use crate::sync::biased::Held;
+use crate::sync::biased::{Entered, Held};
 
 /// The put-lock holder. Releases the lock on drop, first abandoning a half-written message
 /// (a panic or a timeout mid-stream), so readers drop it.
 pub(super) struct Writer<'a> {
-    pub(super) ring: &'a Ring,
-    pub(super) held: Held,
-    pub(super) mid: bool,
+    ring: &'a Ring,
+    held: Held,
+    mid: bool,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    /// Holding the put lock as `got` says; first repairs what a producer that died holding it
+    /// left behind.
+    #[inline]
+    pub(super) fn enter(ring: &'a Ring, got: Entered) -> Writer<'a> {
+        let mut w = Writer {
+            ring,
+            held: got.held,
+            mid: false,
+        };
+        if got.died {
+            w.recover();
+        }
+        w
+    }
+
     #[inline]
     fn h(&self) -> &Header {
         self.ring.h()
@@ -27,7 +42,7 @@ impl Writer<'_> {
 
     /// The put lock came from a dead producer: end its half message and undo a task count it
     /// added without publishing the message.
-    pub(super) fn recover(&mut self) {
+    fn recover(&mut self) {
         let h = self.h();
         h.space.sleeping.store(0, Ordering::Relaxed);
         let w = h.put.word.load(Ordering::Relaxed);
