@@ -532,6 +532,120 @@ pub enum GetError {
     Corrupt(String),
 }
 
+/// How a pool worker ended (a process's exit code, or the signal that killed it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum WorkerExit {
+    /// It exited with this status (`exit(n)` in a task, or a worker that could not start).
+    Code(i32),
+    /// It was killed by this signal (9: SIGKILL, the OOM killer; 6: `abort()`; 11: a
+    /// segfault).
+    Signal(i32),
+}
+
+impl WorkerExit {
+    /// From Python's exit-code convention (`-N` for signal N).
+    pub fn from_exitcode(code: i32) -> WorkerExit {
+        if code < 0 {
+            WorkerExit::Signal(-code)
+        } else {
+            WorkerExit::Code(code)
+        }
+    }
+}
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerExit::Code(c) => write!(f, "exit status {c}"),
+            WorkerExit::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// Why a pool task gave no value, or why the pool refused a call (≈ the exceptions
+/// `multiprocessing.pool` raises, and the failures CPython's pool cannot report: it hangs
+/// instead).
+///
+/// A task's own failures ([`Panicked`](PoolError::Panicked), [`WorkerLost`](PoolError::WorkerLost),
+/// [`TaskTimeout`](PoolError::TaskTimeout), [`Cancelled`](PoolError::Cancelled),
+/// [`Encode`](PoolError::Encode), [`Decode`](PoolError::Decode)) fail that task only: the pool
+/// goes on. `Clone`, so one failure can be handed to an `error_callback` and to `get`, and to
+/// every item of a failed chunk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The task panicked (Python: the worker's exception, re-raised by `get`).
+    #[error("task panicked: {0}")]
+    Panicked(Panic),
+    /// The worker running the task died (SIGKILL, the OOM killer, `abort`, a segfault,
+    /// `exit`): this task fails, the worker is replaced, the pool goes on. CPython's `Pool`
+    /// hangs forever here (gh-66587).
+    #[error("worker process {pid} died ({exit}) while running the task")]
+    WorkerLost {
+        /// The worker's pid.
+        pid: u32,
+        /// How it ended.
+        exit: WorkerExit,
+    },
+    /// The task ran longer than its timeout: its worker was killed and replaced (a thread
+    /// worker is abandoned: see the pool docs).
+    #[error("task ran longer than its {0:?} timeout; its worker was stopped and replaced")]
+    TaskTimeout(std::time::Duration),
+    /// The task was cancelled (before it ran, or while running: its worker was stopped).
+    #[error("task was cancelled")]
+    Cancelled,
+    /// The task's arguments or its result could not be encoded (Python's `PicklingError` and
+    /// `MaybeEncodingError`); the worker lives on.
+    #[error("cannot encode: {0}")]
+    Encode(String),
+    /// The task's arguments or its result did not decode as their type.
+    #[error("cannot decode: {0}")]
+    Decode(String),
+    /// The input iterator of `map`/`imap` panicked; tasks already submitted are not affected
+    /// and the pool stays usable.
+    #[error("the input iterator panicked: {0}")]
+    Input(Panic),
+    /// `get_timeout` (or an `imap` step) timed out waiting; the task goes on and its result
+    /// can be asked for again (`multiprocessing.TimeoutError`).
+    #[error("timed out waiting for the result")]
+    Timeout,
+    /// The pool is closed or terminated: no new tasks (`ValueError: Pool not running`).
+    #[error("Pool not running")]
+    Closed,
+    /// The pool was terminated before the task finished (CPython leaves such results pending
+    /// forever).
+    #[error("the pool was terminated before the task finished")]
+    Terminated,
+    /// The pool cannot run tasks any more: a worker's initializer failed, or no worker could
+    /// be started.
+    #[error("the pool is broken: {0}")]
+    Broken(String),
+    /// A `try_` submission found the pool's bounded task queue full.
+    #[error("the pool's task queue is full")]
+    Full,
+    /// `join` before `close` or `terminate` (`ValueError: Pool is still running`).
+    #[error("Pool is still running")]
+    StillRunning,
+    /// `successful()` before the result is ready (`ValueError: ... not ready`).
+    #[error("result is not ready")]
+    NotReady,
+    /// The value was already taken by an earlier `get`.
+    #[error("the result was already taken by an earlier get")]
+    AlreadyTaken,
+    /// A bad argument (`ValueError`): `processes` or `maxtasksperchild` 0, `chunksize` 0, ...
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The OS refused something the pool needed (a segment, a thread, a process).
+    #[error("{0}")]
+    Os(String),
+}
+
+impl From<std::io::Error> for PoolError {
+    fn from(e: std::io::Error) -> Self {
+        PoolError::Os(e.to_string())
+    }
+}
+
 /// Any multiproc error, for code that wants one type to `?` into.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -586,6 +700,9 @@ pub enum Error {
     /// state needs repair).
     #[error("the previous holder of the lock died holding it")]
     OwnerDied,
+    /// See [`PoolError`].
+    #[error(transparent)]
+    Pool(#[from] PoolError),
 }
 
 impl<G> From<OwnerDied<G>> for Error {

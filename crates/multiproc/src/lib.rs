@@ -75,6 +75,8 @@ pub mod connection;
 pub mod error;
 #[cfg(not(multiproc_loom))]
 pub mod mempool;
+#[cfg(not(multiproc_loom))]
+pub mod pool;
 mod primitive;
 #[cfg(not(multiproc_loom))]
 pub mod process;
@@ -96,6 +98,6 @@ mod wire;
 
 pub use error::{
     BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, GetError, JoinError,
-    OwnerDied, Panic, ProcessError, PutError, ReleaseError, ShmError, TaskDoneError, ThreadError,
-    Timeout,
+    OwnerDied, Panic, PoolError, ProcessError, PutError, ReleaseError, ShmError, TaskDoneError,
+    ThreadError, Timeout, WorkerExit,
 };

@@ -140,6 +140,108 @@ pub(crate) fn run_caught<R: Serialize>(body: impl FnOnce() -> R) -> Outcome {
     }
 }
 
+/// How one pool task ended in a worker process (its value, if any, is in the `out` buffer).
+#[derive(Debug)]
+pub(crate) enum TaskEnd {
+    /// The function returned; `out` holds its encoded value.
+    Returned,
+    /// It panicked.
+    Panicked(crate::error::Panic),
+    /// The arguments did not decode.
+    BadArgs(String),
+    /// The value did not encode.
+    BadResult(String),
+}
+
+/// What runs one pool task in a worker: decode the arguments, call the function at the
+/// target offset, encode the value into `out`. One per argument/result type and shape (one
+/// call, or a chunk of calls); like [`Trampoline`], it crosses as an offset.
+pub(crate) type TaskTrampoline = fn(target: i64, args: &[u8], out: &mut Vec<u8>) -> TaskEnd;
+
+/// The name panics in a pool worker's tasks are reported under.
+fn task_panic(payload: &(dyn std::any::Any + Send)) -> crate::error::Panic {
+    crate::thread::to_panic(&current::current_process().name, payload)
+}
+
+fn encode_into<R: Serialize>(v: &R, out: &mut Vec<u8>) -> TaskEnd {
+    match postcard::to_io(v, &mut *out) {
+        Ok(_) => TaskEnd::Returned,
+        Err(e) => {
+            out.clear();
+            TaskEnd::BadResult(format!(
+                "{} does not encode: {e}",
+                std::any::type_name::<R>()
+            ))
+        }
+    }
+}
+
+/// The trampoline for one call of a `fn(A) -> R`.
+pub(crate) fn call_task<A, R>(target: i64, args: &[u8], out: &mut Vec<u8>) -> TaskEnd
+where
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    // SAFETY: `task_trampoline` checked both offsets lie in this executable's text, and the
+    // parent computed `target` from a `fn(A) -> R` beside this very trampoline's offset.
+    let f = unsafe { fn_at::<A, R>(target) };
+    let a: A = match crate::wire::decode(args) {
+        Ok(a) => a,
+        Err(e) => {
+            return TaskEnd::BadArgs(format!(
+                "arguments do not decode as {}: {e}",
+                std::any::type_name::<A>()
+            ));
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(move || f(a))) {
+        Ok(v) => encode_into(&v, out),
+        Err(payload) => TaskEnd::Panicked(task_panic(&*payload)),
+    }
+}
+
+/// The trampoline for a chunk of calls of a `fn(A) -> R` (`map`): `Vec<A>` in, `Vec<R>` out;
+/// a panic fails the whole chunk, as in Python.
+pub(crate) fn call_chunk<A, R>(target: i64, args: &[u8], out: &mut Vec<u8>) -> TaskEnd
+where
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    // SAFETY: as in `call_task`.
+    let f = unsafe { fn_at::<A, R>(target) };
+    let items: Vec<A> = match crate::wire::decode(args) {
+        Ok(a) => a,
+        Err(e) => {
+            return TaskEnd::BadArgs(format!(
+                "arguments do not decode as {}: {e}",
+                std::any::type_name::<Vec<A>>()
+            ));
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(move || {
+        items.into_iter().map(f).collect::<Vec<R>>()
+    })) {
+        Ok(v) => encode_into(&v, out),
+        Err(payload) => TaskEnd::Panicked(task_panic(&*payload)),
+    }
+}
+
+/// The task trampoline at `offset`, and a check that `target` is in this executable too:
+/// both offsets come from the parent, which runs this same executable.
+pub(crate) fn task_trampoline(offset: i64, target: i64) -> Result<TaskTrampoline, String> {
+    offset_check(offset)?;
+    offset_check(target)?;
+    let addr = (base_addr() as i64 + offset) as usize;
+    // SAFETY: the parent computed `offset` with `code_offset` from a `TaskTrampoline` of this
+    // executable (checked to lie in its text just above); fn pointers are address-sized.
+    Ok(unsafe { std::mem::transmute::<usize, TaskTrampoline>(addr) })
+}
+
+/// The offset to send for task trampoline `t`.
+pub(crate) fn task_offset(t: TaskTrampoline) -> Result<i64, ProcessError> {
+    code_offset(t as *const () as usize)
+}
+
 /// The address ranges of the executable mapping(s) holding `base`.
 fn own_text() -> &'static [(usize, usize)] {
     // after-fork: kept (the child maps the same executable text)

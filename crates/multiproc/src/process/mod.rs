@@ -52,6 +52,9 @@ mod registry;
 mod wire;
 
 pub use base::{Builder, Process};
+pub(crate) use bootstrap::{
+    TaskEnd, TaskTrampoline, call_chunk, call_task, task_offset, task_trampoline,
+};
 pub use callable::Callable;
 pub use context::{
     Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,

@@ -83,6 +83,7 @@ mod shareable_list;
 mod shared_memory;
 mod tracker;
 mod value;
+pub(crate) mod words;
 
 pub use cell::{Shared, ShmSafe};
 pub use shareable_list::{Item, ShareableList};

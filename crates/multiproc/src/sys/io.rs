@@ -25,6 +25,12 @@ pub(crate) fn eventfd_signal(fd: impl AsFd) {
     let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
 }
 
+/// Reads and resets an eventfd's counter (call once `poll` said it is readable).
+pub(crate) fn eventfd_read(fd: impl AsFd) {
+    let mut buf = [0u8; 8];
+    let _ = rustix::io::read(fd, &mut buf);
+}
+
 /// The (device, inode) pair naming the open file behind `fd`.
 pub(crate) fn file_key(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
     let st = rustix::fs::fstat(fd)?;

@@ -9,6 +9,7 @@
 //! - [`pid`]: the process id;
 //! - [`liveness`]: whether the holder of a lock, queue side or cache is definitely dead
 //!   (identity = id + start time; a probe that cannot answer means alive);
+//! - [`clock`]: the monotonic clock in nanoseconds, comparable between processes;
 //! - [`at_fork`]: the one after-fork registry, where every module's fork-time reset lives;
 //! - [`membarrier`]: the heavy half of an asymmetric fence, so the queues' fast paths need no
 //!   locked instruction.
@@ -17,6 +18,7 @@
 //! `lib.rs`).
 
 pub(crate) mod at_fork;
+pub(crate) mod clock;
 pub(crate) mod fdpass;
 pub(crate) mod futex;
 pub(crate) mod io;

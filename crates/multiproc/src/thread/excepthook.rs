@@ -106,6 +106,23 @@ pub(crate) fn capture_panics_here() {
     CAPTURING.with(|c| c.set(true));
 }
 
+/// Runs `body`, catching a panic silently (no message on stderr) and returning it with its
+/// location, in the caller's thread, which keeps its own panic reporting afterwards (a pool's
+/// input iterator, run in the user's thread).
+pub(crate) fn catch_quietly<R>(body: impl FnOnce() -> R) -> Result<R, Panic> {
+    install_recording_hook();
+    let was = CAPTURING.with(|c| c.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    CAPTURING.with(|c| c.set(was));
+    r.map_err(|payload| {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("<unnamed>")
+            .to_owned();
+        to_panic(&name, &*payload)
+    })
+}
+
 /// Installs the recording panic hook, once. `fork` calls this in the parent first: installing
 /// takes std's panic-hook lock for writing, and a child forked while another thread of the
 /// parent was panicking (holding that lock for reading) would wait for it forever.

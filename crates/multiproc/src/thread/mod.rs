@@ -60,7 +60,8 @@ pub use registry::{
 pub use timer::Timer;
 
 pub(crate) use excepthook::{
-    capture_panics_here, install_recording_hook, payload_message, set_abort_reporter, to_panic,
+    capture_panics_here, catch_quietly, install_recording_hook, payload_message,
+    set_abort_reporter, to_panic,
 };
 
 use std::time::{Duration, Instant};

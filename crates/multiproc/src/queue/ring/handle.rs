@@ -157,6 +157,12 @@ impl Ring {
         self.h().max_message
     }
 
+    /// Whether a message of `len` bytes goes in as one record (larger ones stream).
+    #[inline]
+    pub(crate) fn fits_whole(&self, len: usize) -> bool {
+        len + HEADER <= self.whole_max()
+    }
+
     /// The largest message written as one record.
     #[inline]
     pub(super) fn whole_max(&self) -> usize {

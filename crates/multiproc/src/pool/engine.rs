@@ -1,0 +1,954 @@
+//! The engine both pools run on: what a task goes through in the parent, whatever runs it.
+//!
+//! A pool is an [`Engine`] over a worker [`Kind`]: processes (`process.rs`) or threads
+//! (`thread.rs`). The engine owns
+//!
+//! - the *pending queue*: tasks submitted but not yet dispatched, in submission order;
+//! - the *tickets* and their [`Board`] (see `ticket.rs`): a dispatched task holds a ticket
+//!   until its outcome is known, and its ticket's word says who may do what with it;
+//! - the *entries*: for each ticket, where the task's outcome goes (its [`Target`]);
+//! - the workers' records, the pool's phase (running, closed, terminated, broken), the
+//!   per-task timers (`watcher.rs`), and the handler thread's mailbox.
+//!
+//! A kind moves jobs to its workers and outcomes back. Whoever removes a task's entry (the
+//! handler on a result, a cancel, a timeout, a worker's death, `terminate`) is the one that
+//! completes it: an entry is removed once, under the engine's lock, so every task ends
+//! exactly once.
+
+use std::collections::VecDeque;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use super::result::{Control, Target};
+use super::stats::{self, Stats, WorkerStats};
+use super::ticket::{Board, State as Ticket};
+use super::watcher::{Timer, Timers};
+use crate::error::{Panic, PoolError, WorkerExit};
+
+/// How a pool's workers are made, fed and stopped.
+pub(crate) trait Kind: Send + Sync + Sized + 'static {
+    /// A task as the workers receive it (encoded bytes for processes, a closure for threads).
+    type Job: Send + 'static;
+    /// A started worker.
+    type Worker: Send + 'static;
+    /// The counters one worker incarnation keeps (`stats.rs`).
+    type Words: Deref<Target = [AtomicU64]> + Clone + Send + Sync + 'static;
+
+    /// The task board's words.
+    fn board(&self) -> &[AtomicU64];
+    /// Hands `job` (ticket `t`, task `seq`) to the workers without blocking, or gives it back.
+    fn try_send(&self, t: u32, seq: u64, job: Self::Job) -> Result<(), Self::Job>;
+    /// Starts worker `index` (its `incarnation`-th start in this pool).
+    fn spawn(
+        &self,
+        engine: &Arc<Engine<Self>>,
+        index: usize,
+        incarnation: u64,
+    ) -> Result<Spawned<Self>, PoolError>;
+    /// The worker is in the engine's table (a thread worker waits for this before it runs).
+    fn installed(&self, _worker: &Self::Worker) {}
+    /// Stops a worker now (SIGKILL for a process; a thread is abandoned).
+    fn stop(&self, worker: &Self::Worker);
+    /// Waits for an exited worker to end and says how it ended (`stopped`: it was stopped by
+    /// [`stop`](Kind::stop); an abandoned thread is then left to finish on its own).
+    fn reap(&self, worker: Self::Worker, stopped: bool) -> Reaped;
+    /// After `close`, once every task is done: makes `n` idle workers exit (called under the
+    /// engine's lock: only records it).
+    fn send_stops(&self, n: usize);
+    /// Stop messages recorded by [`send_stops`](Kind::send_stops) and not yet written (a
+    /// process pool's feeder writes them).
+    fn take_stops(&self) -> usize {
+        0
+    }
+    /// Wakes the handler thread (to read the mailbox, or to notice the phase changed).
+    fn wake_handler(&self);
+    /// Wakes every thread of the pool that may be blocked (at `terminate`).
+    fn wake_all(&self);
+    /// A stopped worker counts as ended at once (an abandoned thread), rather than when the
+    /// watcher sees it exit (a killed process).
+    const ENDS_WHEN_STOPPED: bool;
+}
+
+/// A started worker.
+pub(crate) struct Spawned<K: Kind> {
+    pub worker: K::Worker,
+    pub words: K::Words,
+    pub pid: u32,
+    /// A file descriptor that becomes readable when the worker ends (processes).
+    pub sentinel: Option<std::os::fd::OwnedFd>,
+}
+
+/// How a worker ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reaped {
+    pub exit: Option<WorkerExit>,
+    /// A panic the worker reported as it died (`panic = "abort"`).
+    pub panic: Option<Panic>,
+}
+
+/// Where the pool stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    Closed,
+    Terminated,
+    Broken(String),
+}
+
+/// What the builder fixed.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub processes: usize,
+    pub max_queued: Option<usize>,
+    pub task_timeout: Option<Duration>,
+    pub name: &'static str,
+}
+
+/// Where a task's outcome goes.
+pub(crate) struct Entry {
+    pub seq: u64,
+    pub target: Arc<dyn Target>,
+    pub part: u32,
+    pub timeout: Option<Duration>,
+}
+
+struct PendingTask<J> {
+    job: J,
+    entry: Entry,
+}
+
+/// One worker slot's current incarnation.
+struct Live<K: Kind> {
+    worker: Option<K::Worker>,
+    words: K::Words,
+    pid: u32,
+    incarnation: u64,
+    sentinel: Option<std::os::fd::OwnedFd>,
+    /// Being stopped (its running task was cancelled or timed out, or `terminate`).
+    stopping: bool,
+}
+
+struct State<K: Kind> {
+    phase: Phase,
+    next_seq: u64,
+    pending: VecDeque<PendingTask<K::Job>>,
+    free: Vec<u32>,
+    entries: Vec<Option<Entry>>,
+    /// Submitted and not yet ended.
+    outstanding: usize,
+    workers: Vec<Option<Live<K>>>,
+    /// Bumped whenever a worker starts or ends (the watcher rebuilds its poll set).
+    generation: u64,
+    next_incarnation: u64,
+    stops_sent: bool,
+    /// Workers stopped or ended but not yet reaped.
+    to_reap: Vec<K::Worker>,
+    totals: WorkerStats,
+    workers_started: u64,
+    workers_lost: u64,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    threads_done: bool,
+}
+
+/// The engine (see the [module docs](self)).
+pub(crate) struct Engine<K: Kind> {
+    pub(crate) kind: K,
+    state: Mutex<State<K>>,
+    /// Signalled when pending work may be dispatched (tickets freed, work added) and when the
+    /// pool's threads may be done (for `join`).
+    changed: Condvar,
+    mailbox: Mutex<VecDeque<Box<dyn FnOnce() + Send>>>,
+    mailbox_poked: AtomicBool,
+    pub(crate) config: Config,
+    pub(crate) timers: Timers,
+    /// The pool's handler thread (its `thread::current().id()` as a number), for `defer`.
+    handler: AtomicU64,
+    /// Blocked submitters of a bounded pool wait here.
+    room: Condvar,
+    /// The handler thread has exited: deferred closures run where they are posted.
+    handler_gone: AtomicBool,
+    pub(crate) counters: stats::Counters,
+    me: Weak<Engine<K>>,
+}
+
+fn thread_number() -> u64 {
+    // after-fork: kept (a thread's own number; the forked child's thread gets its own)
+    thread_local!(static N: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    // after-fork: kept (numbers only need to be unique within a process)
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    N.with(|n| *n)
+}
+
+impl<K: Kind> Engine<K> {
+    pub(crate) fn new(kind: K, config: Config) -> Arc<Engine<K>> {
+        let tickets = Board(kind.board()).tickets();
+        Arc::new_cyclic(|me| Engine {
+            state: Mutex::new(State {
+                phase: Phase::Running,
+                next_seq: 1,
+                pending: VecDeque::new(),
+                free: (0..tickets as u32).rev().collect(),
+                entries: (0..tickets).map(|_| None).collect(),
+                outstanding: 0,
+                workers: (0..config.processes).map(|_| None).collect(),
+                generation: 0,
+                next_incarnation: 0,
+                stops_sent: false,
+                to_reap: Vec::new(),
+                totals: WorkerStats::default(),
+                workers_started: 0,
+                workers_lost: 0,
+                threads: Vec::new(),
+                threads_done: false,
+            }),
+            kind,
+            changed: Condvar::new(),
+            mailbox: Mutex::new(VecDeque::new()),
+            mailbox_poked: AtomicBool::new(false),
+            config,
+            timers: Timers::new(),
+            handler: AtomicU64::new(0),
+            room: Condvar::new(),
+            handler_gone: AtomicBool::new(false),
+            counters: stats::Counters::default(),
+            me: me.clone(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<K>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn board(&self) -> Board<'_> {
+        Board(self.kind.board())
+    }
+
+    /// A weak handle for results (cancel, callbacks).
+    pub(crate) fn control(&self) -> Weak<dyn Control> {
+        self.me.clone() as Weak<dyn Control>
+    }
+
+    // ------------------------------------------------------------ starting
+
+    /// Starts every worker; on failure stops those started and says why.
+    pub(crate) fn start_workers(self: &Arc<Self>) -> Result<(), PoolError> {
+        for i in 0..self.config.processes {
+            if let Err(e) = self.spawn_worker(i) {
+                self.terminate();
+                self.join(None).ok();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records one of the pool's own threads (handler, watcher, feeder) for `join`.
+    pub(crate) fn add_thread(&self, t: std::thread::JoinHandle<()>) {
+        self.lock().threads.push(t);
+    }
+
+    fn spawn_worker(self: &Arc<Self>, index: usize) -> Result<(), PoolError> {
+        let incarnation = {
+            let mut st = self.lock();
+            st.next_incarnation += 1;
+            st.next_incarnation
+        };
+        let spawned = self.kind.spawn(self, index, incarnation)?;
+        let mut st = self.lock();
+        st.workers_started += 1;
+        st.generation += 1;
+        if matches!(st.phase, Phase::Terminated | Phase::Broken(_)) {
+            // Terminated while it started: stop it at once.
+            self.kind.stop(&spawned.worker);
+            self.kind.installed(&spawned.worker);
+            st.to_reap.push(spawned.worker);
+            return Ok(());
+        }
+        self.kind.installed(&spawned.worker);
+        st.workers[index] = Some(Live {
+            worker: Some(spawned.worker),
+            words: spawned.words,
+            pid: spawned.pid,
+            incarnation,
+            sentinel: spawned.sentinel,
+            stopping: false,
+        });
+        drop(st);
+        self.timers.wake();
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ submitting
+
+    /// Submits one task: dispatched at once if a ticket is free and nothing is pending,
+    /// queued otherwise. With a bounded queue, waits for room until `deadline` (`Some(now)`
+    /// for the `try_` form). Returns the task's sequence number.
+    pub(crate) fn submit(
+        &self,
+        job: K::Job,
+        target: Arc<dyn Target>,
+        part: u32,
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<u64, PoolError> {
+        let mut st = self.lock();
+        if let Some(max) = self.config.max_queued {
+            // At most `max` tasks wait for a worker: with every worker busy, that is
+            // `max + processes` outstanding.
+            let limit = max + self.config.processes;
+            loop {
+                Self::check_running(&st.phase)?;
+                if st.outstanding < limit {
+                    break;
+                }
+                st = match deadline {
+                    None => self.room.wait(st).unwrap_or_else(PoisonError::into_inner),
+                    Some(d) => {
+                        let left = d.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Err(PoolError::Full);
+                        }
+                        self.room
+                            .wait_timeout(st, left)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0
+                    }
+                };
+            }
+        }
+        Self::check_running(&st.phase)?;
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.outstanding += 1;
+        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            seq,
+            target,
+            part,
+            timeout: timeout.or(self.config.task_timeout),
+        };
+        if st.pending.is_empty()
+            && let Some(t) = st.free.pop()
+        {
+            match self.dispatch(&mut st, t, entry, job) {
+                Ok(()) => return Ok(seq),
+                Err((entry, job)) => {
+                    st.free.push(t);
+                    st.pending.push_back(PendingTask { job, entry });
+                }
+            }
+        } else {
+            st.pending.push_back(PendingTask { job, entry });
+        }
+        drop(st);
+        self.changed.notify_all();
+        Ok(seq)
+    }
+
+    fn check_running(phase: &Phase) -> Result<(), PoolError> {
+        match phase {
+            Phase::Running => Ok(()),
+            Phase::Broken(why) => Err(PoolError::Broken(why.clone())),
+            _ => Err(PoolError::Closed),
+        }
+    }
+
+    /// Gives `entry` ticket `t` and hands its job over; on refusal gives both back (the
+    /// ticket is then unused).
+    fn dispatch(
+        &self,
+        st: &mut State<K>,
+        t: u32,
+        entry: Entry,
+        job: K::Job,
+    ) -> Result<(), (Entry, K::Job)> {
+        let seq = entry.seq;
+        let timeout = entry.timeout;
+        self.board().queue(t, seq);
+        // In the table before the job leaves: a thread worker may finish it at once.
+        st.entries[t as usize] = Some(entry);
+        match self.kind.try_send(t, seq, job) {
+            Ok(()) => {
+                if let Some(d) = timeout {
+                    self.timers.arm(Timer::Task {
+                        at: Instant::now() + d,
+                        seq,
+                        ticket: t,
+                        timeout: d,
+                    });
+                }
+                Ok(())
+            }
+            Err(job) => {
+                self.board().free(t);
+                let entry = st.entries[t as usize].take().expect("just placed");
+                Err((entry, job))
+            }
+        }
+    }
+
+    /// For a kind's feeder: waits until pending tasks can be given tickets (or the pool is
+    /// stopping: `None`), then gives up to `max` of them tickets and returns them to write.
+    pub(crate) fn next_batch(&self, max: usize) -> Option<(Vec<(u32, u64, K::Job)>, usize)> {
+        let mut st = self.lock();
+        loop {
+            if matches!(st.phase, Phase::Terminated | Phase::Broken(_)) {
+                return None;
+            }
+            let stops = self.kind.take_stops();
+            if (!st.pending.is_empty() && !st.free.is_empty()) || stops > 0 {
+                let mut batch = Vec::new();
+                while batch.len() < max && !st.pending.is_empty() {
+                    let Some(t) = st.free.pop() else { break };
+                    let p = st.pending.pop_front().expect("not empty");
+                    let seq = p.entry.seq;
+                    self.board().queue(t, seq);
+                    if let Some(d) = p.entry.timeout {
+                        self.timers.arm(Timer::Task {
+                            at: Instant::now() + d,
+                            seq,
+                            ticket: t,
+                            timeout: d,
+                        });
+                    }
+                    st.entries[t as usize] = Some(p.entry);
+                    batch.push((t, seq, p.job));
+                }
+                return Some((batch, stops));
+            }
+            if st.threads_done_ready() {
+                return None;
+            }
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Whether the pool is terminated or broken (feeders and handlers stop).
+    pub(crate) fn stopping(&self) -> bool {
+        matches!(self.lock().phase, Phase::Terminated | Phase::Broken(_))
+    }
+
+    // ------------------------------------------------------------ outcomes
+
+    /// Removes and returns task `seq`'s entry at ticket `t`, freeing the ticket, if it is
+    /// still there: the caller then completes the task. Called once per task, whoever ends it.
+    pub(crate) fn take_entry(&self, t: u32, seq: u64) -> Option<Entry> {
+        let mut st = self.lock();
+        let e = self.take_locked(&mut st, t, seq)?;
+        drop(st);
+        self.changed.notify_all();
+        Some(e)
+    }
+
+    fn take_locked(&self, st: &mut State<K>, t: u32, seq: u64) -> Option<Entry> {
+        let slot = st.entries.get_mut(t as usize)?;
+        if slot.as_ref().is_none_or(|e| e.seq != seq) {
+            return None;
+        }
+        let e = slot.take();
+        self.board().free(t);
+        st.free.push(t);
+        self.ended_locked(st);
+        e
+    }
+
+    /// One task fewer outstanding; after `close`, the last one stops the workers.
+    fn ended_locked(&self, st: &mut State<K>) {
+        st.outstanding -= 1;
+        if self.config.max_queued.is_some() {
+            self.room.notify_one();
+        }
+        if st.outstanding == 0 && st.phase == Phase::Closed && !st.stops_sent {
+            st.stops_sent = true;
+            let live = st.workers.iter().filter(|w| w.is_some()).count();
+            self.kind.send_stops(live);
+        }
+    }
+
+    /// A process worker's result for ticket `t` arrived (`Ok` bytes or why not).
+    pub(crate) fn on_result(&self, t: u32, seq: u64, outcome: Result<&[u8], PoolError>) {
+        let Some(e) = self.take_entry(t, seq) else {
+            return; // cancelled, timed out or terminated first
+        };
+        match outcome {
+            Ok(bytes) => {
+                self.counters.done.fetch_add(1, Ordering::Relaxed);
+                e.target.returned(e.part, bytes)
+            }
+            Err(err) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                e.target.failed(e.part, err)
+            }
+        }
+    }
+
+    /// Cancels task `seq` (see `AsyncResult::cancel`).
+    pub(crate) fn cancel_task(&self, seq: u64, running: bool) -> bool {
+        let mut st = self.lock();
+        if let Some(i) = st.pending.iter().position(|p| p.entry.seq == seq) {
+            let p = st.pending.remove(i).expect("found");
+            self.ended_locked(&mut st);
+            drop(st);
+            self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            p.entry.target.failed(p.entry.part, PoolError::Cancelled);
+            return true;
+        }
+        let Some(t) = st
+            .entries
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| e.seq == seq))
+        else {
+            return false;
+        };
+        let t = t as u32;
+        let word = self.board().read(t);
+        if !Board::same_seq(&word, seq) {
+            return false;
+        }
+        match word.state {
+            Ticket::Queued => {
+                if !self.board().cancel_queued(t, seq) {
+                    drop(st);
+                    // Claimed meanwhile: it is running now.
+                    return running && self.kill_task(t, seq, PoolError::Cancelled);
+                }
+                let e = self.take_locked(&mut st, t, seq);
+                drop(st);
+                self.changed.notify_all();
+                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                if let Some(e) = e {
+                    e.target.failed(e.part, PoolError::Cancelled);
+                }
+                true
+            }
+            Ticket::Running if running => {
+                drop(st);
+                self.kill_task(t, seq, PoolError::Cancelled)
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops the worker running task `seq` (ticket `t`) and fails the task with `err`; false
+    /// if it was no longer running.
+    pub(crate) fn kill_task(&self, t: u32, seq: u64, err: PoolError) -> bool {
+        let word = self.board().read(t);
+        if !Board::same_seq(&word, seq)
+            || word.state != Ticket::Running
+            || !self.board().kill(t, seq, word.worker)
+        {
+            return false;
+        }
+        let mut st = self.lock();
+        let mut ended = None;
+        if let Some(Some(live)) = st.workers.get_mut(word.worker)
+            && let Some(w) = live.worker.as_ref()
+        {
+            live.stopping = true;
+            self.kind.stop(w);
+            ended = Some((word.worker, live.incarnation));
+        }
+        let e = self.take_locked(&mut st, t, seq);
+        drop(st);
+        self.changed.notify_all();
+        if K::ENDS_WHEN_STOPPED
+            && let (Some((index, incarnation)), Some(me)) = (ended, self.me.upgrade())
+        {
+            me.on_worker_died(index, incarnation);
+        }
+        match &err {
+            PoolError::Cancelled => self.counters.cancelled.fetch_add(1, Ordering::Relaxed),
+            _ => self.counters.timed_out.fetch_add(1, Ordering::Relaxed),
+        };
+        if let Some(e) = e {
+            e.target.failed(e.part, err);
+        }
+        true
+    }
+
+    /// A per-task timer fired: kills the task if it has run past its timeout, or says when
+    /// to look again.
+    pub(crate) fn check_timeout(&self, t: u32, seq: u64, timeout: Duration) -> Option<Instant> {
+        let word = self.board().read(t);
+        if !Board::same_seq(&word, seq) {
+            return None;
+        }
+        match word.state {
+            Ticket::Queued => Some(Instant::now() + timeout),
+            Ticket::Running => {
+                let started = self.board().started_ns(t);
+                let now = crate::sys::clock::monotonic_ns();
+                let due = started.saturating_add(timeout.as_nanos() as u64);
+                if started != 0 && now < due {
+                    return Some(Instant::now() + Duration::from_nanos(due - now));
+                }
+                if started == 0 {
+                    return Some(Instant::now() + Duration::from_millis(1));
+                }
+                self.kill_task(t, seq, PoolError::TaskTimeout(timeout));
+                None
+            }
+            _ => None,
+        }
+    }
+
+    // ------------------------------------------------------------ workers ending
+
+    /// Worker `index` (incarnation `incarnation`) has ended: reaps it, fails the task it was
+    /// running (and one whose result it was sending) with `WorkerLost`, and replaces it if
+    /// there is still work to do. Called on the handler thread, after every result the worker
+    /// sent before it died.
+    pub(crate) fn on_worker_died(self: &Arc<Self>, index: usize, incarnation: u64) {
+        let live = {
+            let mut st = self.lock();
+            let here = st
+                .workers
+                .get(index)
+                .is_some_and(|w| w.as_ref().is_some_and(|l| l.incarnation == incarnation));
+            if !here {
+                return;
+            }
+            st.generation += 1;
+            st.workers[index].take().expect("checked")
+        };
+        let mut live = live;
+        let reaped = match live.worker.take() {
+            Some(w) => self.kind.reap(w, live.stopping),
+            None => Reaped::default(),
+        };
+        let err = match (&reaped.panic, reaped.exit) {
+            (Some(p), _) => PoolError::Panicked(p.clone()),
+            (None, exit) => PoolError::WorkerLost {
+                pid: live.pid,
+                exit: exit.unwrap_or(WorkerExit::Signal(9)),
+            },
+        };
+        let board = self.board();
+        let mut lost = Vec::new();
+        {
+            let mut st = self.lock();
+            st.totals.add(&stats::read(&live.words));
+            for t in 0..board.tickets() as u32 {
+                let w = board.read(t);
+                if w.worker == index
+                    && matches!(w.state, Ticket::Running | Ticket::Finished)
+                    && let Some(seq) = st.entries[t as usize].as_ref().map(|e| e.seq)
+                    && Board::same_seq(&w, seq)
+                    && let Some(e) = self.take_locked(&mut st, t, seq)
+                {
+                    lost.push(e);
+                }
+            }
+            if !lost.is_empty() || !(live.stopping || reaped.exit == Some(WorkerExit::Code(0))) {
+                st.workers_lost += 1;
+            }
+        }
+        self.changed.notify_all();
+        self.timers.wake();
+        for e in lost {
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+            e.target.failed(e.part, err.clone());
+        }
+        self.replace(index);
+    }
+
+    /// Starts a new worker in slot `index` if the pool still has work for it.
+    pub(crate) fn replace(self: &Arc<Self>, index: usize) {
+        let needed = {
+            let st = self.lock();
+            st.workers[index].is_none()
+                && match st.phase {
+                    Phase::Running => true,
+                    Phase::Closed => st.outstanding > 0,
+                    _ => false,
+                }
+        };
+        if !needed {
+            self.changed.notify_all();
+            return;
+        }
+        if let Err(e) = self.spawn_worker(index) {
+            let none_left = self.lock().workers.iter().all(Option::is_none);
+            if none_left {
+                self.break_pool(format!("cannot start a worker: {e}"));
+            } else {
+                // Try again shortly; the others carry on meanwhile.
+                self.timers.arm(Timer::Respawn {
+                    at: Instant::now() + Duration::from_millis(100),
+                    index,
+                });
+            }
+        }
+    }
+
+    /// A worker's initializer failed (or no worker can start): every task fails with
+    /// `Broken`, and so does every later submission.
+    pub(crate) fn break_pool(&self, why: String) {
+        self.stop_everything(Phase::Broken(why.clone()), PoolError::Broken(why));
+    }
+
+    // ------------------------------------------------------------ lifecycle
+
+    /// `close()`: no new tasks; workers exit once every task is done.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        if st.phase != Phase::Running {
+            return;
+        }
+        st.phase = Phase::Closed;
+        if st.outstanding == 0 && !st.stops_sent {
+            st.stops_sent = true;
+            let live = st.workers.iter().filter(|w| w.is_some()).count();
+            self.kind.send_stops(live);
+        }
+        drop(st);
+        self.room.notify_all();
+        self.changed.notify_all();
+        self.kind.wake_handler();
+    }
+
+    /// `terminate()`: stops every worker now; every unfinished task fails with `Terminated`.
+    pub(crate) fn terminate(&self) {
+        self.stop_everything(Phase::Terminated, PoolError::Terminated);
+    }
+
+    fn stop_everything(&self, phase: Phase, err: PoolError) {
+        let mut failed = Vec::new();
+        {
+            let mut st = self.lock();
+            if matches!(st.phase, Phase::Terminated | Phase::Broken(_)) {
+                return;
+            }
+            st.phase = phase;
+            while let Some(p) = st.pending.pop_front() {
+                failed.push(p.entry);
+            }
+            for t in 0..st.entries.len() {
+                if let Some(e) = st.entries[t].take() {
+                    self.board().free(t as u32);
+                    st.free.push(t as u32);
+                    failed.push(e);
+                }
+            }
+            st.outstanding = 0;
+            for w in st.workers.iter_mut().flatten() {
+                w.stopping = true;
+                if let Some(worker) = w.worker.as_ref() {
+                    self.kind.stop(worker);
+                }
+            }
+        }
+        self.room.notify_all();
+        self.changed.notify_all();
+        self.kind.wake_all();
+        self.timers.wake();
+        // Callbacks of what terminate fails run here: the handler is stopping.
+        for e in failed {
+            e.target.failed(e.part, err.clone());
+        }
+        self.run_mailbox();
+    }
+
+    /// `join()`: after `close` or `terminate`, waits for the workers to exit and the pool's
+    /// threads to end; reaps everything. `PoolError::StillRunning` before that (Python's
+    /// `ValueError`), `PoolError::Timeout` if `deadline` passes first.
+    pub(crate) fn join(&self, deadline: Option<Instant>) -> Result<(), PoolError> {
+        let mut st = self.lock();
+        if st.phase == Phase::Running {
+            return Err(PoolError::StillRunning);
+        }
+        while !st.threads_done {
+            st = match deadline {
+                None => self
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(PoolError::Timeout);
+                    }
+                    self.changed
+                        .wait_timeout(st, left.min(Duration::from_millis(50)))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        let threads = std::mem::take(&mut st.threads);
+        let mut workers: Vec<(K::Worker, bool)> = std::mem::take(&mut st.to_reap)
+            .into_iter()
+            .map(|w| (w, true))
+            .collect();
+        for i in 0..st.workers.len() {
+            if let Some(mut l) = st.workers[i].take() {
+                st.totals.add(&stats::read(&l.words));
+                if let Some(w) = l.worker.take() {
+                    workers.push((w, l.stopping));
+                }
+            }
+        }
+        drop(st);
+        for t in threads {
+            let _ = t.join();
+        }
+        for (w, stopped) in workers {
+            self.kind.reap(w, stopped);
+        }
+        self.run_mailbox();
+        Ok(())
+    }
+
+    /// Called by the handler thread when it exits: `join` may proceed.
+    pub(crate) fn handler_exited(&self) {
+        self.handler_gone.store(true, Ordering::Release);
+        self.lock().threads_done = true;
+        self.changed.notify_all();
+        self.timers.wake();
+        self.run_mailbox();
+    }
+
+    /// Whether the handler thread should exit: terminated, or closed with every task done
+    /// and every worker gone.
+    pub(crate) fn handler_should_exit(&self) -> bool {
+        let st = self.lock();
+        st.threads_done_ready()
+    }
+
+    /// Marks this thread as the pool's handler.
+    pub(crate) fn enter_handler(&self) {
+        self.handler.store(thread_number(), Ordering::Relaxed);
+    }
+
+    // ------------------------------------------------------------ mailbox
+
+    /// Whether a deferred closure waits in the mailbox.
+    pub(crate) fn poked(&self) -> bool {
+        self.mailbox_poked.load(Ordering::Acquire)
+    }
+
+    /// Runs every deferred closure (on the handler thread).
+    pub(crate) fn run_mailbox(&self) {
+        self.mailbox_poked.store(false, Ordering::Release);
+        loop {
+            let next = self
+                .mailbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
+            match next {
+                Some(f) => f(),
+                None => break,
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ looking
+
+    /// Workers running a task now.
+    pub(crate) fn busy(&self) -> usize {
+        self.lock()
+            .workers
+            .iter()
+            .flatten()
+            .filter(|l| stats::is_busy(&l.words))
+            .count()
+    }
+
+    /// Live workers.
+    pub(crate) fn alive(&self) -> usize {
+        self.lock().workers.iter().flatten().count()
+    }
+
+    /// The live workers' pids (thread pools: their native thread ids).
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.lock()
+            .workers
+            .iter()
+            .flatten()
+            .map(|l| l.pid)
+            .collect()
+    }
+
+    /// Tasks submitted and not yet ended.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.lock().outstanding
+    }
+
+    /// For the watcher: the sentinels of live workers, when they changed since `seen`.
+    pub(crate) fn sentinels(
+        &self,
+        seen: u64,
+    ) -> Option<(u64, Vec<(usize, u64, std::os::fd::OwnedFd)>)> {
+        let st = self.lock();
+        if st.generation == seen {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (i, w) in st.workers.iter().enumerate() {
+            if let Some(l) = w
+                && let Some(fd) = l.sentinel.as_ref().and_then(|f| f.try_clone().ok())
+            {
+                out.push((i, l.incarnation, fd));
+            }
+        }
+        Some((st.generation, out))
+    }
+
+    /// Statistics now (see `stats.rs`).
+    pub(crate) fn stats(&self) -> Stats {
+        let st = self.lock();
+        let live: Vec<_> = st
+            .workers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.as_ref().map(|l| (i, l.pid, stats::read(&l.words))))
+            .collect();
+        stats::build(
+            self.config.name,
+            &self.counters,
+            live,
+            &st.totals,
+            st.workers_started,
+            st.workers_lost,
+            st.outstanding,
+        )
+    }
+}
+
+impl<K: Kind> State<K> {
+    /// Terminated or broken, or closed with nothing left to do and no worker alive.
+    fn threads_done_ready(&self) -> bool {
+        match self.phase {
+            Phase::Terminated | Phase::Broken(_) => true,
+            Phase::Closed => self.outstanding == 0 && self.workers.iter().all(Option::is_none),
+            Phase::Running => false,
+        }
+    }
+}
+
+impl<K: Kind> Control for Engine<K> {
+    fn cancel(&self, seq: u64, running: bool) -> bool {
+        self.cancel_task(seq, running)
+    }
+
+    fn defer(&self, f: Box<dyn FnOnce() + Send>) {
+        let here = self.handler.load(Ordering::Relaxed) == thread_number();
+        if here || self.handler_gone.load(Ordering::Acquire) {
+            f();
+            return;
+        }
+        self.mailbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(f);
+        if !self.mailbox_poked.swap(true, Ordering::AcqRel) {
+            self.kind.wake_handler();
+        }
+    }
+}

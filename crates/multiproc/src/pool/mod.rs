@@ -1,0 +1,95 @@
+//! Pools of workers (≈ `multiprocessing.Pool`, `multiprocessing.pool.ThreadPool`,
+//! `multiprocessing.dummy.Pool`): [`Pool`] runs tasks in worker processes, [`ThreadPool`] in
+//! worker threads, with one API ([`Apply`]) on one engine.
+//!
+//! ```
+//! use multiproc::pool::Pool;
+//!
+//! fn my_fun(i: u64) -> u64 { i + 100 }
+//!
+//! // The tutorials' `Pool(5).apply_async(func=myFun, args=(i,), callback=end_call)`:
+//! let pool = Pool::new(5).unwrap();
+//! let results: Vec<_> = (0..10)
+//!     .map(|i| {
+//!         let opts = multiproc::pool::TaskOptions::new()
+//!             .callback(|v: &u64| println!("end_call>> {v}")); // runs in the parent
+//!         pool.apply_async_with(my_fun, i, opts).unwrap()
+//!     })
+//!     .collect();
+//! pool.close();
+//! pool.join().unwrap();
+//! assert!(results.iter().all(|r| r.ready()));
+//! assert_eq!(results[3].get(), Ok(103));
+//! ```
+//!
+//! | Python | multiproc |
+//! |---|---|
+//! | `Pool(processes, initializer, initargs, maxtasksperchild, context)` | [`Pool::new`], [`Pool::builder`], [`Context::pool`](crate::process::Context::pool) |
+//! | `ThreadPool(processes)`, `multiprocessing.dummy.Pool` | [`ThreadPool::new`], [`ThreadPool::builder`] |
+//! | `apply`, `apply_async(callback=, error_callback=)` | [`apply`](Pool::apply), [`apply_async`](Pool::apply_async), [`apply_async_with`](Pool::apply_async_with) + [`TaskOptions`] |
+//! | `map(chunksize=)`, `map_async`, `starmap`, `starmap_async` | [`map`](Pool::map), [`map_with`](Pool::map_with) + [`MapOptions`], [`map_async`](Pool::map_async), [`starmap`](Pool::starmap) |
+//! | `imap`, `imap_unordered`, `IMapIterator.next(timeout)` | [`imap`](Pool::imap), [`imap_unordered`](Pool::imap_unordered), [`IMapIterator::next_timeout`] |
+//! | `AsyncResult.get/wait/ready/successful` | [`AsyncResult`] |
+//! | `close`, `terminate`, `join` | the same |
+//! | `multiprocessing.TimeoutError`, `ValueError("Pool not running")`, a worker's exception | [`PoolError::Timeout`], [`PoolError::Closed`], [`PoolError::Panicked`] |
+//! | (hangs forever when a worker dies) | [`PoolError::WorkerLost`]: that task fails, the worker is replaced |
+//! | (pebble's `timeout=`, billiard's time limits) | [`TaskOptions::timeout`], [`PoolBuilder::task_timeout`] → [`PoolError::TaskTimeout`] |
+//! | (cancel a running task) | [`AsyncResult::cancel`] → [`PoolError::Cancelled`] |
+//! | (mpire's insights, progress bars) | [`Pool::stats`], [`MapOptions::progress`], [`IMapIterator::progress`] |
+//! | the `threadpool` package: `makeRequests`, `putRequest`, `poll`, `wait` | [`threadpool`] |
+//!
+//! # Functions and values
+//!
+//! A [`Pool`]'s function is a `fn(A) -> R` (a `fn`, or a closure that captures nothing),
+//! sent to its workers by its address in this executable (see
+//! [`Callable`](crate::process::Callable)); arguments and results cross by serde
+//! ([`Portable`](crate::process::Portable)). A [`ThreadPool`] takes any closure and moves
+//! values without encoding them. Shared objects (a process `Queue`, a `Value`, a lock) reach
+//! a process pool's workers through the initializer, as in Python.
+//!
+//! # What happens to a task
+//!
+//! Each task ends exactly once: with its value, or with a [`PoolError`] saying why not. A
+//! worker that dies (SIGKILL, the OOM killer, `abort`, a segfault, `exit`) fails only the task
+//! it was running, with [`PoolError::WorkerLost`]; the worker is replaced and the pool goes
+//! on. A task still queued when its worker died is run by another. A panicking task fails
+//! with its message and location and the worker lives. Arguments or results that cannot be
+//! encoded fail their task with [`PoolError::Encode`]. A killed parent takes its workers with
+//! it (each has a parent-death signal).
+//!
+//! `callback` and `error_callback` run in the parent on the pool's handler thread, once each,
+//! before the result is marked ready, as in Python: they must not block, since results wait
+//! while they run.
+//!
+//! # Ending a pool
+//!
+//! [`close`](Pool::close) then [`join`](Pool::join) lets queued work finish.
+//! [`terminate`](Pool::terminate) kills the workers and fails what is left with
+//! [`PoolError::Terminated`]. **Dropping a pool terminates it**, as leaving Python's `with
+//! Pool() as p:` block does; [`close_and_join`](Pool::close_and_join) is the drain-then-close
+//! form.
+
+mod apply;
+mod context;
+mod engine;
+mod imap;
+mod map;
+mod options;
+mod process;
+mod result;
+mod stats;
+mod thread;
+mod ticket;
+mod watcher;
+mod worker;
+
+pub use apply::Apply;
+pub use imap::IMapIterator;
+pub use map::MapResult;
+pub use options::{MapOptions, TaskOptions};
+pub use process::{Pool, PoolBuilder};
+pub use result::AsyncResult;
+pub use stats::{Stats, WorkerStats};
+pub use thread::{ThreadPool, ThreadPoolBuilder};
+
+pub use crate::error::{PoolError, WorkerExit};

@@ -1,0 +1,920 @@
+//! [`Pool`]: a pool of worker processes (≈ `multiprocessing.Pool`), on the engine of
+//! `engine.rs` (see the [module docs](super) for the whole story).
+//!
+//! # Parts
+//!
+//! - the **task ring** (a process queue's shared-memory ring, written only by this process,
+//!   read by every worker) and the **result ring** (written by every worker, read by the
+//!   handler), both `queue/ring/`;
+//! - the **board** (`ticket.rs`), in a shared segment: the workers claim tasks on it;
+//! - three threads in the parent: the **handler** reads results (and runs callbacks), the
+//!   **watcher** sees workers die and tasks time out (`watcher.rs`), the **feeder** writes
+//!   what could not go straight into the task ring (a full ring, a large message) — a
+//!   submission writes its task itself when the ring has room and nothing is pending, so a
+//!   steady stream of small tasks never wakes the feeder.
+//!
+//! No thread of the parent ever waits on one that waits on it: the handler only reads; the
+//! feeder waits on the workers, the workers on the handler.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::engine::{Config, Engine, Kind, Reaped, Spawned};
+use super::imap::{ChunkSource, IMapIterator};
+use super::map::{self, MapResult};
+use super::options::{MapOptions, Room, TaskOptions};
+use super::result::{self, AsyncResult, Deliver, Slot};
+use super::stats::{self, Stats};
+use super::ticket::{self, WORDS_PER_TICKET};
+use super::worker::{self, Common, HEADER};
+use crate::error::{PoolError, ProcessError, WorkerExit};
+use crate::process::{Callable, Portable, Process, StartMethod, get_start_method};
+use crate::queue::ring::{self, Block, Ring, Sink};
+use crate::shared::words::Words;
+
+/// Tickets on a process pool's board: the most tasks dispatched and not yet ended at once.
+const TICKETS: usize = 4096;
+/// The rings' size: whole messages up to a quarter of it; larger ones stream.
+const RING: usize = 256 << 10;
+/// The largest task or result (as a process `Queue`'s default).
+const MAX_MESSAGE: u64 = 1 << 31;
+
+/// One task as the workers read it: the trampoline and function offsets, the arguments.
+pub(crate) struct ProcJob {
+    tramp: i64,
+    target: i64,
+    args: Vec<u8>,
+}
+
+fn encode<A: serde::Serialize>(a: &A) -> Result<Vec<u8>, PoolError> {
+    postcard::to_stdvec(a).map_err(|e| {
+        let hint = if e.to_string().contains("fd") || e.to_string().contains("by reference") {
+            " (shared objects cannot be task arguments: give them to the workers through the \
+             pool's initializer, as in Python)"
+        } else {
+            ""
+        };
+        PoolError::Encode(format!(
+            "the arguments ({}) do not encode: {e}{hint}",
+            std::any::type_name::<A>()
+        ))
+    })
+}
+
+fn offsets(tramp: crate::process::TaskTrampoline, target: i64) -> Result<(i64, i64), PoolError> {
+    let tramp = crate::process::task_offset(tramp).map_err(foreign)?;
+    Ok((tramp, target))
+}
+
+fn foreign(e: ProcessError) -> PoolError {
+    PoolError::Encode(format!("the function cannot cross into a worker: {e}"))
+}
+
+fn one_job<A: Portable, R: Portable>(f: fn(A) -> R, args: &A) -> Result<ProcJob, PoolError> {
+    let target = Callable::new(f).offset().map_err(foreign)?;
+    let (tramp, target) = offsets(crate::process::call_task::<A, R>, target)?;
+    Ok(ProcJob {
+        tramp,
+        target,
+        args: encode(args)?,
+    })
+}
+
+fn chunk_job<A: Portable, R: Portable>(
+    f: fn(A) -> R,
+    items: &Vec<A>,
+) -> Result<ProcJob, PoolError> {
+    let target = Callable::new(f).offset().map_err(foreign)?;
+    let (tramp, target) = offsets(crate::process::call_chunk::<A, R>, target)?;
+    Ok(ProcJob {
+        tramp,
+        target,
+        args: encode(items)?,
+    })
+}
+
+/// Starts one worker process (typed over the initializer's arguments when there is one).
+type StartWorker =
+    dyn Fn(Common, String, StartMethod) -> Result<Process<()>, ProcessError> + Send + Sync;
+
+/// The process kind (see the [module docs](self)).
+pub(crate) struct Processes {
+    tasks: Ring,
+    results: Ring,
+    board: Words,
+    /// Held by whoever writes the task ring (a submission's fast path, or the feeder), so
+    /// tasks go in submission order.
+    feed: Mutex<()>,
+    stops: AtomicUsize,
+    method: StartMethod,
+    start: Box<StartWorker>,
+    max_tasks: u64,
+    names: AtomicU64,
+    handler_running: AtomicBool,
+}
+
+impl Processes {
+    fn poke(&self) {
+        let h = worker::result_header(worker::POKE, 0, 0, 0, 0, 0);
+        // Never blocks: a full ring has messages the handler will read, and it checks the
+        // mailbox after each.
+        let _ = self.results.write(&[&h], Block::No);
+    }
+
+    fn write_task(
+        &self,
+        t: u32,
+        seq: u64,
+        job: &ProcJob,
+        block: Block,
+    ) -> Result<(), ring::WriteError> {
+        let h = worker::task_header(worker::TASK, t, seq, job.tramp, job.target);
+        self.tasks.write(&[&h, &job.args], block)
+    }
+}
+
+impl Kind for Processes {
+    type Job = ProcJob;
+    type Worker = Process<()>;
+    type Words = Words;
+    const ENDS_WHEN_STOPPED: bool = false;
+
+    fn board(&self) -> &[std::sync::atomic::AtomicU64] {
+        &self.board
+    }
+
+    fn try_send(&self, t: u32, seq: u64, job: ProcJob) -> Result<(), ProcJob> {
+        if !self.tasks.fits_whole(HEADER + job.args.len()) {
+            return Err(job); // streams: the feeder writes it
+        }
+        let Ok(_feed) = self.feed.try_lock() else {
+            return Err(job);
+        };
+        match self.write_task(t, seq, &job, Block::No) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(job),
+        }
+    }
+
+    fn spawn(
+        &self,
+        _engine: &Arc<Engine<Self>>,
+        index: usize,
+        _incarnation: u64,
+    ) -> Result<Spawned<Self>, PoolError> {
+        let words = Words::new(stats::WORDS)?;
+        let common = Common {
+            index: index as u32,
+            tasks: self.tasks.clone(),
+            results: self.results.clone(),
+            board: self.board.clone(),
+            words: words.clone(),
+            max_tasks: self.max_tasks,
+        };
+        let n = self.names.fetch_add(1, Ordering::Relaxed) + 1;
+        let title = match self.method {
+            StartMethod::Fork => "Fork",
+            StartMethod::Spawn => "Spawn",
+            StartMethod::Forkserver => "ForkServer",
+        };
+        let p = (self.start)(common, format!("{title}PoolWorker-{n}"), self.method)
+            .map_err(|e| PoolError::Os(format!("cannot start a worker process: {e}")))?;
+        let pid = p.pid().unwrap_or(0);
+        let sentinel = p
+            .sentinel()
+            .ok()
+            .and_then(|fd| fd.try_clone_to_owned().ok());
+        Ok(Spawned {
+            worker: p,
+            words,
+            pid,
+            sentinel,
+        })
+    }
+
+    fn stop(&self, worker: &Process<()>) {
+        let _ = worker.kill();
+    }
+
+    fn reap(&self, mut worker: Process<()>, _stopped: bool) -> Reaped {
+        match worker.join() {
+            Ok(()) => Reaped {
+                exit: Some(WorkerExit::Code(0)),
+                panic: None,
+            },
+            Err(ProcessError::Panicked(p)) => Reaped {
+                exit: worker.exitcode().map(WorkerExit::from_exitcode),
+                panic: p.aborted.then_some(p),
+            },
+            Err(ProcessError::Killed(s)) => Reaped {
+                exit: Some(WorkerExit::Signal(s)),
+                panic: None,
+            },
+            Err(ProcessError::Exited(c)) => Reaped {
+                exit: Some(WorkerExit::Code(c)),
+                panic: None,
+            },
+            Err(_) => Reaped {
+                exit: worker.exitcode().map(WorkerExit::from_exitcode),
+                panic: None,
+            },
+        }
+    }
+
+    fn send_stops(&self, n: usize) {
+        self.stops.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn take_stops(&self) -> usize {
+        self.stops.swap(0, Ordering::Relaxed)
+    }
+
+    fn wake_handler(&self) {
+        if self.handler_running.load(Ordering::Acquire) {
+            self.poke();
+        }
+    }
+
+    fn wake_all(&self) {
+        self.wake_handler();
+    }
+}
+
+/// The feeder thread: writes pending tasks (and stop messages) into the task ring, waiting
+/// for room; gives up only when the pool stops.
+fn feeder(engine: Arc<Engine<Processes>>) {
+    while let Some((batch, stops)) = engine.next_batch(64) {
+        let k = &engine.kind;
+        let _feed = k.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        for (t, seq, job) in batch {
+            loop {
+                let slice = Block::Until(Some(Instant::now() + Duration::from_millis(100)));
+                match k.write_task(t, seq, &job, slice) {
+                    Ok(()) => break,
+                    Err(ring::WriteError::Full) if !engine.stopping() => continue,
+                    Err(ring::WriteError::Full) => return,
+                    Err(ring::WriteError::TooLarge { len, max }) => {
+                        if let Some(e) = engine.take_entry(t, seq) {
+                            e.target.failed(
+                                e.part,
+                                PoolError::Encode(format!(
+                                    "the arguments are {len} bytes, more than the {max}-byte message limit"
+                                )),
+                            );
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        for _ in 0..stops {
+            let h = worker::task_header(worker::STOP, 0, 0, 0, 0);
+            while k
+                .tasks
+                .write(
+                    &[&h],
+                    Block::Until(Some(Instant::now() + Duration::from_millis(100))),
+                )
+                .is_err()
+            {
+                if engine.stopping() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What the handler read.
+enum Got {
+    Handled,
+    Poke,
+    Died(usize, u64),
+    InitFailed(String),
+}
+
+/// Handles each result where it lies in the ring (decoded in place).
+struct Results<'a> {
+    engine: &'a Engine<Processes>,
+    buf: Vec<u8>,
+}
+
+impl Results<'_> {
+    fn handle(engine: &Engine<Processes>, msg: &[u8]) -> Got {
+        let Some(h) = worker::parse(msg) else {
+            return Got::Handled;
+        };
+        let body = &msg[HEADER..];
+        match h.kind {
+            worker::RESULT => {
+                let outcome = (h.a >> 32) as u32;
+                let r = match outcome {
+                    worker::RETURNED => Ok(body),
+                    worker::PANICKED => Err(PoolError::Panicked(worker::decode_panic(body))),
+                    worker::BAD_ARGS => {
+                        Err(PoolError::Decode(String::from_utf8_lossy(body).into()))
+                    }
+                    _ => Err(PoolError::Encode(String::from_utf8_lossy(body).into())),
+                };
+                engine.on_result(h.ticket, h.seq, r);
+                Got::Handled
+            }
+            worker::POKE => Got::Poke,
+            worker::DIED => Got::Died(h.a as u32 as usize, h.b),
+            worker::INIT_FAILED => {
+                let p = worker::decode_panic(body);
+                Got::InitFailed(format!("a worker's initializer panicked: {p}"))
+            }
+            _ => Got::Handled,
+        }
+    }
+}
+
+impl Sink for Results<'_> {
+    type Out = Got;
+
+    fn whole(&mut self, bytes: &[u8]) -> Got {
+        Self::handle(self.engine, bytes)
+    }
+
+    fn begin(&mut self, _total: usize) {
+        self.buf.clear();
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn finish(&mut self) -> Got {
+        let got = Self::handle(self.engine, &self.buf);
+        self.buf.clear();
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
+        got
+    }
+}
+
+/// The handler thread: reads results until the pool is done.
+fn handler(engine: Arc<Engine<Processes>>) {
+    engine.enter_handler();
+    engine.kind.handler_running.store(true, Ordering::Release);
+    let mut sink = Results {
+        engine: &engine,
+        buf: Vec::new(),
+    };
+    loop {
+        let got = engine.kind.results.read(&mut sink, Block::Until(None));
+        let event = !matches!(got, Ok(Got::Handled));
+        match got {
+            Ok(Got::Died(index, incarnation)) => engine.on_worker_died(index, incarnation),
+            Ok(Got::InitFailed(why)) => engine.break_pool(why),
+            Ok(_) => {}
+            Err(e) => {
+                let m = format!("multiproc pool: the result ring is corrupt ({e:?}); going on\n");
+                crate::sys::io::write_stderr(m.as_bytes());
+            }
+        }
+        if event || engine.poked() {
+            engine.run_mailbox();
+            if engine.handler_should_exit() {
+                break;
+            }
+        }
+    }
+    engine.kind.handler_running.store(false, Ordering::Release);
+    engine.handler_exited();
+}
+
+/// Options for a new [`Pool`] (≈ `Pool(processes, initializer, initargs, maxtasksperchild,
+/// context)`).
+///
+/// ```
+/// use multiproc::pool::Pool;
+/// use multiproc::process::StartMethod;
+///
+/// fn setup(greeting: String) { assert_eq!(greeting, "hi"); }
+/// fn double(x: u64) -> u64 { x * 2 }
+///
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .initializer(setup, "hi".to_string())
+///     .max_tasks_per_child(10)
+///     .start_method(StartMethod::Spawn)
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.map(double, 0..5).unwrap(), [0, 2, 4, 6, 8]);
+/// ```
+#[must_use = "a builder does nothing until build()"]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    max_tasks_per_child: Option<u64>,
+    max_queued: Option<usize>,
+    task_timeout: Option<Duration>,
+    method: Option<StartMethod>,
+    start: Option<Box<StartWorker>>,
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("processes", &self.processes)
+            .field("max_tasks_per_child", &self.max_tasks_per_child)
+            .field("max_queued", &self.max_queued)
+            .field("task_timeout", &self.task_timeout)
+            .field("start_method", &self.method)
+            .field("initializer", &self.start.is_some())
+            .finish()
+    }
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder::new()
+    }
+}
+
+fn start_plain(
+    common: Common,
+    name: String,
+    method: StartMethod,
+) -> Result<Process<()>, ProcessError> {
+    let mut p = Process::builder()
+        .name(name)
+        .daemon(true)
+        .start_method(method)
+        .call(
+            Callable::new(worker::main::<()>),
+            worker::Start { common, init: None },
+        );
+    p.start()?;
+    Ok(p)
+}
+
+impl PoolBuilder {
+    /// Python's defaults: `cpu_count()` workers, no initializer, no task limit.
+    pub fn new() -> PoolBuilder {
+        PoolBuilder {
+            processes: None,
+            max_tasks_per_child: None,
+            max_queued: None,
+            task_timeout: None,
+            method: None,
+            start: None,
+        }
+    }
+
+    /// Worker processes (`processes=`); 0 is refused by `build`, as Python's `ValueError`.
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs `f(args)` once in every worker as it starts, replacements included
+    /// (`initializer=f, initargs=args`). `args` cross as a `Process`'s arguments do, so they
+    /// may hold shared objects (a process `Queue`, a `Value`, a lock): the way to give tasks
+    /// shared objects, as in Python. If it panics the pool is broken: every task fails with
+    /// [`PoolError::Broken`] (CPython restarts such workers forever).
+    pub fn initializer<I>(mut self, f: fn(I), args: I) -> Self
+    where
+        I: Portable + Clone + Send + Sync,
+    {
+        let init = Callable::new(f);
+        self.start = Some(Box::new(move |common, name, method| {
+            let mut p = Process::builder()
+                .name(name)
+                .daemon(true)
+                .start_method(method)
+                .call(
+                    Callable::new(worker::main::<I>),
+                    worker::Start {
+                        common,
+                        init: Some((init, args.clone())),
+                    },
+                );
+            p.start()?;
+            Ok(p)
+        }));
+        self
+    }
+
+    /// A worker exits after this many tasks and is replaced (`maxtasksperchild=`; a `map`
+    /// chunk counts as one task, as in Python); 0 is refused by `build`.
+    pub fn max_tasks_per_child(mut self, n: u64) -> Self {
+        self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// At most `n` tasks wait for a worker (beyond Python, as the hand-written pools of the
+    /// tutorials bound their task queue): `apply_async` then blocks for room,
+    /// `try_apply_async` says [`PoolError::Full`], `apply_async_timeout` waits at most so long.
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n);
+        self
+    }
+
+    /// A default time limit for every task once it runs (see [`TaskOptions::timeout`]).
+    pub fn task_timeout(mut self, d: Duration) -> Self {
+        self.task_timeout = Some(d);
+        self
+    }
+
+    /// How workers start (`context=`); default [`get_start_method`].
+    pub fn start_method(mut self, m: StartMethod) -> Self {
+        self.method = Some(m);
+        self
+    }
+
+    /// Starts the workers.
+    pub fn build(self) -> Result<Pool, PoolError> {
+        let processes = self.processes.unwrap_or_else(crate::process::cpu_count);
+        if processes == 0 {
+            return Err(PoolError::Invalid("Number of processes must be at least 1"));
+        }
+        if processes > ticket::MAX_WORKERS {
+            return Err(PoolError::Invalid("too many processes"));
+        }
+        if self.max_tasks_per_child == Some(0) {
+            return Err(PoolError::Invalid(
+                "maxtasksperchild must be a positive int or None",
+            ));
+        }
+        if self.max_queued == Some(0) {
+            return Err(PoolError::Invalid("max_queued must be at least 1"));
+        }
+        let make_ring = || -> Result<Ring, PoolError> {
+            Ok(Ring::create(RING, 0, MAX_MESSAGE, 0, "pool", None)?)
+        };
+        let kind = Processes {
+            tasks: make_ring()?,
+            results: make_ring()?,
+            board: Words::new(TICKETS * WORDS_PER_TICKET)?,
+            feed: Mutex::new(()),
+            stops: AtomicUsize::new(0),
+            method: self.method.unwrap_or_else(get_start_method),
+            start: self.start.unwrap_or_else(|| Box::new(start_plain)),
+            max_tasks: self.max_tasks_per_child.unwrap_or(0),
+            names: AtomicU64::new(0),
+            handler_running: AtomicBool::new(false),
+        };
+        let engine = Engine::new(
+            kind,
+            Config {
+                processes,
+                max_queued: self.max_queued,
+                task_timeout: self.task_timeout,
+                name: "Pool",
+            },
+        );
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(PoolError::from)
+        };
+        let e = engine.clone();
+        engine.add_thread(spawn("pool-handler", Box::new(move || handler(e)))?);
+        let e = engine.clone();
+        engine.add_thread(spawn("pool-feeder", Box::new(move || feeder(e)))?);
+        let e = engine.clone();
+        engine.add_thread(spawn(
+            "pool-watcher",
+            Box::new(move || {
+                let k = e.clone();
+                super::watcher::run(e, move |index, incarnation| {
+                    // Behind every result the dead worker wrote: the handler sees those first.
+                    let mut h = worker::result_header(worker::DIED, 0, 0, 0, 0, 0);
+                    h[16..24].copy_from_slice(&(index as u64).to_le_bytes());
+                    h[24..32].copy_from_slice(&incarnation.to_le_bytes());
+                    let _ = k.kind.results.write(&[&h], Block::Until(None));
+                })
+            }),
+        )?);
+        engine.start_workers()?;
+        Ok(Pool { engine })
+    }
+}
+
+/// A pool of worker processes (≈ `multiprocessing.Pool`). See the [module docs](super).
+///
+/// ```
+/// use multiproc::pool::Pool;
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let pool = Pool::new(2).unwrap();
+/// assert_eq!(pool.apply(square, 7), Ok(49));
+/// let r = pool.apply_async(square, 8).unwrap();
+/// assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
+/// assert_eq!(r.get(), Ok(64));
+/// pool.close();
+/// pool.join().unwrap();
+/// ```
+///
+/// Dropping a pool **terminates** it, as Python's `with Pool() as p:` does on exit: tasks
+/// not yet finished fail with [`PoolError::Terminated`] and every worker is killed and
+/// reaped. To let the work finish first, call [`close`](Pool::close) and
+/// [`join`](Pool::join) (or [`close_and_join`](Pool::close_and_join)).
+pub struct Pool {
+    engine: Arc<Engine<Processes>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<Pool processes={} start_method={} outstanding={}>",
+            self.engine.config.processes,
+            self.engine.kind.method,
+            self.engine.outstanding()
+        )
+    }
+}
+
+impl Pool {
+    /// A pool of `processes` workers with the default start method (`Pool(processes)`); 0 is
+    /// [`PoolError::Invalid`]. [`cpu_count`](crate::process::cpu_count) is Python's default.
+    pub fn new(processes: usize) -> Result<Pool, PoolError> {
+        PoolBuilder::new().processes(processes).build()
+    }
+
+    /// A builder (initializer, `maxtasksperchild`, start method, bounded queue, timeout).
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+
+    /// The number of worker processes.
+    pub fn processes(&self) -> usize {
+        self.engine.config.processes
+    }
+
+    /// The workers' start method.
+    pub fn start_method(&self) -> StartMethod {
+        self.engine.kind.method
+    }
+
+    /// Runs `f(args)` in a worker and waits for its value (`apply`).
+    pub fn apply<A, R>(&self, f: fn(A) -> R, args: A) -> Result<R, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+    {
+        self.apply_async(f, args)?.get()
+    }
+
+    /// Submits `f(args)` (`apply_async`); the arguments are encoded here, so one that cannot
+    /// cross is an error now. [`PoolError::Closed`] after `close` or `terminate`.
+    pub fn apply_async<A, R>(&self, f: fn(A) -> R, args: A) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+    {
+        self.apply_async_with(f, args, TaskOptions::new())
+    }
+
+    /// [`apply_async`](Pool::apply_async) with `callback`, `error_callback` and a timeout.
+    pub fn apply_async_with<A, R>(
+        &self,
+        f: fn(A) -> R,
+        args: A,
+        opts: TaskOptions<R>,
+    ) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+    {
+        let job = one_job(f, &args)?;
+        let control = self.engine.control();
+        let slot = Slot::new(
+            opts.callbacks,
+            Some(control.clone()),
+            Some(result::decode::<R>),
+        );
+        let seq = self
+            .engine
+            .submit(job, slot.clone(), 0, opts.timeout, opts.room.deadline())?;
+        Ok(AsyncResult::new(slot, vec![seq], control))
+    }
+
+    /// [`apply_async`](Pool::apply_async) that does not wait for room in a bounded pool:
+    /// [`PoolError::Full`] instead.
+    pub fn try_apply_async<A, R>(&self, f: fn(A) -> R, args: A) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+    {
+        let mut o = TaskOptions::new();
+        o.room = Room::Until(Instant::now());
+        self.apply_async_with(f, args, o)
+    }
+
+    /// [`apply_async`](Pool::apply_async) waiting at most `timeout` for room in a bounded pool.
+    pub fn apply_async_timeout<A, R>(
+        &self,
+        f: fn(A) -> R,
+        args: A,
+        timeout: Duration,
+    ) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+    {
+        let mut o = TaskOptions::new();
+        o.room = Room::Until(Instant::now() + timeout);
+        self.apply_async_with(f, args, o)
+    }
+
+    fn chunk_maker<A, R>(
+        f: fn(A) -> R,
+    ) -> impl FnMut(Vec<A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ProcJob, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+    {
+        move |items, _, _| chunk_job(f, &items)
+    }
+
+    /// `f` over every item, in order (`map`); the input is read first (Python turns it into
+    /// a list), cut into chunks by Python's rule (`len / (4 × processes)`, rounded up).
+    /// Fails with the first failure to arrive, after every chunk has ended.
+    pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_with(f, items, MapOptions::new())
+    }
+
+    /// [`map`](Pool::map) with a chunk size, a timeout per chunk, a progress bar.
+    pub fn map_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+        opts: MapOptions<R>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, items, opts)?.get()
+    }
+
+    /// Submits `map` and returns at once (`map_async`).
+    pub fn map_async<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<MapResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, items, MapOptions::new())
+    }
+
+    /// [`map_async`](Pool::map_async) with options (`chunksize`, `callback`, `error_callback`).
+    pub fn map_async_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+        opts: MapOptions<R>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+    {
+        let items = map::collect_input(items)?;
+        let mut make = Self::chunk_maker(f);
+        map::map_async(
+            &self.engine,
+            items,
+            opts,
+            Some(result::decode::<Vec<R>>),
+            &mut make,
+        )
+    }
+
+    /// `starmap`: Python unpacks each item into the function's arguments; a Rust function
+    /// takes one argument, so give it a tuple and unpack it in its signature
+    /// (`fn pow((b, e): (u64, u32)) -> u64`). The same as [`map`](Pool::map).
+    pub fn starmap<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+    {
+        self.map(f, items)
+    }
+
+    /// `starmap_async` (see [`starmap`](Pool::starmap)).
+    pub fn starmap_async<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<MapResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async(f, items)
+    }
+
+    fn imap_kind<A, R, I>(&self, f: fn(A) -> R, items: I, ordered: bool) -> IMapIterator<'_, R>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        let source = ChunkSource {
+            engine: &self.engine,
+            items: items.into_iter(),
+            make: Box::new(Self::chunk_maker(f)),
+        };
+        IMapIterator::new(
+            Box::new(source),
+            Some(result::decode::<Vec<R>>),
+            self.engine.control(),
+            ordered,
+            self.processes(),
+        )
+    }
+
+    /// Results in input order, as they come (`imap`), over an input read lazily.
+    pub fn imap<A, R, I>(&self, f: fn(A) -> R, items: I) -> IMapIterator<'_, R>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        self.imap_kind(f, items, true)
+    }
+
+    /// Results in the order they complete (`imap_unordered`).
+    pub fn imap_unordered<A, R, I>(&self, f: fn(A) -> R, items: I) -> IMapIterator<'_, R>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        self.imap_kind(f, items, false)
+    }
+
+    /// No more tasks; the workers exit once every submitted task has ended (`close`).
+    pub fn close(&self) {
+        self.engine.close();
+    }
+
+    /// Stops every worker now (`terminate`): unfinished tasks fail with
+    /// [`PoolError::Terminated`] (CPython leaves them pending forever).
+    pub fn terminate(&self) {
+        self.engine.terminate();
+    }
+
+    /// Waits for the workers to exit, after `close` or `terminate` (`join`):
+    /// [`PoolError::StillRunning`] before either.
+    pub fn join(&self) -> Result<(), PoolError> {
+        self.engine.join(None)
+    }
+
+    /// As [`join`](Pool::join) for at most `timeout` ([`PoolError::Timeout`]).
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.engine.join(crate::sync::deadline(timeout))
+    }
+
+    /// `close` then `join`: lets every submitted task finish, then ends the pool (what a
+    /// Python user often expects `with Pool()` to do).
+    pub fn close_and_join(self) -> Result<(), PoolError> {
+        self.close();
+        self.join()
+    }
+
+    /// Workers running a task now.
+    pub fn busy(&self) -> usize {
+        self.engine.busy()
+    }
+
+    /// Workers waiting for a task now.
+    pub fn idle(&self) -> usize {
+        self.engine.alive().saturating_sub(self.engine.busy())
+    }
+
+    /// The workers' pids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.engine.pids()
+    }
+
+    /// Statistics: tasks done and failed, each worker's time in functions and in transfer,
+    /// workers started (see [`Stats`]).
+    pub fn stats(&self) -> Stats {
+        self.engine.stats()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.engine.terminate();
+        let _ = self.engine.join(None);
+    }
+}

@@ -1,0 +1,297 @@
+//! [`AsyncResult`] (≈ `multiprocessing.pool.AsyncResult`): a task's result, to wait for,
+//! and how the pool delivers it (`Target`), running `callback` / `error_callback` on its
+//! handler thread exactly once, before the result is marked ready (as Python does).
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crate::error::PoolError;
+use crate::sync::Event;
+
+/// Where a task's outcome goes: a single result's [`Slot`], a `map`'s chunks, an `imap`'s
+/// buffer. `part` is the chunk index (0 for a single task).
+pub(crate) trait Target: Send + Sync + 'static {
+    /// The task's result, encoded (process pools decode it here, in the parent).
+    fn returned(&self, part: u32, bytes: &[u8]);
+    /// The task failed.
+    fn failed(&self, part: u32, err: PoolError);
+}
+
+/// A target that can take a typed value directly (a thread pool's worker delivers its
+/// function's value without encoding it).
+pub(crate) trait Deliver<T>: Target {
+    /// Part `part` returned `value`.
+    fn deliver(&self, part: u32, value: T);
+}
+
+/// What a result needs from its pool: cancelling its tasks, and running callbacks on the
+/// pool's handler thread.
+pub(crate) trait Control: Send + Sync {
+    /// Cancels task `seq`: a queued task never runs; a running one has its worker stopped
+    /// when `running` says so. True if this call cancelled it.
+    fn cancel(&self, seq: u64, running: bool) -> bool;
+    /// Runs `f` on the pool's handler thread (at once when called there), or here when the
+    /// handler has gone.
+    fn defer(&self, f: Box<dyn FnOnce() + Send>);
+}
+
+/// `callback` and `error_callback` of one result.
+pub(crate) struct Callbacks<R> {
+    pub ok: Option<Box<dyn FnOnce(&R) + Send>>,
+    pub err: Option<Box<dyn FnOnce(&PoolError) + Send>>,
+}
+
+impl<R> Callbacks<R> {
+    pub(crate) fn none() -> Callbacks<R> {
+        Callbacks {
+            ok: None,
+            err: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ok.is_none() && self.err.is_none()
+    }
+}
+
+/// Decodes a result's bytes (a process pool's `R`); `None` for thread pools, whose results
+/// never leave the process.
+pub(crate) type Decode<R> = Option<fn(&[u8]) -> Result<R, PoolError>>;
+
+/// Decodes `bytes` as `R` (the process pools' decoder).
+pub(crate) fn decode<R: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<R, PoolError> {
+    crate::wire::decode::<R>(bytes).map_err(|e| {
+        PoolError::Decode(format!(
+            "the result does not decode as {}: {e}",
+            std::any::type_name::<R>()
+        ))
+    })
+}
+
+/// One result: set once (the first completion wins: a result racing a cancel or a timeout,
+/// a worker's value racing `terminate`), read by `get`.
+pub(crate) struct Slot<R> {
+    /// Itself, for the callbacks' closure (which outlives the call that completes it).
+    me: Weak<Slot<R>>,
+    decided: AtomicBool,
+    ok: AtomicBool,
+    value: Mutex<Option<Result<R, PoolError>>>,
+    ready: Event,
+    callbacks: Mutex<Callbacks<R>>,
+    has_callbacks: bool,
+    control: Option<Weak<dyn Control>>,
+    decode: Decode<R>,
+}
+
+impl<R: Send + 'static> Slot<R> {
+    pub(crate) fn new(
+        callbacks: Callbacks<R>,
+        control: Option<Weak<dyn Control>>,
+        decode: Decode<R>,
+    ) -> Arc<Slot<R>> {
+        Arc::new_cyclic(|me| Slot {
+            me: me.clone(),
+            decided: AtomicBool::new(false),
+            ok: AtomicBool::new(false),
+            value: Mutex::new(None),
+            ready: Event::new(),
+            has_callbacks: !callbacks.is_empty(),
+            callbacks: Mutex::new(callbacks),
+            control,
+            decode,
+        })
+    }
+
+    fn value(&self) -> MutexGuard<'_, Option<Result<R, PoolError>>> {
+        self.value.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets the result unless one was set already; runs the callback for it on the pool's
+    /// handler thread, then marks it ready.
+    pub(crate) fn complete(&self, r: Result<R, PoolError>) {
+        if self.decided.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.ok.store(r.is_ok(), Ordering::Relaxed);
+        *self.value() = Some(r);
+        if !self.has_callbacks {
+            self.ready.set();
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            return; // nobody holds the result any more: nothing to call back for
+        };
+        let finish: Box<dyn FnOnce() + Send> = Box::new(move || {
+            me.run_callbacks();
+            me.ready.set();
+        });
+        match self.control.as_ref().and_then(Weak::upgrade) {
+            Some(c) => c.defer(finish),
+            None => finish(),
+        }
+    }
+
+    fn run_callbacks(&self) {
+        let cbs = std::mem::replace(
+            &mut *self
+                .callbacks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            Callbacks::none(),
+        );
+        let value = self.value();
+        let outcome = match value.as_ref() {
+            Some(Ok(v)) => cbs.ok.map(|f| catch_unwind(AssertUnwindSafe(|| f(v)))),
+            Some(Err(e)) => cbs.err.map(|f| catch_unwind(AssertUnwindSafe(|| f(e)))),
+            None => None,
+        };
+        drop(value);
+        if let Some(Err(payload)) = outcome {
+            // Python's result handler would die here; ours reports and goes on.
+            let p = crate::thread::to_panic("pool callback", &*payload);
+            crate::sys::io::write_stderr(format!("Exception in pool callback: {p}\n").as_bytes());
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.is_set()
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        self.ready.wait_until(deadline)
+    }
+
+    fn take(&self) -> Result<R, PoolError> {
+        let mut v = self.value();
+        match v.take() {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => {
+                *v = Some(Err(e.clone()));
+                Err(e)
+            }
+            None => Err(PoolError::AlreadyTaken),
+        }
+    }
+}
+
+impl<R: Send + 'static> Target for Slot<R> {
+    fn returned(&self, _part: u32, bytes: &[u8]) {
+        let r = match self.decode {
+            Some(d) => d(bytes),
+            None => Err(PoolError::Decode("no decoder for this result".into())),
+        };
+        self.complete(r);
+    }
+
+    fn failed(&self, _part: u32, err: PoolError) {
+        self.complete(Err(err));
+    }
+}
+
+impl<R: Send + 'static> Deliver<R> for Slot<R> {
+    fn deliver(&self, _part: u32, value: R) {
+        self.complete(Ok(value));
+    }
+}
+
+/// The result of [`apply_async`](super::Pool::apply_async) (≈ `multiprocessing.pool.AsyncResult`);
+/// [`MapResult`](super::MapResult) is the same for a whole `map_async`.
+///
+/// ```
+/// use multiproc::pool::ThreadPool;
+/// use std::time::Duration;
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// let r = pool.apply_async(|x: u64| x * 2, 21).unwrap();
+/// assert_eq!(r.get(), Ok(42));
+/// assert!(r.ready());
+/// assert_eq!(r.successful(), Ok(true));
+/// ```
+pub struct AsyncResult<R> {
+    slot: Arc<Slot<R>>,
+    seqs: Vec<u64>,
+    control: Weak<dyn Control>,
+}
+
+impl<R: Send + 'static> AsyncResult<R> {
+    pub(crate) fn new(slot: Arc<Slot<R>>, seqs: Vec<u64>, control: Weak<dyn Control>) -> Self {
+        AsyncResult {
+            slot,
+            seqs,
+            control,
+        }
+    }
+
+    /// Waits for the result and takes it (`get()`): the value once; an error as many times
+    /// as asked; [`PoolError::AlreadyTaken`] after the value was taken.
+    pub fn get(&self) -> Result<R, PoolError> {
+        self.slot.wait_until(None);
+        self.slot.take()
+    }
+
+    /// As [`get`](Self::get) for at most `timeout`: [`PoolError::Timeout`] leaves the task
+    /// running and the result gettable (`get(timeout)`, `multiprocessing.TimeoutError`).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
+        if !self.slot.wait_until(crate::sync::deadline(timeout)) {
+            return Err(PoolError::Timeout);
+        }
+        self.slot.take()
+    }
+
+    /// Waits until the result is ready (`wait()`).
+    pub fn wait(&self) {
+        self.slot.wait_until(None);
+    }
+
+    /// Waits at most `timeout`; whether the result is ready (`wait(timeout)` then `ready()`).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.slot.wait_until(crate::sync::deadline(timeout))
+    }
+
+    /// Whether the task has completed (`ready()`), its callback included.
+    pub fn ready(&self) -> bool {
+        self.slot.is_ready()
+    }
+
+    /// Whether it completed without error (`successful()`); [`PoolError::NotReady`] before
+    /// then, as Python's `ValueError`.
+    pub fn successful(&self) -> Result<bool, PoolError> {
+        if !self.slot.is_ready() {
+            return Err(PoolError::NotReady);
+        }
+        Ok(self.slot.ok.load(Ordering::Relaxed))
+    }
+
+    /// Cancels the task (beyond Python): a task still queued never runs; a running one has
+    /// its worker stopped (a process is killed and replaced; a thread is abandoned and
+    /// replaced). The result then fails with [`PoolError::Cancelled`]. False if the task had
+    /// already finished (or was cancelled before).
+    pub fn cancel(&self) -> bool {
+        let Some(c) = self.control.upgrade() else {
+            return false;
+        };
+        let mut any = false;
+        for &seq in &self.seqs {
+            any |= c.cancel(seq, true);
+        }
+        any
+    }
+}
+
+impl<R> fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.slot.ready.is_set() {
+            if self.slot.ok.load(Ordering::Relaxed) {
+                "ready, successful"
+            } else {
+                "ready, failed"
+            }
+        } else {
+            "pending"
+        };
+        write!(f, "<AsyncResult {state}>")
+    }
+}

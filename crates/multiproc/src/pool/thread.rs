@@ -1,0 +1,740 @@
+//! [`ThreadPool`]: a pool of worker threads (≈ `multiprocessing.pool.ThreadPool`,
+//! `multiprocessing.dummy.Pool`), on the same engine as the process [`Pool`](super::Pool).
+//!
+//! Jobs go to the workers through one channel; each worker claims its task on the board
+//! (plain memory here) exactly as a process worker does, so cancelling, timeouts and
+//! `terminate` follow the same rules. Functions may be any closure (captures included) and
+//! values never leave the process: nothing is encoded.
+//!
+//! A thread cannot be killed. A task that times out or is cancelled while running fails at
+//! once, its worker is *abandoned* (it finishes the function in the background, drops the
+//! value and exits) and a new worker takes its place, so the pool keeps its size.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::engine::{Config, Engine, Kind, Reaped, Spawned};
+use super::imap::{ChunkSource, IMapIterator};
+use super::map::{self, MapResult};
+use super::options::{MapOptions, Room, TaskOptions};
+use super::result::{AsyncResult, Deliver, Slot};
+use super::stats::{self, Counter, Stats};
+use super::ticket::{Board, WORDS_PER_TICKET};
+use crate::error::PoolError;
+use crate::sync::Event;
+
+/// Tickets on a thread pool's board.
+const TICKETS: usize = 4096;
+
+/// A task as a worker thread runs it: calls the function, asks `finish()` whether it may
+/// deliver, delivers. `None` if it was told not to (the task was cancelled or timed out
+/// while running); else whether it failed.
+pub(crate) type ThreadJob = Box<dyn FnOnce(&dyn Fn() -> bool) -> Option<bool> + Send>;
+
+enum Msg {
+    Task { t: u32, seq: u64, job: ThreadJob },
+    Stop,
+}
+
+/// A worker thread.
+pub(crate) struct ThreadWorker {
+    handle: Option<crate::thread::JoinHandle<()>>,
+    native_id: u32,
+    abandoned: Arc<AtomicBool>,
+    go: Arc<Event>,
+}
+
+/// The thread kind (see the [module docs](self)).
+pub(crate) struct Threads {
+    board: Box<[AtomicU64]>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    init: Option<Arc<dyn Fn() + Send + Sync>>,
+    max_tasks: u64,
+    size: usize,
+    wake: Event,
+    names: AtomicU64,
+    stack_size: Option<usize>,
+}
+
+impl Kind for Threads {
+    type Job = ThreadJob;
+    type Worker = ThreadWorker;
+    type Words = Arc<[AtomicU64]>;
+    const ENDS_WHEN_STOPPED: bool = true;
+
+    fn board(&self) -> &[AtomicU64] {
+        &self.board
+    }
+
+    fn try_send(&self, t: u32, seq: u64, job: ThreadJob) -> Result<(), ThreadJob> {
+        self.tx
+            .send(Msg::Task { t, seq, job })
+            .map_err(|e| match e.0 {
+                Msg::Task { job, .. } => job,
+                Msg::Stop => unreachable!("a task was sent"),
+            })
+    }
+
+    fn spawn(
+        &self,
+        engine: &Arc<Engine<Self>>,
+        index: usize,
+        incarnation: u64,
+    ) -> Result<Spawned<Self>, PoolError> {
+        let words: Arc<[AtomicU64]> = (0..stats::WORDS).map(|_| AtomicU64::new(0)).collect();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let go = Arc::new(Event::new());
+        let n = self.names.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut b = crate::thread::Builder::new()
+            .name(format!("ThreadPoolWorker-{n}"))
+            .daemon(true);
+        if let Some(s) = self.stack_size {
+            b = b.stack_size(s);
+        }
+        let (e, w, a, g) = (engine.clone(), words.clone(), abandoned.clone(), go.clone());
+        let handle = b
+            .spawn(move || worker(e, index, incarnation, w, a, g))
+            .map_err(|err| PoolError::Os(format!("cannot start a worker thread: {err}")))?;
+        let native_id = handle.native_id().unwrap_or(0);
+        Ok(Spawned {
+            worker: ThreadWorker {
+                handle: Some(handle),
+                native_id,
+                abandoned,
+                go,
+            },
+            words,
+            pid: native_id,
+            sentinel: None,
+        })
+    }
+
+    fn installed(&self, worker: &ThreadWorker) {
+        worker.go.set();
+    }
+
+    fn stop(&self, worker: &ThreadWorker) {
+        worker.abandoned.store(true, Ordering::Release);
+    }
+
+    fn reap(&self, mut worker: ThreadWorker, stopped: bool) -> Reaped {
+        let me = crate::thread::get_native_id();
+        if let Some(h) = worker.handle.take()
+            && !stopped
+            && worker.native_id != me
+        {
+            let _ = h.join();
+        }
+        // An abandoned thread finishes its function on its own; the worker reaping itself
+        // (it ended and told the engine) is already on its way out.
+        Reaped::default()
+    }
+
+    fn send_stops(&self, n: usize) {
+        for _ in 0..n {
+            let _ = self.tx.send(Msg::Stop);
+        }
+    }
+
+    fn wake_handler(&self) {
+        self.wake.set();
+    }
+
+    fn wake_all(&self) {
+        // Idle workers sleep in the channel: a stop each wakes them (busy ones see that they
+        // were abandoned when their function returns).
+        self.send_stops(self.size);
+        self.wake.set();
+    }
+}
+
+fn worker(
+    engine: Arc<Engine<Threads>>,
+    index: usize,
+    incarnation: u64,
+    words: Arc<[AtomicU64]>,
+    abandoned: Arc<AtomicBool>,
+    go: Arc<Event>,
+) {
+    go.wait();
+    crate::thread::capture_panics_here();
+    let k = &engine.kind;
+    let counter = Counter(&words);
+    counter.started();
+    if let Some(init) = &k.init
+        && let Err(payload) = catch_unwind(AssertUnwindSafe(|| init()))
+    {
+        let p = crate::thread::to_panic(
+            &crate::thread::current_thread().name().to_owned(),
+            &*payload,
+        );
+        engine.break_pool(format!("a worker's initializer panicked: {p}"));
+        return;
+    }
+    counter.ready();
+    let board = Board(&k.board);
+    let mut done = 0u64;
+    loop {
+        if abandoned.load(Ordering::Acquire) {
+            return;
+        }
+        let (t, seq, job) = match k.rx.recv() {
+            Ok(Msg::Task { t, seq, job }) => (t, seq, job),
+            Ok(Msg::Stop) | Err(_) => break,
+        };
+        let t1 = crate::sys::clock::monotonic_ns();
+        if abandoned.load(Ordering::Acquire) || !board.claim(t, seq, index, t1) {
+            continue;
+        }
+        counter.begin(t);
+        let outcome = job(&|| board.finish(t, seq, index));
+        counter.end(
+            crate::sys::clock::monotonic_ns() - t1,
+            0,
+            outcome == Some(true),
+        );
+        if abandoned.load(Ordering::Acquire) {
+            return; // stopped for this task: the engine has replaced this worker
+        }
+        if let Some(failed) = outcome {
+            let c = if failed {
+                &engine.counters.failed
+            } else {
+                &engine.counters.done
+            };
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        engine.take_entry(t, seq);
+        done += 1;
+        if k.max_tasks != 0 && done >= k.max_tasks {
+            break;
+        }
+    }
+    engine.on_worker_died(index, incarnation);
+}
+
+/// The handler thread of a thread pool: runs callbacks (the workers deliver values
+/// themselves) until the pool is done.
+fn handler(engine: Arc<Engine<Threads>>) {
+    engine.enter_handler();
+    loop {
+        engine.kind.wake.wait_timeout(Duration::from_secs(1));
+        engine.kind.wake.clear();
+        engine.run_mailbox();
+        if engine.handler_should_exit() {
+            break;
+        }
+    }
+    engine.handler_exited();
+}
+
+/// Runs `f(args)`, delivering to `to` unless told not to.
+fn run_one<A, R: 'static, F>(
+    f: F,
+    args: A,
+    to: &dyn Deliver<R>,
+    finish: &dyn Fn() -> bool,
+) -> Option<bool>
+where
+    F: FnOnce(A) -> R,
+{
+    match catch_unwind(AssertUnwindSafe(move || f(args))) {
+        Ok(v) => finish().then(|| {
+            to.deliver(0, v);
+            false
+        }),
+        Err(payload) => {
+            let p = crate::thread::to_panic(crate::thread::current_thread().name(), &*payload);
+            finish().then(|| {
+                to.failed(0, PoolError::Panicked(p));
+                true
+            })
+        }
+    }
+}
+
+/// Options for a new [`ThreadPool`] (≈ `ThreadPool(processes, initializer, initargs)`).
+///
+/// ```
+/// use multiproc::pool::ThreadPool;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let started = Arc::new(AtomicUsize::new(0));
+/// let s = started.clone();
+/// let pool = ThreadPool::builder()
+///     .threads(3)
+///     .initializer(move || { s.fetch_add(1, Ordering::SeqCst); })
+///     .build()
+///     .unwrap();
+/// pool.map(|x: u32| x, 0..10).unwrap();
+/// assert_eq!(started.load(Ordering::SeqCst), 3);
+/// ```
+#[must_use = "a builder does nothing until build()"]
+pub struct ThreadPoolBuilder {
+    threads: Option<usize>,
+    max_tasks_per_child: Option<u64>,
+    max_queued: Option<usize>,
+    task_timeout: Option<Duration>,
+    init: Option<Arc<dyn Fn() + Send + Sync>>,
+    stack_size: Option<usize>,
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("threads", &self.threads)
+            .field("max_tasks_per_child", &self.max_tasks_per_child)
+            .field("max_queued", &self.max_queued)
+            .field("task_timeout", &self.task_timeout)
+            .field("initializer", &self.init.is_some())
+            .finish()
+    }
+}
+
+impl Default for ThreadPoolBuilder {
+    fn default() -> Self {
+        ThreadPoolBuilder::new()
+    }
+}
+
+impl ThreadPoolBuilder {
+    /// Python's defaults: `cpu_count()` threads, no initializer.
+    pub fn new() -> ThreadPoolBuilder {
+        ThreadPoolBuilder {
+            threads: None,
+            max_tasks_per_child: None,
+            max_queued: None,
+            task_timeout: None,
+            init: None,
+            stack_size: None,
+        }
+    }
+
+    /// Worker threads (`processes=` in Python's `ThreadPool`); 0 is refused by `build`.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self
+    }
+
+    /// Runs once in every worker thread as it starts (`initializer=`, `initargs=`: capture
+    /// them). If it panics the pool is broken.
+    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.init = Some(Arc::new(f));
+        self
+    }
+
+    /// A worker thread exits after this many tasks and is replaced (Python's `ThreadPool`
+    /// has no such option; offered for symmetry with [`Pool`](super::Pool)).
+    pub fn max_tasks_per_child(mut self, n: u64) -> Self {
+        self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// At most `n` tasks wait for a worker (see [`PoolBuilder::max_queued`](super::PoolBuilder::max_queued)).
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n);
+        self
+    }
+
+    /// A default time limit for every task once it runs (see the [module docs](self) for what
+    /// stopping a thread means).
+    pub fn task_timeout(mut self, d: Duration) -> Self {
+        self.task_timeout = Some(d);
+        self
+    }
+
+    /// Each worker's stack size.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the workers.
+    pub fn build(self) -> Result<ThreadPool, PoolError> {
+        let threads = self.threads.unwrap_or_else(crate::process::cpu_count);
+        if threads == 0 {
+            return Err(PoolError::Invalid("Number of processes must be at least 1"));
+        }
+        if threads > super::ticket::MAX_WORKERS {
+            return Err(PoolError::Invalid("too many threads"));
+        }
+        if self.max_tasks_per_child == Some(0) {
+            return Err(PoolError::Invalid(
+                "maxtasksperchild must be a positive int or None",
+            ));
+        }
+        if self.max_queued == Some(0) {
+            return Err(PoolError::Invalid("max_queued must be at least 1"));
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let kind = Threads {
+            board: (0..TICKETS * WORDS_PER_TICKET)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            tx,
+            rx,
+            init: self.init,
+            max_tasks: self.max_tasks_per_child.unwrap_or(0),
+            size: threads,
+            wake: Event::new(),
+            names: AtomicU64::new(0),
+            stack_size: self.stack_size,
+        };
+        let engine = Engine::new(
+            kind,
+            Config {
+                processes: threads,
+                max_queued: self.max_queued,
+                task_timeout: self.task_timeout,
+                name: "ThreadPool",
+            },
+        );
+        let e = engine.clone();
+        engine.add_thread(
+            std::thread::Builder::new()
+                .name("threadpool-handler".into())
+                .spawn(move || handler(e))?,
+        );
+        let e = engine.clone();
+        engine.add_thread(
+            std::thread::Builder::new()
+                .name("threadpool-watcher".into())
+                .spawn(move || super::watcher::run(e, |_, _| {}))?,
+        );
+        engine.start_workers()?;
+        Ok(ThreadPool { engine })
+    }
+}
+
+/// A pool of worker threads (≈ `multiprocessing.pool.ThreadPool` and
+/// `multiprocessing.dummy.Pool`), with the same methods as the process [`Pool`](super::Pool).
+/// Functions are any closures; values are never encoded.
+///
+/// ```
+/// use multiproc::pool::ThreadPool;
+///
+/// let offset = 10;
+/// let pool = ThreadPool::new(4).unwrap();
+/// let out = pool.map(move |x: u64| x + offset, 0..5).unwrap(); // a capturing closure
+/// assert_eq!(out, [10, 11, 12, 13, 14]);
+/// ```
+///
+/// Dropping it terminates it (see [`Pool`](super::Pool)); threads busy in a function are
+/// abandoned, not waited for.
+pub struct ThreadPool {
+    engine: Arc<Engine<Threads>>,
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<ThreadPool threads={} outstanding={}>",
+            self.engine.config.processes,
+            self.engine.outstanding()
+        )
+    }
+}
+
+impl ThreadPool {
+    /// A pool of `threads` workers; 0 is [`PoolError::Invalid`].
+    pub fn new(threads: usize) -> Result<ThreadPool, PoolError> {
+        ThreadPoolBuilder::new().threads(threads).build()
+    }
+
+    /// A builder (initializer, bounded queue, timeout).
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::new()
+    }
+
+    /// The number of worker threads.
+    pub fn processes(&self) -> usize {
+        self.engine.config.processes
+    }
+
+    /// Runs `f(args)` on a worker and waits for its value (`apply`).
+    pub fn apply<A, R, F>(&self, f: F, args: A) -> Result<R, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(A) -> R + Send + 'static,
+    {
+        self.apply_async(f, args)?.get()
+    }
+
+    /// Submits `f(args)` (`apply_async`).
+    pub fn apply_async<A, R, F>(&self, f: F, args: A) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(A) -> R + Send + 'static,
+    {
+        self.apply_async_with(f, args, TaskOptions::new())
+    }
+
+    /// [`apply_async`](ThreadPool::apply_async) with `callback`, `error_callback`, a timeout.
+    pub fn apply_async_with<A, R, F>(
+        &self,
+        f: F,
+        args: A,
+        opts: TaskOptions<R>,
+    ) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(A) -> R + Send + 'static,
+    {
+        let control = self.engine.control();
+        let slot = Slot::new(opts.callbacks, Some(control.clone()), None);
+        let to = slot.clone();
+        let job: ThreadJob = Box::new(move |finish| run_one(f, args, &*to, finish));
+        let seq = self
+            .engine
+            .submit(job, slot.clone(), 0, opts.timeout, opts.room.deadline())?;
+        Ok(AsyncResult::new(slot, vec![seq], control))
+    }
+
+    /// [`apply_async`](ThreadPool::apply_async) that does not wait for room in a bounded pool.
+    pub fn try_apply_async<A, R, F>(&self, f: F, args: A) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(A) -> R + Send + 'static,
+    {
+        let mut o = TaskOptions::new();
+        o.room = Room::Until(Instant::now());
+        self.apply_async_with(f, args, o)
+    }
+
+    /// [`apply_async`](ThreadPool::apply_async) waiting at most `timeout` for room.
+    pub fn apply_async_timeout<A, R, F>(
+        &self,
+        f: F,
+        args: A,
+        timeout: Duration,
+    ) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(A) -> R + Send + 'static,
+    {
+        let mut o = TaskOptions::new();
+        o.room = Room::Until(Instant::now() + timeout);
+        self.apply_async_with(f, args, o)
+    }
+
+    fn chunk_maker<A, R, F>(
+        f: F,
+    ) -> impl FnMut(Vec<A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ThreadJob, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        move |items: Vec<A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
+            let f = f.clone();
+            let job: ThreadJob = Box::new(move |finish| {
+                match catch_unwind(AssertUnwindSafe(|| {
+                    items.into_iter().map(&*f).collect::<Vec<R>>()
+                })) {
+                    Ok(v) => finish().then(|| {
+                        to.deliver(part, v);
+                        false
+                    }),
+                    Err(payload) => {
+                        let p = crate::thread::to_panic(
+                            crate::thread::current_thread().name(),
+                            &*payload,
+                        );
+                        finish().then(|| {
+                            to.failed(part, PoolError::Panicked(p));
+                            true
+                        })
+                    }
+                }
+            });
+            Ok(job)
+        }
+    }
+
+    /// `f` over every item, in order (`map`); see [`Pool::map`](super::Pool::map).
+    pub fn map<A, R, F, I>(&self, f: F, items: I) -> Result<Vec<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_with(f, items, MapOptions::new())
+    }
+
+    /// [`map`](ThreadPool::map) with options.
+    pub fn map_with<A, R, F, I>(
+        &self,
+        f: F,
+        items: I,
+        opts: MapOptions<R>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, items, opts)?.get()
+    }
+
+    /// `map_async`.
+    pub fn map_async<A, R, F, I>(&self, f: F, items: I) -> Result<MapResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, items, MapOptions::new())
+    }
+
+    /// `map_async` with options.
+    pub fn map_async_with<A, R, F, I>(
+        &self,
+        f: F,
+        items: I,
+        opts: MapOptions<R>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let items = map::collect_input(items)?;
+        let mut make = Self::chunk_maker(f);
+        map::map_async(&self.engine, items, opts, None, &mut make)
+    }
+
+    /// `starmap` (see [`Pool::starmap`](super::Pool::starmap)).
+    pub fn starmap<A, R, F, I>(&self, f: F, items: I) -> Result<Vec<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map(f, items)
+    }
+
+    /// `starmap_async`.
+    pub fn starmap_async<A, R, F, I>(&self, f: F, items: I) -> Result<MapResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async(f, items)
+    }
+
+    fn imap_kind<A, R, F, I>(&self, f: F, items: I, ordered: bool) -> IMapIterator<'_, R>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        let source = ChunkSource {
+            engine: &self.engine,
+            items: items.into_iter(),
+            make: Box::new(Self::chunk_maker(f)),
+        };
+        IMapIterator::new(
+            Box::new(source),
+            None,
+            self.engine.control(),
+            ordered,
+            self.processes(),
+        )
+    }
+
+    /// `imap`: results in input order over a lazily read input.
+    pub fn imap<A, R, F, I>(&self, f: F, items: I) -> IMapIterator<'_, R>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        self.imap_kind(f, items, true)
+    }
+
+    /// `imap_unordered`: results as they complete.
+    pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> IMapIterator<'_, R>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        self.imap_kind(f, items, false)
+    }
+
+    /// `close`.
+    pub fn close(&self) {
+        self.engine.close();
+    }
+
+    /// `terminate`: unfinished tasks fail with [`PoolError::Terminated`]; busy threads are
+    /// abandoned.
+    pub fn terminate(&self) {
+        self.engine.terminate();
+    }
+
+    /// `join` (after `close` or `terminate`).
+    pub fn join(&self) -> Result<(), PoolError> {
+        self.engine.join(None)
+    }
+
+    /// `join` for at most `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.engine.join(crate::sync::deadline(timeout))
+    }
+
+    /// `close` then `join`.
+    pub fn close_and_join(self) -> Result<(), PoolError> {
+        self.close();
+        self.join()
+    }
+
+    /// Workers running a task now.
+    pub fn busy(&self) -> usize {
+        self.engine.busy()
+    }
+
+    /// Workers waiting for a task now.
+    pub fn idle(&self) -> usize {
+        self.engine.alive().saturating_sub(self.engine.busy())
+    }
+
+    /// Statistics (see [`Stats`]).
+    pub fn stats(&self) -> Stats {
+        self.engine.stats()
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.engine.terminate();
+        let _ = self.engine.join(None);
+    }
+}
