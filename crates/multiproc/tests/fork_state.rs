@@ -149,3 +149,45 @@ fn a_segment_created_by_a_fork_child_is_unlinked_when_the_child_is_killed() {
         mine.unlink().unwrap();
     });
 }
+
+fn triple(x: u32) -> u32 {
+    x * 3
+}
+
+/// A Fork pool worker checks each task's function against the executable's text, a table
+/// filled once per process. A worker forked while another thread of its parent was filling
+/// it inherited the table "being filled" and waited forever on its first task (found by the
+/// pool suite: 1 run in 10 hung). Each attempt is a fresh raw-fork child whose table is
+/// empty, racing a thread that fills it against a Fork pool's start.
+#[test]
+fn a_fork_worker_started_while_another_thread_fills_the_text_table_runs_its_tasks() {
+    watchdog(240, || {
+        let mut hung = 0;
+        for _ in 0..40 {
+            // SAFETY: the parent has only the test threads; the child uses multiproc and exits.
+            match unsafe { process::fork() }.unwrap() {
+                Fork::Child => {
+                    child_deadline(5);
+                    let filler = std::thread::spawn(|| {
+                        // Serializing a Callable fills the table.
+                        postcard::to_stdvec(&process::Callable::new(triple)).is_ok()
+                    });
+                    let ok = multiproc::pool::Pool::builder()
+                        .processes(1)
+                        .start_method(StartMethod::Fork)
+                        .build()
+                        .is_ok_and(|p| p.apply(triple, 5) == Ok(15));
+                    let ok = ok && filler.join().unwrap_or(false);
+                    // SAFETY: ends the child without running the parent's destructors.
+                    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+                }
+                Fork::Parent(pid) => match process::waitpid(pid).unwrap() {
+                    0 => {}
+                    -14 => hung += 1,
+                    other => panic!("the child failed with {other}"),
+                },
+            }
+        }
+        assert_eq!(hung, 0, "{hung} of 40 pools hung on their first task");
+    });
+}

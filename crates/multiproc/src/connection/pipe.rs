@@ -356,9 +356,9 @@ impl Serialize for Connection {
         let stream = self
             .stream
             .as_ref()
-            .ok_or_else(|| serde::ser::Error::custom("handle is closed"))?;
+            .ok_or_else(|| crate::wire::ser_error("handle is closed"))?;
         let carried = crate::wire::handle::carry("Connection", stream.as_fd())
-            .map_err(serde::ser::Error::custom)?;
+            .map_err(crate::wire::ser_error)?;
         (carried, self.readable, self.writable).serialize(s)
     }
 }

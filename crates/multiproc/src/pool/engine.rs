@@ -267,6 +267,10 @@ impl<K: Kind> Engine<K> {
             return Ok(());
         }
         self.kind.installed(&spawned.worker);
+        if st.stops_sent {
+            // Started while `close` was counting the live workers: it needs a stop of its own.
+            self.kind.send_stops(1);
+        }
         st.workers[index] = Some(Live {
             worker: Some(spawned.worker),
             words: spawned.words,
@@ -276,6 +280,7 @@ impl<K: Kind> Engine<K> {
             stopping: false,
         });
         drop(st);
+        self.changed.notify_all();
         self.timers.wake();
         Ok(())
     }

@@ -49,8 +49,8 @@ pub(crate) struct ProcJob {
 }
 
 fn encode<A: serde::Serialize>(a: &A) -> Result<Vec<u8>, PoolError> {
-    postcard::to_stdvec(a).map_err(|e| {
-        let hint = if e.to_string().contains("fd") || e.to_string().contains("by reference") {
+    crate::wire::encode(a).map_err(|e| {
+        let hint = if e.contains("shared object") {
             " (shared objects cannot be task arguments: give them to the workers through the \
              pool's initializer, as in Python)"
         } else {

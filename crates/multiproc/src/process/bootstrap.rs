@@ -164,8 +164,8 @@ fn task_panic(payload: &(dyn std::any::Any + Send)) -> crate::error::Panic {
 }
 
 fn encode_into<R: Serialize>(v: &R, out: &mut Vec<u8>) -> TaskEnd {
-    match postcard::to_io(v, &mut *out) {
-        Ok(_) => TaskEnd::Returned,
+    match crate::wire::encode_into(v, out) {
+        Ok(()) => TaskEnd::Returned,
         Err(e) => {
             out.clear();
             TaskEnd::BadResult(format!(

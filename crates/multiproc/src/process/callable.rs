@@ -98,7 +98,7 @@ fn executable() -> (u64, u64) {
 
 impl<A, R> Serialize for Callable<A, R> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let offset = self.offset().map_err(serde::ser::Error::custom)?;
+        let offset = self.offset().map_err(crate::wire::ser_error)?;
         let tag = crate::wire::type_tag::<fn(A) -> R>();
         (offset, executable(), &*tag).serialize(s)
     }

@@ -26,7 +26,7 @@ impl Mapping {
 impl Serialize for Mapping {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         crate::wire::handle::carry("SharedMemory", self.0.fd())
-            .map_err(serde::ser::Error::custom)?
+            .map_err(crate::wire::ser_error)?
             .serialize(s)
     }
 }

@@ -28,6 +28,44 @@ pub(crate) fn de_error<E: serde::de::Error>(msg: impl std::fmt::Display) -> E {
     E::custom(msg)
 }
 
+/// The same for `Serialize` impls (a shared object that cannot be sent here says why), read
+/// back by [`encode`].
+pub(crate) fn ser_error<E: serde::ser::Error>(msg: impl std::fmt::Display) -> E {
+    let msg = msg.to_string();
+    let _ = DETAIL.try_with(|d| *d.borrow_mut() = Some(msg.clone()));
+    E::custom(msg)
+}
+
+/// Encodes `v` with postcard; the error is in words, including the message of a
+/// `Serialize` impl that used [`ser_error`].
+pub(crate) fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
+    let _ = DETAIL.try_with(|d| d.borrow_mut().take());
+    postcard::to_stdvec(v).map_err(|e| {
+        DETAIL
+            .try_with(|d| d.borrow_mut().take())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| e.to_string())
+    })
+}
+
+/// As [`encode`], appending to `out` (left as it was on error).
+pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(
+    v: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let _ = DETAIL.try_with(|d| d.borrow_mut().take());
+    let len = out.len();
+    postcard::to_io(v, &mut *out).map(|_| ()).map_err(|e| {
+        out.truncate(len);
+        DETAIL
+            .try_with(|d| d.borrow_mut().take())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| e.to_string())
+    })
+}
+
 /// Decodes a `T` from postcard bytes; the error is in words, including a custom message from
 /// a `Deserialize` impl that used [`de_error`].
 pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {

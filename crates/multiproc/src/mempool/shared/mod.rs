@@ -450,7 +450,7 @@ impl fmt::Debug for SharedHeap {
 impl Serialize for SharedHeap {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         crate::wire::handle::carry("SharedHeap", self.inner.seg.fd())
-            .map_err(serde::ser::Error::custom)?
+            .map_err(crate::wire::ser_error)?
             .serialize(s)
     }
 }
