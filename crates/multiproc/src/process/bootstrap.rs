@@ -334,6 +334,26 @@ pub(crate) fn prepare_for_children() {
     let _ = own_text();
 }
 
+/// Before every fork (ours, a user's raw `fork`, a C library's), in the forking thread: the
+/// one-time set-ups a child may need are finished first. A `Once` or `OnceLock` that another
+/// thread was running at the fork would stay "running" in the child forever, and the child
+/// would hang at its first use (a pool worker's first task hung on the executable's text
+/// table this way); here the forking thread waits for that other thread, or does the work.
+fn settle_before_fork() {
+    crate::thread::install_recording_hook();
+    let _ = own_text();
+    super::registry::install_at_exit();
+}
+
+// after-fork: kept (the handler itself)
+static SETTLE: crate::sys::at_fork::Handler =
+    crate::sys::at_fork::Handler::new("process::settle", Some(settle_before_fork), None, None);
+
+/// Registers [`settle_before_fork`] (from the library's constructor, before `main`).
+pub(crate) fn settle_every_fork() {
+    SETTLE.register();
+}
+
 /// In a forkserver's spare child, before its request comes: works out this process's identity
 /// (its start time, which its first lock records) while nobody waits for it.
 pub(crate) fn prepare_spare() {

@@ -29,6 +29,12 @@ static LINKED: AtomicBool = AtomicBool::new(false);
 #[ctor::ctor]
 fn multiproc_child_entry() {
     LINKED.store(true, Ordering::Relaxed);
+    // The after-fork registry's `pthread_atfork` hooks, installed while this process has one
+    // thread: installed lazily, another thread's first use could be mid-install when some
+    // thread forks, and the child would wait forever on the half-run `Once`. Then the handler
+    // that settles every other one-time set-up before each fork.
+    crate::sys::at_fork::install();
+    super::bootstrap::settle_every_fork();
     if let Some(fd) = take_fd_var(ENV_CHILD) {
         // SAFETY: the parent put this fd number in our environment for us alone; we are the
         // only owner of it in this process.

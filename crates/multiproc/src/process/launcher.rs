@@ -81,11 +81,9 @@ fn fork_here(body: ChildBody) -> io::Result<u32> {
     let parent = sys::pid();
     // The child reports panics through this hook; install it here, so the child never takes
     // std's hook lock for writing (another thread may hold it across the fork).
+    // (The executable's text table and the exit handler are settled by the after-fork
+    // registry's `process::settle` prepare handler.)
     crate::thread::install_recording_hook();
-    // Likewise the executable's text ranges (a pool worker checks every task's function
-    // against them): a `OnceLock` another thread was filling at the fork would stay
-    // "being initialized" in the child forever. Filling it here waits for that thread.
-    super::bootstrap::prepare_for_children();
     // SAFETY: the child only runs `body`, which starts with the parent-death set-up and ends
     // in `_exit`; see the `StartMethod::Fork` docs for the multithreaded-parent caveat.
     match unsafe { sys::process::fork() }? {

@@ -21,14 +21,20 @@ static AT_FORK: crate::sys::at_fork::Handler =
 // after-fork: kept (compared with the pid)
 static OWNER: AtomicU32 = AtomicU32::new(0);
 
-/// Records a started child (and, once, installs the exit handler).
-pub(crate) fn add(child: Arc<Child>) {
-    AT_FORK.register();
+/// Installs the exit handler, once per process (and before any fork: see
+/// `bootstrap::settle_before_fork`, so a child never inherits this `Once` half-run).
+pub(crate) fn install_at_exit() {
     // after-fork: kept (the atexit registration is inherited; `OWNER` tells whose it is)
     static AT_EXIT: Once = Once::new();
     AT_EXIT.call_once(|| {
         crate::sys::process::at_exit(at_exit);
     });
+}
+
+/// Records a started child (and, once, installs the exit handler).
+pub(crate) fn add(child: Arc<Child>) {
+    AT_FORK.register();
+    install_at_exit();
     let mut g = CHILDREN.lock();
     OWNER.store(crate::sys::pid(), Ordering::Relaxed);
     g.push(child);

@@ -147,7 +147,9 @@ extern "C" fn child() {
 }
 
 /// Makes sure the registry's own `pthread_atfork` handlers are installed (the pid and tid
-/// caches are reset by them even when no module has registered yet).
+/// caches are reset by them even when no module has registered yet). The library's
+/// constructor calls this before `main`, while the process has one thread, so `INSTALL` is
+/// never half-run at a fork.
 pub(crate) fn install() {
     // after-fork: kept (a handler with nothing to do)
     static NOTHING: Handler = Handler::new("sys::at_fork", None, None, None);
