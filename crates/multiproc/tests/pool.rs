@@ -411,6 +411,30 @@ fn test_terminate_reaps_every_worker_process() {
     });
 }
 
+#[test]
+fn test_a_pool_dropped_as_soon_as_built_never_hangs() {
+    // Its handler thread may not have run yet when `terminate` wakes it: the wake-up used to
+    // be skipped then, and the drop's `join` waited forever (every run under `stress-ng --cpu 2`).
+    for m in common::METHODS {
+        common::watchdog(120, move || {
+            for _ in 0..40 {
+                drop(
+                    Pool::builder()
+                        .processes(1)
+                        .start_method(m)
+                        .build()
+                        .unwrap(),
+                );
+            }
+        });
+    }
+    common::watchdog(60, || {
+        for _ in 0..200 {
+            drop(ThreadPool::new(1).unwrap());
+        }
+    });
+}
+
 fn bad_args() {
     assert!(matches!(Pool::new(0), Err(PoolError::Invalid(_))));
     assert!(matches!(ThreadPool::new(0), Err(PoolError::Invalid(_))));

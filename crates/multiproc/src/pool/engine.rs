@@ -714,7 +714,7 @@ impl<K: Kind> Engine<K> {
         drop(st);
         self.room.notify_all();
         self.changed.notify_all();
-        self.kind.wake_handler();
+        self.wake_handler();
     }
 
     /// `terminate()`: stops every worker now; every unfinished task fails with `Terminated`.
@@ -750,7 +750,10 @@ impl<K: Kind> Engine<K> {
         }
         self.room.notify_all();
         self.changed.notify_all();
-        self.kind.wake_all();
+        self.mailbox_poked.store(true, Ordering::SeqCst);
+        if !self.on_handler_thread() {
+            self.kind.wake_all();
+        }
         self.timers.wake();
         // Callbacks of what terminate fails run here: the handler is stopping.
         for e in failed {
@@ -832,14 +835,28 @@ impl<K: Kind> Engine<K> {
 
     // ------------------------------------------------------------ mailbox
 
-    /// Whether a deferred closure waits in the mailbox.
+    /// Whether the handler has been asked to look (the mailbox, or the pool's phase).
     pub(crate) fn poked(&self) -> bool {
-        self.mailbox_poked.load(Ordering::Acquire)
+        self.mailbox_poked.load(Ordering::SeqCst)
+    }
+
+    /// Asks the handler to look at the mailbox and the pool's phase. The flag is what it
+    /// reads; the kind's wake-up only gets it out of its wait (and is skipped on the handler
+    /// thread itself, which looks after whatever it is running now).
+    pub(crate) fn wake_handler(&self) {
+        self.mailbox_poked.store(true, Ordering::SeqCst);
+        if !self.on_handler_thread() {
+            self.kind.wake_handler();
+        }
+    }
+
+    fn on_handler_thread(&self) -> bool {
+        self.handler.load(Ordering::Relaxed) == thread_number()
     }
 
     /// Runs every deferred closure (on the handler thread).
     pub(crate) fn run_mailbox(&self) {
-        self.mailbox_poked.store(false, Ordering::Release);
+        self.mailbox_poked.store(false, Ordering::SeqCst);
         loop {
             let next = self
                 .mailbox
@@ -943,8 +960,7 @@ impl<K: Kind> Control for Engine<K> {
     }
 
     fn defer(&self, f: Box<dyn FnOnce() + Send>) {
-        let here = self.handler.load(Ordering::Relaxed) == thread_number();
-        if here || self.handler_gone.load(Ordering::Acquire) {
+        if self.on_handler_thread() || self.handler_gone.load(Ordering::Acquire) {
             f();
             return;
         }
@@ -952,7 +968,7 @@ impl<K: Kind> Control for Engine<K> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_back(f);
-        if !self.mailbox_poked.swap(true, Ordering::AcqRel) {
+        if !self.mailbox_poked.swap(true, Ordering::SeqCst) {
             self.kind.wake_handler();
         }
     }

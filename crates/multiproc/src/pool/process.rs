@@ -116,11 +116,12 @@ pub(crate) struct Processes {
 }
 
 impl Processes {
+    /// Wakes the handler out of its read. Never called on the handler thread (which is the
+    /// ring's only reader) nor under the engine's lock, so waiting for room is safe: the
+    /// handler keeps reading.
     fn poke(&self) {
         let h = worker::result_header(worker::POKE, 0, 0, 0, 0, 0);
-        // Never blocks: a full ring has messages the handler will read, and it checks the
-        // mailbox after each.
-        let _ = self.results.write(&[&h], Block::No);
+        let _ = self.results.write(&[&h], Block::Until(None));
     }
 
     fn write_task(
@@ -232,7 +233,8 @@ impl Kind for Processes {
     }
 
     fn wake_handler(&self) {
-        if self.handler_running.load(Ordering::Acquire) {
+        // Before the handler runs there is nobody to wake: it reads the flag first.
+        if self.handler_running.load(Ordering::SeqCst) {
             self.poke();
         }
     }
@@ -357,34 +359,46 @@ impl Sink for Results<'_> {
     }
 }
 
+/// How long the handler waits for a message before it looks at its flag again anyway (a
+/// safety net: every change also wakes it).
+const HANDLER_SLICE: Duration = Duration::from_millis(250);
+
 /// The handler thread: reads results until the pool is done.
 fn handler(engine: Arc<Engine<Processes>>) {
     engine.enter_handler();
-    engine.kind.handler_running.store(true, Ordering::Release);
+    engine.kind.handler_running.store(true, Ordering::SeqCst);
     let mut sink = Results {
         engine: &engine,
         buf: Vec::new(),
     };
+    let mut look = true; // a wake-up may have come before this thread ran
     loop {
-        let got = engine.kind.results.read(&mut sink, Block::Until(None));
-        let event = !matches!(got, Ok(Got::Handled));
-        match got {
-            Ok(Got::Died(index, incarnation)) => engine.on_worker_died(index, incarnation),
-            Ok(Got::InitFailed(why)) => engine.break_pool(why),
-            Ok(_) => {}
-            Err(e) => {
-                let m = format!("multiproc pool: the result ring is corrupt ({e:?}); going on\n");
-                crate::sys::io::write_stderr(m.as_bytes());
-            }
-        }
-        if event || engine.poked() {
+        if look || engine.poked() {
             engine.run_mailbox();
             if engine.handler_should_exit() {
                 break;
             }
         }
+        // A result is usually there already: read without a deadline first.
+        let got = match engine.kind.results.read(&mut sink, Block::No) {
+            Err(ring::ReadError::Empty) => engine.kind.results.read(
+                &mut sink,
+                Block::Until(Some(Instant::now() + HANDLER_SLICE)),
+            ),
+            got => got,
+        };
+        look = !matches!(got, Ok(Got::Handled));
+        match got {
+            Ok(Got::Died(index, incarnation)) => engine.on_worker_died(index, incarnation),
+            Ok(Got::InitFailed(why)) => engine.break_pool(why),
+            Ok(_) | Err(ring::ReadError::Empty) => {}
+            Err(e) => {
+                let m = format!("multiproc pool: the result ring is corrupt ({e:?}); going on\n");
+                crate::sys::io::write_stderr(m.as_bytes());
+            }
+        }
     }
-    engine.kind.handler_running.store(false, Ordering::Release);
+    engine.kind.handler_running.store(false, Ordering::SeqCst);
     engine.handler_exited();
 }
 
