@@ -459,7 +459,23 @@ impl<K: Kind> Engine<K> {
         self.board().free(t);
         st.free.push(t);
         self.ended_locked(st);
+        self.dispatch_pending(st);
         e
+    }
+
+    /// Hands pending tasks over while tickets are free and the kind takes them without
+    /// blocking (a thread pool's channel always does; a process pool's ring while it has room
+    /// and the feeder is not writing, which then takes over).
+    fn dispatch_pending(&self, st: &mut State<K>) {
+        while !st.pending.is_empty() && st.phase != Phase::Terminated {
+            let Some(t) = st.free.pop() else { return };
+            let p = st.pending.pop_front().expect("not empty");
+            if let Err((entry, job)) = self.dispatch(st, t, p.entry, p.job) {
+                st.free.push(t);
+                st.pending.push_front(PendingTask { job, entry });
+                return;
+            }
+        }
     }
 
     /// One task fewer outstanding; after `close`, the last one stops the workers.
