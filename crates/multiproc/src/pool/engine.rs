@@ -16,6 +16,8 @@
 //! exactly once.
 
 use std::collections::VecDeque;
+
+use crossbeam_utils::CachePadded;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
@@ -69,6 +71,12 @@ pub(crate) trait Kind: Send + Sync + Sized + 'static {
     /// A stopped worker counts as ended at once (an abandoned thread), rather than when the
     /// watcher sees it exit (a killed process).
     const ENDS_WHEN_STOPPED: bool;
+    /// [`try_send`](Kind::try_send) never refuses, so a submission hands its job over after
+    /// releasing the engine's lock (a thread pool's unbounded channel).
+    const SEND_UNLOCKED: bool = false;
+    /// The workers' counters say how many tasks ended with a value or an error (a thread
+    /// pool's workers deliver themselves); otherwise the engine counts what it delivers.
+    const WORKERS_COUNT_OUTCOMES: bool = false;
 }
 
 /// A started worker.
@@ -143,6 +151,8 @@ struct State<K: Kind> {
     generation: u64,
     next_incarnation: u64,
     stops_sent: bool,
+    /// Submitters waiting for room in a bounded pool.
+    room_waiters: usize,
     /// Workers stopped or ended but not yet reaped.
     to_reap: Vec<K::Worker>,
     totals: WorkerStats,
@@ -154,11 +164,16 @@ struct State<K: Kind> {
 
 /// The engine (see the [module docs](self)).
 pub(crate) struct Engine<K: Kind> {
-    pub(crate) kind: K,
-    state: Mutex<State<K>>,
-    /// Signalled when pending work may be dispatched (tickets freed, work added) and when the
-    /// pool's threads may be done (for `join`).
+    /// Read by every thread on every task: on cache lines of its own, away from the `Arc`'s
+    /// counts and the lock's word, which the submitting thread writes.
+    pub(crate) kind: CachePadded<K>,
+    state: CachePadded<Mutex<State<K>>>,
+    /// Signalled when the handler exits (`join` waits for that).
     changed: Condvar,
+    /// The feeder waits here; kicked only when it has something to do (a task the fast paths
+    /// could not hand over, stop messages, or the end), so a steady stream of results costs
+    /// no wake-up.
+    feed: Condvar,
     mailbox: Mutex<VecDeque<Box<dyn FnOnce() + Send>>>,
     mailbox_poked: AtomicBool,
     pub(crate) config: Config,
@@ -185,7 +200,7 @@ impl<K: Kind> Engine<K> {
     pub(crate) fn new(kind: K, config: Config) -> Arc<Engine<K>> {
         let tickets = Board(kind.board()).tickets();
         Arc::new_cyclic(|me| Engine {
-            state: Mutex::new(State {
+            state: CachePadded::new(Mutex::new(State {
                 phase: Phase::Running,
                 next_seq: 1,
                 pending: VecDeque::new(),
@@ -196,15 +211,17 @@ impl<K: Kind> Engine<K> {
                 generation: 0,
                 next_incarnation: 0,
                 stops_sent: false,
+                room_waiters: 0,
                 to_reap: Vec::new(),
                 totals: WorkerStats::default(),
                 workers_started: 0,
                 workers_lost: 0,
                 threads: Vec::new(),
                 threads_done: false,
-            }),
-            kind,
+            })),
+            kind: CachePadded::new(kind),
             changed: Condvar::new(),
+            feed: Condvar::new(),
             mailbox: Mutex::new(VecDeque::new()),
             mailbox_poked: AtomicBool::new(false),
             config,
@@ -267,7 +284,8 @@ impl<K: Kind> Engine<K> {
             return Ok(());
         }
         self.kind.installed(&spawned.worker);
-        if st.stops_sent {
+        let late = st.stops_sent;
+        if late {
             // Started while `close` was counting the live workers: it needs a stop of its own.
             self.kind.send_stops(1);
         }
@@ -280,7 +298,9 @@ impl<K: Kind> Engine<K> {
             stopping: false,
         });
         drop(st);
-        self.changed.notify_all();
+        if late {
+            self.kick_feeder();
+        }
         self.timers.wake();
         Ok(())
     }
@@ -308,11 +328,13 @@ impl<K: Kind> Engine<K> {
                 if st.outstanding < limit {
                     break;
                 }
+                st.room_waiters += 1;
                 st = match deadline {
                     None => self.room.wait(st).unwrap_or_else(PoisonError::into_inner),
                     Some(d) => {
                         let left = d.saturating_duration_since(Instant::now());
                         if left.is_zero() {
+                            st.room_waiters -= 1;
                             return Err(PoolError::Full);
                         }
                         self.room
@@ -321,6 +343,7 @@ impl<K: Kind> Engine<K> {
                             .0
                     }
                 };
+                st.room_waiters -= 1;
             }
         }
         Self::check_running(&st.phase)?;
@@ -334,6 +357,35 @@ impl<K: Kind> Engine<K> {
             part,
             timeout: timeout.or(self.config.task_timeout),
         };
+        if K::SEND_UNLOCKED
+            && st.pending.is_empty()
+            && let Some(t) = st.free.pop()
+        {
+            // The entry is in the table before the job leaves (a worker may end it at once).
+            let timeout = entry.timeout;
+            self.board().queue(t, seq);
+            st.entries[t as usize] = Some(entry);
+            drop(st);
+            if let Some(d) = timeout {
+                self.timers.arm(Timer::Task {
+                    at: Instant::now() + d,
+                    seq,
+                    ticket: t,
+                    timeout: d,
+                });
+            }
+            if let Err(job) = self.kind.try_send(t, seq, job) {
+                // Never for a kind that sets SEND_UNLOCKED; if it did, the task fails.
+                drop(job);
+                if let Some(e) = self.take_entry(t, seq) {
+                    e.target.failed(
+                        e.part,
+                        PoolError::Broken("the workers' channel closed".into()),
+                    );
+                }
+            }
+            return Ok(seq);
+        }
         if st.pending.is_empty()
             && let Some(t) = st.free.pop()
         {
@@ -347,8 +399,13 @@ impl<K: Kind> Engine<K> {
         } else {
             st.pending.push_back(PendingTask { job, entry });
         }
+        // With tickets to spare, what stopped it was the kind (a full ring, a large message):
+        // the feeder's work. Without, a freed ticket will take it.
+        let kick = !st.free.is_empty();
         drop(st);
-        self.changed.notify_all();
+        if kick {
+            self.kick_feeder();
+        }
         Ok(seq)
     }
 
@@ -426,11 +483,13 @@ impl<K: Kind> Engine<K> {
             if st.threads_done_ready() {
                 return None;
             }
-            st = self
-                .changed
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+            st = self.feed.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// Wakes the feeder (it has work, or should look whether the pool is done).
+    fn kick_feeder(&self) {
+        self.feed.notify_all();
     }
 
     /// Whether the pool is terminated or broken (feeders and handlers stop).
@@ -446,7 +505,6 @@ impl<K: Kind> Engine<K> {
         let mut st = self.lock();
         let e = self.take_locked(&mut st, t, seq)?;
         drop(st);
-        self.changed.notify_all();
         Some(e)
     }
 
@@ -473,6 +531,7 @@ impl<K: Kind> Engine<K> {
             if let Err((entry, job)) = self.dispatch(st, t, p.entry, p.job) {
                 st.free.push(t);
                 st.pending.push_front(PendingTask { job, entry });
+                self.kick_feeder();
                 return;
             }
         }
@@ -481,13 +540,14 @@ impl<K: Kind> Engine<K> {
     /// One task fewer outstanding; after `close`, the last one stops the workers.
     fn ended_locked(&self, st: &mut State<K>) {
         st.outstanding -= 1;
-        if self.config.max_queued.is_some() {
+        if st.room_waiters > 0 {
             self.room.notify_one();
         }
         if st.outstanding == 0 && st.phase == Phase::Closed && !st.stops_sent {
             st.stops_sent = true;
             let live = st.workers.iter().filter(|w| w.is_some()).count();
             self.kind.send_stops(live);
+            self.kick_feeder();
         }
     }
 
@@ -504,6 +564,43 @@ impl<K: Kind> Engine<K> {
             Err(err) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 e.target.failed(e.part, err)
+            }
+        }
+    }
+
+    /// Removes the entries of tasks a thread worker has ended (several at once: one lock),
+    /// as [`take_entry`](Engine::take_entry) does for each; `done` is left empty.
+    pub(crate) fn release(&self, done: &mut Vec<(u32, u64)>) {
+        let mut st = self.lock();
+        for (t, seq) in done.drain(..) {
+            self.take_locked(&mut st, t, seq);
+        }
+    }
+
+    /// Several results at once (a process pool's handler drains its ring in batches): one
+    /// lock for all of them. `taken` is the caller's buffer, left empty.
+    pub(crate) fn on_results<'b>(
+        &self,
+        results: impl Iterator<Item = (u32, u64, Result<&'b [u8], PoolError>)> + Clone,
+        taken: &mut Vec<Option<Entry>>,
+    ) {
+        {
+            let mut st = self.lock();
+            for (t, seq, _) in results.clone() {
+                taken.push(self.take_locked(&mut st, t, seq));
+            }
+        }
+        for (e, (_, _, outcome)) in taken.drain(..).zip(results) {
+            let Some(e) = e else { continue };
+            match outcome {
+                Ok(bytes) => {
+                    self.counters.done.fetch_add(1, Ordering::Relaxed);
+                    e.target.returned(e.part, bytes)
+                }
+                Err(err) => {
+                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    e.target.failed(e.part, err)
+                }
             }
         }
     }
@@ -540,7 +637,6 @@ impl<K: Kind> Engine<K> {
                 }
                 let e = self.take_locked(&mut st, t, seq);
                 drop(st);
-                self.changed.notify_all();
                 self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                 if let Some(e) = e {
                     e.target.failed(e.part, PoolError::Cancelled);
@@ -576,7 +672,6 @@ impl<K: Kind> Engine<K> {
         }
         let e = self.take_locked(&mut st, t, seq);
         drop(st);
-        self.changed.notify_all();
         if K::ENDS_WHEN_STOPPED
             && let (Some((index, incarnation)), Some(me)) = (ended, self.me.upgrade())
         {
@@ -669,7 +764,7 @@ impl<K: Kind> Engine<K> {
                 st.workers_lost += 1;
             }
         }
-        self.changed.notify_all();
+        self.kick_feeder();
         self.timers.wake();
         for e in lost {
             self.counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -690,7 +785,7 @@ impl<K: Kind> Engine<K> {
                 }
         };
         if !needed {
-            self.changed.notify_all();
+            self.kick_feeder();
             return;
         }
         if let Err(e) = self.spawn_worker(index) {
@@ -729,7 +824,7 @@ impl<K: Kind> Engine<K> {
         }
         drop(st);
         self.room.notify_all();
-        self.changed.notify_all();
+        self.kick_feeder();
         self.wake_handler();
     }
 
@@ -765,7 +860,7 @@ impl<K: Kind> Engine<K> {
             }
         }
         self.room.notify_all();
-        self.changed.notify_all();
+        self.kick_feeder();
         self.mailbox_poked.store(true, Ordering::SeqCst);
         if !self.on_handler_thread() {
             self.kind.wake_all();
@@ -950,6 +1045,7 @@ impl<K: Kind> Engine<K> {
         stats::build(
             self.config.name,
             &self.counters,
+            K::WORKERS_COUNT_OUTCOMES,
             live,
             &st.totals,
             st.workers_started,

@@ -139,7 +139,7 @@ pub(crate) fn map_async<K: Kind, A, R: Send + 'static>(
     let size = options::chunksize(opts.chunksize, n, engine.config.processes)?;
     let parts = n.div_ceil(size);
     let control = engine.control();
-    let slot = Slot::new(opts.callbacks, Some(control.clone()), None);
+    let slot = Slot::new(opts.callbacks, Some(&control), None);
     let state = Arc::new(MapState {
         slot: slot.clone(),
         inner: Mutex::new(Parts {

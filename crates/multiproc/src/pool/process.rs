@@ -45,7 +45,36 @@ const MAX_MESSAGE: u64 = 1 << 31;
 pub(crate) struct ProcJob {
     tramp: i64,
     target: i64,
-    args: Vec<u8>,
+    args: Args,
+}
+
+/// Encoded arguments: small ones inline (most tasks: no allocation), others on the heap.
+enum Args {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
+
+const INLINE: usize = 48;
+
+impl Args {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Args::Inline { len, buf } => &buf[..*len as usize],
+            Args::Heap(v) => v,
+        }
+    }
+
+    fn encode<A: serde::Serialize>(a: &A) -> Result<Args, PoolError> {
+        let mut buf = [0u8; INLINE];
+        match postcard::to_slice(a, &mut buf) {
+            Ok(used) => {
+                let len = used.len() as u8;
+                Ok(Args::Inline { len, buf })
+            }
+            // Too large for the inline buffer, or an error to put in words: the long way.
+            Err(_) => encode(a).map(Args::Heap),
+        }
+    }
 }
 
 fn encode<A: serde::Serialize>(a: &A) -> Result<Vec<u8>, PoolError> {
@@ -78,7 +107,7 @@ fn one_job<A: Portable, R: Portable>(f: fn(A) -> R, args: &A) -> Result<ProcJob,
     Ok(ProcJob {
         tramp,
         target,
-        args: encode(args)?,
+        args: Args::encode(args)?,
     })
 }
 
@@ -91,7 +120,7 @@ fn chunk_job<A: Portable, R: Portable>(
     Ok(ProcJob {
         tramp,
         target,
-        args: encode(items)?,
+        args: Args::Heap(encode(items)?),
     })
 }
 
@@ -132,7 +161,7 @@ impl Processes {
         block: Block,
     ) -> Result<(), ring::WriteError> {
         let h = worker::task_header(worker::TASK, t, seq, job.tramp, job.target);
-        self.tasks.write(&[&h, &job.args], block)
+        self.tasks.write(&[&h, job.args.as_slice()], block)
     }
 }
 
@@ -147,7 +176,7 @@ impl Kind for Processes {
     }
 
     fn try_send(&self, t: u32, seq: u64, job: ProcJob) -> Result<(), ProcJob> {
-        if !self.tasks.fits_whole(HEADER + job.args.len()) {
+        if !self.tasks.fits_whole(HEADER + job.args.as_slice().len()) {
             return Err(job); // streams: the feeder writes it
         }
         let Ok(_feed) = self.feed.try_lock() else {
@@ -291,37 +320,81 @@ fn feeder(engine: Arc<Engine<Processes>>) {
 
 /// What the handler read.
 enum Got {
-    Handled,
+    /// A result, kept in the batch (small ones) or handled where it lay.
+    Result,
     Poke,
     Died(usize, u64),
     InitFailed(String),
 }
 
-/// Handles each result where it lies in the ring (decoded in place).
+/// Results larger than this are handled where they lie in the ring; smaller ones are copied
+/// into the batch.
+const BATCHED: usize = 256;
+/// Results handled per batch at most (one engine lock each).
+const BATCH: usize = 256;
+
+/// Small results read but not yet handled: (ticket, seq, outcome, byte range).
+#[derive(Default)]
+struct Batch {
+    items: Vec<(u32, u64, u32, usize, usize)>,
+    bytes: Vec<u8>,
+    taken: Vec<Option<super::engine::Entry>>,
+}
+
+fn outcome(code: u32, body: &[u8]) -> Result<&[u8], PoolError> {
+    match code {
+        worker::RETURNED => Ok(body),
+        worker::PANICKED => Err(PoolError::Panicked(worker::decode_panic(body))),
+        worker::BAD_ARGS => Err(PoolError::Decode(String::from_utf8_lossy(body).into())),
+        _ => Err(PoolError::Encode(String::from_utf8_lossy(body).into())),
+    }
+}
+
+impl Batch {
+    fn flush(&mut self, engine: &Engine<Processes>) {
+        if self.items.is_empty() {
+            return;
+        }
+        let bytes = &self.bytes;
+        let results = self
+            .items
+            .iter()
+            .map(|&(t, seq, code, a, b)| (t, seq, outcome(code, &bytes[a..b])));
+        engine.on_results(results, &mut self.taken);
+        self.items.clear();
+        self.bytes.clear();
+        if self.bytes.capacity() > 1 << 20 {
+            self.bytes = Vec::new();
+        }
+    }
+}
+
+/// Reads the result ring: small results into the batch, large ones handled in place.
 struct Results<'a> {
     engine: &'a Engine<Processes>,
     buf: Vec<u8>,
+    batch: Batch,
 }
 
 impl Results<'_> {
-    fn handle(engine: &Engine<Processes>, msg: &[u8]) -> Got {
+    fn handle(&mut self, msg: &[u8]) -> Got {
         let Some(h) = worker::parse(msg) else {
-            return Got::Handled;
+            return Got::Result;
         };
         let body = &msg[HEADER..];
         match h.kind {
             worker::RESULT => {
-                let outcome = (h.a >> 32) as u32;
-                let r = match outcome {
-                    worker::RETURNED => Ok(body),
-                    worker::PANICKED => Err(PoolError::Panicked(worker::decode_panic(body))),
-                    worker::BAD_ARGS => {
-                        Err(PoolError::Decode(String::from_utf8_lossy(body).into()))
-                    }
-                    _ => Err(PoolError::Encode(String::from_utf8_lossy(body).into())),
-                };
-                engine.on_result(h.ticket, h.seq, r);
-                Got::Handled
+                let code = (h.a >> 32) as u32;
+                if body.len() <= BATCHED {
+                    let a = self.batch.bytes.len();
+                    self.batch.bytes.extend_from_slice(body);
+                    self.batch
+                        .items
+                        .push((h.ticket, h.seq, code, a, self.batch.bytes.len()));
+                } else {
+                    self.engine.on_result(h.ticket, h.seq, outcome(code, body));
+                }
+                Got::Result
             }
             worker::POKE => Got::Poke,
             worker::DIED => Got::Died(h.a as u32 as usize, h.b),
@@ -329,7 +402,7 @@ impl Results<'_> {
                 let p = worker::decode_panic(body);
                 Got::InitFailed(format!("a worker's initializer panicked: {p}"))
             }
-            _ => Got::Handled,
+            _ => Got::Result,
         }
     }
 }
@@ -338,7 +411,7 @@ impl Sink for Results<'_> {
     type Out = Got;
 
     fn whole(&mut self, bytes: &[u8]) -> Got {
-        Self::handle(self.engine, bytes)
+        self.handle(bytes)
     }
 
     fn begin(&mut self, _total: usize) {
@@ -350,7 +423,9 @@ impl Sink for Results<'_> {
     }
 
     fn finish(&mut self) -> Got {
-        let got = Self::handle(self.engine, &self.buf);
+        let buf = std::mem::take(&mut self.buf);
+        let got = self.handle(&buf);
+        self.buf = buf;
         self.buf.clear();
         if self.buf.capacity() > 1 << 20 {
             self.buf = Vec::new();
@@ -363,13 +438,16 @@ impl Sink for Results<'_> {
 /// safety net: every change also wakes it).
 const HANDLER_SLICE: Duration = Duration::from_millis(250);
 
-/// The handler thread: reads results until the pool is done.
+/// The handler thread: reads results until the pool is done. It drains what the ring holds
+/// (up to a batch) without waiting, settles those results under one engine lock, and only
+/// then waits for more.
 fn handler(engine: Arc<Engine<Processes>>) {
     engine.enter_handler();
     engine.kind.handler_running.store(true, Ordering::SeqCst);
     let mut sink = Results {
         engine: &engine,
         buf: Vec::new(),
+        batch: Batch::default(),
     };
     let mut look = true; // a wake-up may have come before this thread ran
     loop {
@@ -379,23 +457,41 @@ fn handler(engine: Arc<Engine<Processes>>) {
                 break;
             }
         }
-        // A result is usually there already: read without a deadline first.
-        let got = match engine.kind.results.read(&mut sink, Block::No) {
-            Err(ring::ReadError::Empty) => engine.kind.results.read(
-                &mut sink,
-                Block::Until(Some(Instant::now() + HANDLER_SLICE)),
-            ),
-            got => got,
-        };
-        look = !matches!(got, Ok(Got::Handled));
-        match got {
-            Ok(Got::Died(index, incarnation)) => engine.on_worker_died(index, incarnation),
-            Ok(Got::InitFailed(why)) => engine.break_pool(why),
-            Ok(_) | Err(ring::ReadError::Empty) => {}
-            Err(e) => {
+        let mut event = None;
+        let mut read = 0;
+        while read < BATCH {
+            match engine.kind.results.read(&mut sink, Block::No) {
+                Ok(Got::Result) => read += 1,
+                Ok(other) => {
+                    event = Some(Ok(other));
+                    break;
+                }
+                Err(ring::ReadError::Empty) => break,
+                Err(e) => {
+                    event = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        if read == 0 && event.is_none() {
+            let slice = Block::Until(Some(Instant::now() + HANDLER_SLICE));
+            match engine.kind.results.read(&mut sink, slice) {
+                Ok(Got::Result) | Err(ring::ReadError::Empty) => {}
+                other => event = Some(other),
+            }
+        }
+        // Every result before an event is settled before the event (a worker's results
+        // before its death).
+        sink.batch.flush(&engine);
+        look = event.is_some();
+        match event {
+            Some(Ok(Got::Died(index, incarnation))) => engine.on_worker_died(index, incarnation),
+            Some(Ok(Got::InitFailed(why))) => engine.break_pool(why),
+            Some(Err(e)) => {
                 let m = format!("multiproc pool: the result ring is corrupt ({e:?}); going on\n");
                 crate::sys::io::write_stderr(m.as_bytes());
             }
+            _ => {}
         }
     }
     engine.kind.handler_running.store(false, Ordering::SeqCst);
@@ -701,15 +797,11 @@ impl Pool {
     {
         let job = one_job(f, &args)?;
         let control = self.engine.control();
-        let slot = Slot::new(
-            opts.callbacks,
-            Some(control.clone()),
-            Some(result::decode::<R>),
-        );
+        let slot = Slot::new(opts.callbacks, Some(&control), Some(result::decode::<R>));
         let seq = self
             .engine
             .submit(job, slot.clone(), 0, opts.timeout, opts.room.deadline())?;
-        Ok(AsyncResult::new(slot, vec![seq], control))
+        Ok(AsyncResult::one(slot, seq, control))
     }
 
     /// [`apply_async`](Pool::apply_async) that does not wait for room in a bounded pool:

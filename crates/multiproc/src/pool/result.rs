@@ -71,11 +71,23 @@ pub(crate) fn decode<R: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<R, 
     })
 }
 
+/// Something holding a [`Slot`]: the slot itself, or a thread pool's task, which keeps its
+/// job in the same allocation as its result.
+pub(crate) trait HasSlot<R>: Send + Sync + 'static {
+    fn slot(&self) -> &Slot<R>;
+}
+
+impl<R: Send + 'static> HasSlot<R> for Slot<R> {
+    fn slot(&self) -> &Slot<R> {
+        self
+    }
+}
+
 /// One result: set once (the first completion wins: a result racing a cancel or a timeout,
 /// a worker's value racing `terminate`), read by `get`.
 pub(crate) struct Slot<R> {
-    /// Itself, for the callbacks' closure (which outlives the call that completes it).
-    me: Weak<Slot<R>>,
+    /// What holds it, for the callbacks' closure (which outlives the call that completes it).
+    me: Weak<dyn HasSlot<R>>,
     decided: AtomicBool,
     ok: AtomicBool,
     value: Mutex<Option<Result<R, PoolError>>>,
@@ -87,22 +99,35 @@ pub(crate) struct Slot<R> {
 }
 
 impl<R: Send + 'static> Slot<R> {
+    /// A slot; it keeps `control` (to run callbacks on the handler thread) only when it has
+    /// callbacks: one reference count less to touch per task otherwise.
     pub(crate) fn new(
         callbacks: Callbacks<R>,
-        control: Option<Weak<dyn Control>>,
+        control: Option<&Weak<dyn Control>>,
         decode: Decode<R>,
     ) -> Arc<Slot<R>> {
-        Arc::new_cyclic(|me| Slot {
-            me: me.clone(),
+        Arc::new_cyclic(|me: &Weak<Slot<R>>| Slot::inside(me.clone(), callbacks, control, decode))
+    }
+
+    /// A slot inside a larger object `me` (see [`HasSlot`]), for `Arc::new_cyclic`.
+    pub(crate) fn inside(
+        me: Weak<dyn HasSlot<R>>,
+        callbacks: Callbacks<R>,
+        control: Option<&Weak<dyn Control>>,
+        decode: Decode<R>,
+    ) -> Slot<R> {
+        let has_callbacks = !callbacks.is_empty();
+        Slot {
+            me,
             decided: AtomicBool::new(false),
             ok: AtomicBool::new(false),
             value: Mutex::new(None),
             ready: Event::new(),
-            has_callbacks: !callbacks.is_empty(),
+            has_callbacks,
             callbacks: Mutex::new(callbacks),
-            control,
+            control: control.filter(|_| has_callbacks).cloned(),
             decode,
-        })
+        }
     }
 
     fn value(&self) -> MutexGuard<'_, Option<Result<R, PoolError>>> {
@@ -125,8 +150,8 @@ impl<R: Send + 'static> Slot<R> {
             return; // nobody holds the result any more: nothing to call back for
         };
         let finish: Box<dyn FnOnce() + Send> = Box::new(move || {
-            me.run_callbacks();
-            me.ready.set();
+            me.slot().run_callbacks();
+            me.slot().ready.set();
         });
         match self.control.as_ref().and_then(Weak::upgrade) {
             Some(c) => c.defer(finish),
@@ -211,16 +236,39 @@ impl<R: Send + 'static> Deliver<R> for Slot<R> {
 /// assert_eq!(r.successful(), Ok(true));
 /// ```
 pub struct AsyncResult<R> {
-    slot: Arc<Slot<R>>,
-    seqs: Vec<u64>,
+    holder: Arc<dyn HasSlot<R>>,
+    /// The task's sequence number (0: none), and a `map`'s other chunks (no allocation for
+    /// a single task).
+    seq: u64,
+    more: Vec<u64>,
     control: Weak<dyn Control>,
 }
 
 impl<R: Send + 'static> AsyncResult<R> {
-    pub(crate) fn new(slot: Arc<Slot<R>>, seqs: Vec<u64>, control: Weak<dyn Control>) -> Self {
+    fn slot(&self) -> &Slot<R> {
+        self.holder.slot()
+    }
+
+    pub(crate) fn new(slot: Arc<Slot<R>>, mut seqs: Vec<u64>, control: Weak<dyn Control>) -> Self {
+        let seq = if seqs.is_empty() {
+            0
+        } else {
+            seqs.swap_remove(0)
+        };
         AsyncResult {
-            slot,
-            seqs,
+            holder: slot,
+            seq,
+            more: seqs,
+            control,
+        }
+    }
+
+    /// One task's result (no allocation).
+    pub(crate) fn one(holder: Arc<dyn HasSlot<R>>, seq: u64, control: Weak<dyn Control>) -> Self {
+        AsyncResult {
+            holder,
+            seq,
+            more: Vec::new(),
             control,
         }
     }
@@ -228,41 +276,41 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// Waits for the result and takes it (`get()`): the value once; an error as many times
     /// as asked; [`PoolError::AlreadyTaken`] after the value was taken.
     pub fn get(&self) -> Result<R, PoolError> {
-        self.slot.wait_until(None);
-        self.slot.take()
+        self.slot().wait_until(None);
+        self.slot().take()
     }
 
     /// As [`get`](Self::get) for at most `timeout`: [`PoolError::Timeout`] leaves the task
     /// running and the result gettable (`get(timeout)`, `multiprocessing.TimeoutError`).
     pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolError> {
-        if !self.slot.wait_until(crate::sync::deadline(timeout)) {
+        if !self.slot().wait_until(crate::sync::deadline(timeout)) {
             return Err(PoolError::Timeout);
         }
-        self.slot.take()
+        self.slot().take()
     }
 
     /// Waits until the result is ready (`wait()`).
     pub fn wait(&self) {
-        self.slot.wait_until(None);
+        self.slot().wait_until(None);
     }
 
     /// Waits at most `timeout`; whether the result is ready (`wait(timeout)` then `ready()`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.slot.wait_until(crate::sync::deadline(timeout))
+        self.slot().wait_until(crate::sync::deadline(timeout))
     }
 
     /// Whether the task has completed (`ready()`), its callback included.
     pub fn ready(&self) -> bool {
-        self.slot.is_ready()
+        self.slot().is_ready()
     }
 
     /// Whether it completed without error (`successful()`); [`PoolError::NotReady`] before
     /// then, as Python's `ValueError`.
     pub fn successful(&self) -> Result<bool, PoolError> {
-        if !self.slot.is_ready() {
+        if !self.slot().is_ready() {
             return Err(PoolError::NotReady);
         }
-        Ok(self.slot.ok.load(Ordering::Relaxed))
+        Ok(self.slot().ok.load(Ordering::Relaxed))
     }
 
     /// Cancels the task (beyond Python): a task still queued never runs; a running one has
@@ -274,17 +322,19 @@ impl<R: Send + 'static> AsyncResult<R> {
             return false;
         };
         let mut any = false;
-        for &seq in &self.seqs {
-            any |= c.cancel(seq, true);
+        for &seq in std::iter::once(&self.seq).chain(&self.more) {
+            if seq != 0 {
+                any |= c.cancel(seq, true);
+            }
         }
         any
     }
 }
 
-impl<R> fmt::Debug for AsyncResult<R> {
+impl<R: Send + 'static> fmt::Debug for AsyncResult<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.slot.ready.is_set() {
-            if self.slot.ok.load(Ordering::Relaxed) {
+        let state = if self.slot().ready.is_set() {
+            if self.slot().ok.load(Ordering::Relaxed) {
                 "ready, successful"
             } else {
                 "ready, failed"

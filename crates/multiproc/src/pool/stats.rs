@@ -75,9 +75,10 @@ pub struct WorkerStats {
     pub tasks: u64,
     /// Of those, how many failed (panicked, or their arguments or result did not cross).
     pub failed: u64,
-    /// Time inside the task functions.
+    /// Time running tasks: decoding the arguments, the function itself, encoding its value
+    /// (a thread pool's tasks: the function alone).
     pub function: Duration,
-    /// Time moving tasks and results: copying, decoding and encoding, writing.
+    /// Time moving results back: writing them to the result ring (a process pool).
     pub transfer: Duration,
     /// Time from the worker's start until its initializer had run.
     pub startup: Duration,
@@ -163,6 +164,7 @@ pub struct Stats {
 pub(crate) fn build(
     kind: &'static str,
     c: &Counters,
+    workers_count_outcomes: bool,
     workers: Vec<(usize, u32, WorkerStats)>,
     ended: &WorkerStats,
     workers_started: u64,
@@ -180,8 +182,16 @@ pub(crate) fn build(
         workers_started,
         workers_lost,
         tasks_submitted: l(&c.submitted),
-        tasks_done: l(&c.done),
-        tasks_failed: l(&c.failed),
+        tasks_done: if workers_count_outcomes {
+            total.tasks - total.failed
+        } else {
+            l(&c.done)
+        },
+        tasks_failed: if workers_count_outcomes {
+            total.failed
+        } else {
+            l(&c.failed)
+        },
         tasks_cancelled: l(&c.cancelled),
         tasks_timed_out: l(&c.timed_out),
         tasks_lost: l(&c.lost),

@@ -22,7 +22,7 @@ use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
 use super::map::{self, MapResult};
 use super::options::{MapOptions, Room, TaskOptions};
-use super::result::{AsyncResult, Deliver, Slot};
+use super::result::{AsyncResult, Deliver, HasSlot, Slot, Target};
 use super::stats::{self, Counter, Stats};
 use super::ticket::{Board, WORDS_PER_TICKET};
 use crate::error::PoolError;
@@ -30,11 +30,73 @@ use crate::sync::Event;
 
 /// Tickets on a thread pool's board.
 const TICKETS: usize = 4096;
+/// A worker releases the entries of the tasks it ended this many at a time (or before it
+/// waits).
+const RELEASE: usize = 32;
 
 /// A task as a worker thread runs it: calls the function, asks `finish()` whether it may
 /// deliver, delivers. `None` if it was told not to (the task was cancelled or timed out
 /// while running); else whether it failed.
-pub(crate) type ThreadJob = Box<dyn FnOnce(&dyn Fn() -> bool) -> Option<bool> + Send>;
+pub(crate) enum ThreadJob {
+    /// A chunk of a `map` (or anything else): a closure.
+    Boxed(Box<dyn FnOnce(&dyn Fn() -> bool) -> Option<bool> + Send>),
+    /// One `apply_async`: the job lives in the same allocation as its result.
+    Task(Arc<dyn RunTask>),
+}
+
+impl ThreadJob {
+    fn run(self, finish: &dyn Fn() -> bool) -> Option<bool> {
+        match self {
+            ThreadJob::Boxed(f) => f(finish),
+            ThreadJob::Task(t) => t.run(finish),
+        }
+    }
+}
+
+/// A task that runs itself (see [`OneTask`]).
+pub(crate) trait RunTask: Send + Sync {
+    fn run(&self, finish: &dyn Fn() -> bool) -> Option<bool>;
+}
+
+/// One `apply_async` on a thread pool: its function, arguments and result in one
+/// allocation (a separate boxed job would cost a `malloc` and a cross-thread `free` each).
+struct OneTask<R, F, A> {
+    slot: Slot<R>,
+    job: std::sync::Mutex<Option<(F, A)>>,
+}
+
+impl<R: Send + 'static, F: Send + 'static, A: Send + 'static> HasSlot<R> for OneTask<R, F, A> {
+    fn slot(&self) -> &Slot<R> {
+        &self.slot
+    }
+}
+
+impl<R: Send + 'static, F: Send + 'static, A: Send + 'static> Target for OneTask<R, F, A> {
+    fn returned(&self, part: u32, bytes: &[u8]) {
+        self.slot.returned(part, bytes);
+    }
+
+    fn failed(&self, part: u32, err: PoolError) {
+        self.slot.failed(part, err);
+    }
+}
+
+impl<R, F, A> RunTask for OneTask<R, F, A>
+where
+    R: Send + 'static,
+    F: FnOnce(A) -> R + Send + 'static,
+    A: Send + 'static,
+{
+    fn run(&self, finish: &dyn Fn() -> bool) -> Option<bool> {
+        let job = self
+            .job
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let (f, args) = job?;
+        run_one(f, args, &self.slot, finish)
+    }
+}
 
 enum Msg {
     Task { t: u32, seq: u64, job: ThreadJob },
@@ -67,6 +129,8 @@ impl Kind for Threads {
     type Worker = ThreadWorker;
     type Words = Arc<[AtomicU64]>;
     const ENDS_WHEN_STOPPED: bool = true;
+    const SEND_UNLOCKED: bool = true;
+    const WORKERS_COUNT_OUTCOMES: bool = true;
 
     fn board(&self) -> &[AtomicU64] {
         &self.board
@@ -180,43 +244,73 @@ fn worker(
     counter.ready();
     let board = Board(&k.board);
     let mut done = 0u64;
+    // Tasks ended here whose entries are not yet removed: released a few at a time (one lock
+    // each time), and always before this thread would wait for more work.
+    let mut ended: Vec<(u32, u64)> = Vec::with_capacity(RELEASE);
     loop {
         if abandoned.load(Ordering::Acquire) {
+            engine.release(&mut ended);
             return;
         }
-        let (t, seq, job) = match k.rx.recv() {
+        let msg = match k.rx.try_recv() {
+            Ok(m) => Ok(m),
+            Err(_) => {
+                engine.release(&mut ended);
+                next_message(&k.rx)
+            }
+        };
+        let (t, seq, job) = match msg {
             Ok(Msg::Task { t, seq, job }) => (t, seq, job),
             Ok(Msg::Stop) | Err(_) => break,
         };
         let t1 = crate::sys::clock::monotonic_ns();
-        if abandoned.load(Ordering::Acquire) || !board.claim(t, seq, index, t1) {
+        if abandoned.load(Ordering::Acquire) {
+            engine.release(&mut ended);
+            return;
+        }
+        if !board.claim(t, seq, index, t1) {
             continue;
         }
         counter.begin(t);
-        let outcome = job(&|| board.finish(t, seq, index));
-        counter.end(
-            crate::sys::clock::monotonic_ns() - t1,
-            0,
-            outcome == Some(true),
-        );
+        let outcome = job.run(&|| board.finish(t, seq, index));
         if abandoned.load(Ordering::Acquire) {
-            return; // stopped for this task: the engine has replaced this worker
+            // Stopped for this task: the engine has replaced this worker.
+            engine.release(&mut ended);
+            return;
         }
+        // The pool's done and failed counts are the workers' own (no counter shared between
+        // workers to bounce on every task).
         if let Some(failed) = outcome {
-            let c = if failed {
-                &engine.counters.failed
-            } else {
-                &engine.counters.done
-            };
-            c.fetch_add(1, Ordering::Relaxed);
+            counter.end(crate::sys::clock::monotonic_ns() - t1, 0, failed);
         }
-        engine.take_entry(t, seq);
+        ended.push((t, seq));
+        if ended.len() >= RELEASE {
+            engine.release(&mut ended);
+        }
         done += 1;
         if k.max_tasks != 0 && done >= k.max_tasks {
             break;
         }
     }
+    engine.release(&mut ended);
     engine.on_worker_died(index, incarnation);
+}
+
+/// Yields before parking: while tasks keep coming, an idle worker finds the next one
+/// without the submitter paying a wake-up (a futex call) for it.
+const IDLE_YIELDS: u32 = 64;
+
+fn next_message(rx: &Receiver<Msg>) -> Result<Msg, crossbeam_channel::RecvError> {
+    for _ in 0..IDLE_YIELDS {
+        match rx.try_recv() {
+            Ok(m) => return Ok(m),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return Err(crossbeam_channel::RecvError);
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv()
 }
 
 /// The handler thread of a thread pool: runs callbacks (the workers deliver values
@@ -492,13 +586,15 @@ impl ThreadPool {
         F: FnOnce(A) -> R + Send + 'static,
     {
         let control = self.engine.control();
-        let slot = Slot::new(opts.callbacks, Some(control.clone()), None);
-        let to = slot.clone();
-        let job: ThreadJob = Box::new(move |finish| run_one(f, args, &*to, finish));
+        let task = Arc::new_cyclic(|me: &std::sync::Weak<OneTask<R, F, A>>| OneTask {
+            slot: Slot::inside(me.clone(), opts.callbacks, Some(&control), None),
+            job: std::sync::Mutex::new(Some((f, args))),
+        });
+        let job = ThreadJob::Task(task.clone());
         let seq = self
             .engine
-            .submit(job, slot.clone(), 0, opts.timeout, opts.room.deadline())?;
-        Ok(AsyncResult::new(slot, vec![seq], control))
+            .submit(job, task.clone(), 0, opts.timeout, opts.room.deadline())?;
+        Ok(AsyncResult::one(task, seq, control))
     }
 
     /// [`apply_async`](ThreadPool::apply_async) that does not wait for room in a bounded pool.
@@ -541,7 +637,7 @@ impl ThreadPool {
         let f = Arc::new(f);
         move |items: Vec<A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
             let f = f.clone();
-            let job: ThreadJob = Box::new(move |finish| {
+            let job = ThreadJob::Boxed(Box::new(move |finish| {
                 match catch_unwind(AssertUnwindSafe(|| {
                     items.into_iter().map(&*f).collect::<Vec<R>>()
                 })) {
@@ -560,7 +656,7 @@ impl ThreadPool {
                         })
                     }
                 }
-            });
+            }));
             Ok(job)
         }
     }

@@ -276,9 +276,10 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
             // A corrupt ring cannot be trusted: end, and the parent replaces this worker.
             Err(_) => return,
         };
-        let started = claim.board.started_ns(ticket);
+        // The claim's stamp (taken for timeouts) starts the task's clock: decoding, the call
+        // and encoding count as the function's time, writing the result as transfer.
+        let t1 = claim.board.started_ns(ticket);
         counter.begin(ticket);
-        let t1 = crate::sys::clock::monotonic_ns();
         out.clear();
         let end = match crate::process::task_trampoline(tramp, target) {
             Ok(t) => t(target, &claim.args, &mut out),
@@ -303,7 +304,7 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
                 (BAD_RESULT, true)
             }
         };
-        counter.end(t2 - t1, t1.saturating_sub(started), failed);
+        counter.end(t2.saturating_sub(t1), 0, failed);
         if !claim.board.finish(ticket, seq, index) {
             // The parent is stopping this worker for this task (cancel, timeout).
             park_until_killed();

@@ -31,12 +31,31 @@ pub(crate) enum Block {
 }
 
 impl Block {
+    /// The deadline to wait until. `_nowait` gets one already past, with no clock read: a
+    /// `_nowait` call that finds room or a message (the usual case) never looks at it.
     fn deadline(self) -> Option<Instant> {
         match self {
-            Block::No => Some(Instant::now()),
+            Block::No => Some(past()),
             Block::Until(d) => d,
         }
     }
+}
+
+/// An instant already past (the first one this thread asked for). A thread-local cell, not
+/// a `OnceLock`: nothing a fork could inherit half-filled.
+fn past() -> Instant {
+    thread_local! {
+        // after-fork: kept (an instant in the past stays in the past)
+        static PAST: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    }
+    PAST.with(|p| match p.get() {
+        Some(t) => t,
+        None => {
+            let t = Instant::now();
+            p.set(Some(t));
+            t
+        }
+    })
 }
 
 /// Why a write failed.
