@@ -15,10 +15,14 @@ use crate::error::PoolError;
 /// not stop the other chunks, and the first failure to arrive is the one reported.
 pub type MapResult<R> = AsyncResult<Vec<R>>;
 
+/// The next `n` inputs of a chunk, taken from the input as it is encoded (processes) or
+/// collected (threads): no copy of the chunk on the way.
+pub(crate) type Chunk<'a, A> = std::iter::Take<&'a mut std::vec::IntoIter<A>>;
+
 /// Turns a chunk of inputs into a job for the pool's workers (a pool says how: encoded for
 /// processes, a closure for threads).
-pub(crate) type MakeChunk<'m, K, A, R> =
-    dyn FnMut(Vec<A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<<K as Kind>::Job, PoolError> + 'm;
+pub(crate) type MakeChunk<'m, K, A, R> = dyn FnMut(Chunk<'_, A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<<K as Kind>::Job, PoolError>
+    + 'm;
 
 /// Collects an input iterator in the caller's thread, turning its panic into
 /// [`PoolError::Input`] (Python: the iterable's exception propagates).
@@ -157,7 +161,7 @@ pub(crate) fn map_async<K: Kind, A, R: Send + 'static>(
     let mut seqs = Vec::with_capacity(parts);
     let mut items = items.into_iter();
     for part in 0..parts as u32 {
-        let chunk: Vec<A> = items.by_ref().take(size).collect();
+        let chunk = items.by_ref().take(size);
         let submitted = catch_unwind(AssertUnwindSafe(|| make(chunk, state.clone(), part)))
             .unwrap_or_else(|p| Err(PoolError::Encode(crate::thread::payload_message(&*p))))
             .and_then(|job| engine.submit(job, state.clone(), part, opts.timeout, None));

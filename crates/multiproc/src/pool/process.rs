@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, MapResult};
+use super::map::{self, Chunk, MapResult};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{self, AsyncResult, Deliver, Slot};
 use super::stats::{self, Stats};
@@ -113,14 +113,23 @@ fn one_job<A: Portable, R: Portable>(f: fn(A) -> R, args: &A) -> Result<ProcJob,
 
 fn chunk_job<A: Portable, R: Portable>(
     f: fn(A) -> R,
-    items: &Vec<A>,
+    items: Chunk<'_, A>,
 ) -> Result<ProcJob, PoolError> {
     let target = Callable::new(f).offset().map_err(foreign)?;
     let (tramp, target) = offsets(crate::process::call_chunk::<A, R>, target)?;
+    let n = items.len();
+    let mut out = Vec::new();
+    let _ = out.try_reserve(n.saturating_mul(size_of::<A>()).min(64 << 20) + 16);
+    crate::wire::seq::encode_vec(items, &mut out).map_err(|e| {
+        PoolError::Encode(format!(
+            "the arguments ({}) do not encode: {e}",
+            std::any::type_name::<Vec<A>>()
+        ))
+    })?;
     Ok(ProcJob {
         tramp,
         target,
-        args: Args::Heap(encode(items)?),
+        args: Args::Heap(out),
     })
 }
 
@@ -414,8 +423,9 @@ impl Sink for Results<'_> {
         self.handle(bytes)
     }
 
-    fn begin(&mut self, _total: usize) {
+    fn begin(&mut self, total: usize) {
         self.buf.clear();
+        let _ = self.buf.try_reserve(total.min(worker::RESERVE_CAP));
     }
 
     fn extend(&mut self, bytes: &[u8]) {
@@ -834,12 +844,12 @@ impl Pool {
 
     fn chunk_maker<A, R>(
         f: fn(A) -> R,
-    ) -> impl FnMut(Vec<A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ProcJob, PoolError>
+    ) -> impl FnMut(Chunk<'_, A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ProcJob, PoolError>
     where
         A: Portable + Send,
         R: Portable + Send,
     {
-        move |items, _, _| chunk_job(f, &items)
+        move |items, _, _| chunk_job(f, items)
     }
 
     /// `f` over every item, in order (`map`); the input is read first (Python turns it into
@@ -897,7 +907,7 @@ impl Pool {
             &self.engine,
             items,
             opts,
-            Some(result::decode::<Vec<R>>),
+            Some(result::decode_vec::<R>),
             &mut make,
         )
     }
@@ -938,7 +948,7 @@ impl Pool {
         };
         IMapIterator::new(
             Box::new(source),
-            Some(result::decode::<Vec<R>>),
+            Some(result::decode_vec::<R>),
             self.engine.control(),
             ordered,
             self.processes(),

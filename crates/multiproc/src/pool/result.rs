@@ -83,6 +83,18 @@ impl<R: Send + 'static> HasSlot<R> for Slot<R> {
     }
 }
 
+/// Decodes a `map` chunk's values (numbers as their bytes: `wire::seq`).
+pub(crate) fn decode_vec<R: serde::de::DeserializeOwned + 'static>(
+    bytes: &[u8],
+) -> Result<Vec<R>, PoolError> {
+    crate::wire::seq::decode_vec::<R>(bytes).map_err(|e| {
+        PoolError::Decode(format!(
+            "the results do not decode as {}: {e}",
+            std::any::type_name::<Vec<R>>()
+        ))
+    })
+}
+
 /// One result: set once (the first completion wins: a result racing a cancel or a timeout,
 /// a worker's value racing `terminate`), read by `get`.
 pub(crate) struct Slot<R> {

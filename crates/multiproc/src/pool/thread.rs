@@ -20,7 +20,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, MapResult};
+use super::map::{self, Chunk, MapResult};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{AsyncResult, Deliver, HasSlot, Slot, Target};
 use super::stats::{self, Counter, Stats};
@@ -628,14 +628,15 @@ impl ThreadPool {
 
     fn chunk_maker<A, R, F>(
         f: F,
-    ) -> impl FnMut(Vec<A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ThreadJob, PoolError>
+    ) -> impl FnMut(Chunk<'_, A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ThreadJob, PoolError>
     where
         A: Send + 'static,
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        move |items: Vec<A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
+        move |items: Chunk<'_, A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
+            let items: Vec<A> = items.collect();
             let f = f.clone();
             let job = ThreadJob::Boxed(Box::new(move |finish| {
                 match catch_unwind(AssertUnwindSafe(|| {

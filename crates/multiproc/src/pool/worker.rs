@@ -194,9 +194,12 @@ impl Sink for Claim<'_> {
         r
     }
 
-    fn begin(&mut self, _total: usize) {
+    fn begin(&mut self, total: usize) {
         self.drop_partial();
         self.args.clear();
+        // Room for the whole message at once (the parent's own length, capped all the same:
+        // a length read from another process never sizes an allocation beyond this).
+        let _ = self.args.try_reserve(total.min(RESERVE_CAP));
     }
 
     fn extend(&mut self, bytes: &[u8]) {
@@ -229,6 +232,9 @@ impl Sink for Claim<'_> {
         }
     }
 }
+
+/// The most a streamed message's announced length reserves up front.
+pub(crate) const RESERVE_CAP: usize = 64 << 20;
 
 /// Buffers above this size are given back after the task that needed them.
 const KEEP: usize = 1 << 20;

@@ -200,16 +200,16 @@ where
     }
 }
 
-/// The trampoline for a chunk of calls of a `fn(A) -> R` (`map`): `Vec<A>` in, `Vec<R>` out;
-/// a panic fails the whole chunk, as in Python.
+/// The trampoline for a chunk of calls of a `fn(A) -> R` (`map`): `Vec<A>` in, `Vec<R>` out
+/// (numbers as their bytes: `wire::seq`); a panic fails the whole chunk, as in Python.
 pub(crate) fn call_chunk<A, R>(target: i64, args: &[u8], out: &mut Vec<u8>) -> TaskEnd
 where
-    A: DeserializeOwned,
-    R: Serialize,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
 {
     // SAFETY: as in `call_task`.
     let f = unsafe { fn_at::<A, R>(target) };
-    let items: Vec<A> = match crate::wire::decode(args) {
+    let items: Vec<A> = match crate::wire::seq::decode_vec(args) {
         Ok(a) => a,
         Err(e) => {
             return TaskEnd::BadArgs(format!(
@@ -221,7 +221,21 @@ where
     match catch_unwind(AssertUnwindSafe(move || {
         items.into_iter().map(f).collect::<Vec<R>>()
     })) {
-        Ok(v) => encode_into(&v, out),
+        Ok(v) => {
+            // About what will be written: one allocation instead of a doubling series of
+            // copies.
+            let _ = out.try_reserve(v.len().saturating_mul(size_of::<R>()).min(64 << 20) + 16);
+            match crate::wire::seq::encode_vec(v.into_iter(), out) {
+                Ok(()) => TaskEnd::Returned,
+                Err(e) => {
+                    out.clear();
+                    TaskEnd::BadResult(format!(
+                        "{} does not encode: {e}",
+                        std::any::type_name::<Vec<R>>()
+                    ))
+                }
+            }
+        }
         Err(payload) => TaskEnd::Panicked(task_panic(&*payload)),
     }
 }

@@ -14,6 +14,7 @@ use std::cell::RefCell;
 
 pub(crate) mod frame;
 pub(crate) mod handle;
+pub(crate) mod seq;
 
 thread_local! {
     // after-fork: kept (set and taken within one decode call on this thread)
