@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 mod ipc;
 mod memory;
+mod pools;
 mod processes;
 mod threads;
 
@@ -38,6 +39,7 @@ const SECTIONS: &[Section] = &[
     ("threads", threads::run),
     ("processes", processes::run),
     ("ipc", ipc::run),
+    ("pools", pools::run),
     ("memory", memory::run),
 ];
 

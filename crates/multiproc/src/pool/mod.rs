@@ -79,6 +79,7 @@ mod process;
 mod result;
 mod stats;
 mod thread;
+pub mod threadpool;
 mod ticket;
 mod watcher;
 mod worker;
