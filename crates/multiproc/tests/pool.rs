@@ -819,6 +819,31 @@ fn test_a_result_that_cannot_encode_fails_its_task_and_the_worker_lives() {
     });
 }
 
+fn progress<P: Apply>(p: &P, l: &str) {
+    // A caller's bar (hidden here) is set to the input's length and advanced to the end.
+    let bar = indicatif::ProgressBar::hidden();
+    let out = p
+        .map_with(
+            sqr,
+            0..250,
+            MapOptions::new().chunksize(7).progress_bar(bar.clone()),
+        )
+        .unwrap();
+    assert_eq!(out.len(), 250);
+    assert_eq!((bar.length(), bar.position()), (Some(250), 250), "{l}");
+    let bar = indicatif::ProgressBar::hidden();
+    let n = p.imap(sqr, 0..40).progress_bar(bar.clone()).count();
+    assert_eq!((n, bar.position()), (40, 40), "{l}");
+    // Our own bar draws only on a terminal; the test's stderr is not one, and the map works.
+    assert_eq!(
+        p.map_with(sqr, 0..10, MapOptions::new().progress(true))
+            .unwrap()
+            .len(),
+        10
+    );
+}
+pool_test!(test_progress_bars_advance_with_the_items, 2, progress);
+
 #[test]
 fn test_context_pool_uses_its_start_method() {
     common::watchdog(60, || {

@@ -29,6 +29,12 @@ use super::ticket::{Board, State as Ticket};
 use super::watcher::{Timer, Timers};
 use crate::error::{Panic, PoolError, WorkerExit};
 
+/// Tasks given tickets for the feeder to write: (ticket, seq, job).
+pub(crate) type Batch<K> = Vec<(u32, u64, <K as Kind>::Job)>;
+
+/// The watcher's poll set: (worker slot, incarnation, its sentinel).
+pub(crate) type Sentinels = Vec<(usize, u64, std::os::fd::OwnedFd)>;
+
 /// How a pool's workers are made, fed and stopped.
 pub(crate) trait Kind: Send + Sync + Sized + 'static {
     /// A task as the workers receive it (encoded bytes for processes, a closure for threads).
@@ -453,7 +459,7 @@ impl<K: Kind> Engine<K> {
 
     /// For a kind's feeder: waits until pending tasks can be given tickets (or the pool is
     /// stopping: `None`), then gives up to `max` of them tickets and returns them to write.
-    pub(crate) fn next_batch(&self, max: usize) -> Option<(Vec<(u32, u64, K::Job)>, usize)> {
+    pub(crate) fn next_batch(&self, max: usize) -> Option<(Batch<K>, usize)> {
         let mut st = self.lock();
         loop {
             if matches!(st.phase, Phase::Terminated | Phase::Broken(_)) {
@@ -1014,10 +1020,7 @@ impl<K: Kind> Engine<K> {
     }
 
     /// For the watcher: the sentinels of live workers, when they changed since `seen`.
-    pub(crate) fn sentinels(
-        &self,
-        seen: u64,
-    ) -> Option<(u64, Vec<(usize, u64, std::os::fd::OwnedFd)>)> {
+    pub(crate) fn sentinels(&self, seen: u64) -> Option<(u64, Sentinels)> {
         let st = self.lock();
         if st.generation == seen {
             return None;
@@ -1048,8 +1051,7 @@ impl<K: Kind> Engine<K> {
             K::WORKERS_COUNT_OUTCOMES,
             live,
             &st.totals,
-            st.workers_started,
-            st.workers_lost,
+            (st.workers_started, st.workers_lost),
             st.outstanding,
         )
     }

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, Chunk, MapResult};
+use super::map::{self, Chunk, MakeChunk, MapResult};
 use super::options::{MapOptions, Room, TaskOptions};
-use super::result::{self, AsyncResult, Deliver, Slot};
+use super::result::{self, AsyncResult, Slot};
 use super::stats::{self, Stats};
 use super::ticket::{self, WORDS_PER_TICKET};
 use super::worker::{self, Common, HEADER};
@@ -842,14 +842,12 @@ impl Pool {
         self.apply_async_with(f, args, o)
     }
 
-    fn chunk_maker<A, R>(
-        f: fn(A) -> R,
-    ) -> impl FnMut(Chunk<'_, A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ProcJob, PoolError>
+    fn chunk_maker<A, R>(f: fn(A) -> R) -> Box<MakeChunk<'static, Processes, A, R>>
     where
         A: Portable + Send,
         R: Portable + Send,
     {
-        move |items, _, _| chunk_job(f, items)
+        Box::new(move |items, _, _| chunk_job(f, items))
     }
 
     /// `f` over every item, in order (`map`); the input is read first (Python turns it into
@@ -944,7 +942,7 @@ impl Pool {
         let source = ChunkSource {
             engine: &self.engine,
             items: items.into_iter(),
-            make: Box::new(Self::chunk_maker(f)),
+            make: Self::chunk_maker(f),
         };
         IMapIterator::new(
             Box::new(source),

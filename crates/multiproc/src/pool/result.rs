@@ -38,10 +38,15 @@ pub(crate) trait Control: Send + Sync {
     fn defer(&self, f: Box<dyn FnOnce() + Send>);
 }
 
+/// A `callback`.
+pub(crate) type OnValue<R> = Box<dyn FnOnce(&R) + Send>;
+/// An `error_callback`.
+pub(crate) type OnError = Box<dyn FnOnce(&PoolError) + Send>;
+
 /// `callback` and `error_callback` of one result.
 pub(crate) struct Callbacks<R> {
-    pub ok: Option<Box<dyn FnOnce(&R) + Send>>,
-    pub err: Option<Box<dyn FnOnce(&PoolError) + Send>>,
+    pub ok: Option<OnValue<R>>,
+    pub err: Option<OnError>,
 }
 
 impl<R> Callbacks<R> {

@@ -105,7 +105,7 @@ pub(crate) fn read(words: &[AtomicU64]) -> WorkerStats {
         failed: w(FAILED),
         function: Duration::from_nanos(w(FUNC_NS)),
         transfer: Duration::from_nanos(w(XFER_NS)),
-        startup: Duration::from_nanos(if ready >= started { ready - started } else { 0 }),
+        startup: Duration::from_nanos(ready.saturating_sub(started)),
         busy: w(CURRENT) != 0,
     }
 }
@@ -167,8 +167,7 @@ pub(crate) fn build(
     workers_count_outcomes: bool,
     workers: Vec<(usize, u32, WorkerStats)>,
     ended: &WorkerStats,
-    workers_started: u64,
-    workers_lost: u64,
+    (workers_started, workers_lost): (u64, u64),
     outstanding: usize,
 ) -> Stats {
     let mut total = *ended;

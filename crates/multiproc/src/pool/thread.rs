@@ -20,7 +20,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, Chunk, MapResult};
+use super::map::{self, Chunk, MakeChunk, MapResult};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{AsyncResult, Deliver, HasSlot, Slot, Target};
 use super::stats::{self, Counter, Stats};
@@ -39,7 +39,7 @@ const RELEASE: usize = 32;
 /// while running); else whether it failed.
 pub(crate) enum ThreadJob {
     /// A chunk of a `map` (or anything else): a closure.
-    Boxed(Box<dyn FnOnce(&dyn Fn() -> bool) -> Option<bool> + Send>),
+    Boxed(BoxedJob),
     /// One `apply_async`: the job lives in the same allocation as its result.
     Task(Arc<dyn RunTask>),
 }
@@ -52,6 +52,9 @@ impl ThreadJob {
         }
     }
 }
+
+/// A job as a closure: given `finish`, it runs and says what became of it.
+pub(crate) type BoxedJob = Box<dyn FnOnce(&dyn Fn() -> bool) -> Option<bool> + Send>;
 
 /// A task that runs itself (see [`OneTask`]).
 pub(crate) trait RunTask: Send + Sync {
@@ -234,10 +237,7 @@ fn worker(
     if let Some(init) = &k.init
         && let Err(payload) = catch_unwind(AssertUnwindSafe(|| init()))
     {
-        let p = crate::thread::to_panic(
-            &crate::thread::current_thread().name().to_owned(),
-            &*payload,
-        );
+        let p = crate::thread::to_panic(crate::thread::current_thread().name(), &*payload);
         engine.break_pool(format!("a worker's initializer panicked: {p}"));
         return;
     }
@@ -626,40 +626,40 @@ impl ThreadPool {
         self.apply_async_with(f, args, o)
     }
 
-    fn chunk_maker<A, R, F>(
-        f: F,
-    ) -> impl FnMut(Chunk<'_, A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<ThreadJob, PoolError>
+    fn chunk_maker<A, R, F>(f: F) -> Box<MakeChunk<'static, Threads, A, R>>
     where
         A: Send + 'static,
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        move |items: Chunk<'_, A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
-            let items: Vec<A> = items.collect();
-            let f = f.clone();
-            let job = ThreadJob::Boxed(Box::new(move |finish| {
-                match catch_unwind(AssertUnwindSafe(|| {
-                    items.into_iter().map(&*f).collect::<Vec<R>>()
-                })) {
-                    Ok(v) => finish().then(|| {
-                        to.deliver(part, v);
-                        false
-                    }),
-                    Err(payload) => {
-                        let p = crate::thread::to_panic(
-                            crate::thread::current_thread().name(),
-                            &*payload,
-                        );
-                        finish().then(|| {
-                            to.failed(part, PoolError::Panicked(p));
-                            true
-                        })
+        Box::new(
+            move |items: Chunk<'_, A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
+                let items: Vec<A> = items.collect();
+                let f = f.clone();
+                let job = ThreadJob::Boxed(Box::new(move |finish| {
+                    match catch_unwind(AssertUnwindSafe(|| {
+                        items.into_iter().map(&*f).collect::<Vec<R>>()
+                    })) {
+                        Ok(v) => finish().then(|| {
+                            to.deliver(part, v);
+                            false
+                        }),
+                        Err(payload) => {
+                            let p = crate::thread::to_panic(
+                                crate::thread::current_thread().name(),
+                                &*payload,
+                            );
+                            finish().then(|| {
+                                to.failed(part, PoolError::Panicked(p));
+                                true
+                            })
+                        }
                     }
-                }
-            }));
-            Ok(job)
-        }
+                }));
+                Ok(job)
+            },
+        )
     }
 
     /// `f` over every item, in order (`map`); see [`Pool::map`](super::Pool::map).
@@ -715,7 +715,7 @@ impl ThreadPool {
     {
         let items = map::collect_input(items)?;
         let mut make = Self::chunk_maker(f);
-        map::map_async(&self.engine, items, opts, None, &mut make)
+        map::map_async(&self.engine, items, opts, None, &mut *make)
     }
 
     /// `starmap` (see [`Pool::starmap`](super::Pool::starmap)).
@@ -751,7 +751,7 @@ impl ThreadPool {
         let source = ChunkSource {
             engine: &self.engine,
             items: items.into_iter(),
-            make: Box::new(Self::chunk_maker(f)),
+            make: Self::chunk_maker(f),
         };
         IMapIterator::new(
             Box::new(source),

@@ -128,10 +128,13 @@ pub enum PollError {
     NoResultsPending,
 }
 
+/// A request put and not yet polled: its exception callback, its result, its callback.
+type Pending<R> = (WorkRequest<()>, AsyncResult<R>, Option<Callback<R>>);
+
 /// `threadpool.ThreadPool(num_workers, q_size)` (see the [module docs](self)).
 pub struct ThreadPool<R> {
     pool: super::ThreadPool,
-    pending: HashMap<u64, (WorkRequest<()>, AsyncResult<R>, Option<Callback<R>>)>,
+    pending: HashMap<u64, Pending<R>>,
     done_tx: Sender<u64>,
     done_rx: Receiver<u64>,
 }

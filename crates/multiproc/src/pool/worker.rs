@@ -315,7 +315,7 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
             // The parent is stopping this worker for this task (cancel, timeout).
             park_until_killed();
         }
-        send_result(&c, ticket, seq, outcome, &mut out);
+        send_result(&c, ticket, seq, outcome, &out);
         counter.transfer(crate::sys::clock::monotonic_ns() - t2);
         if claim.args.capacity() > KEEP {
             claim.args = Vec::new();
@@ -330,7 +330,7 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
     }
 }
 
-fn send_result(c: &Common, ticket: u32, seq: u64, outcome: u32, out: &mut Vec<u8>) {
+fn send_result(c: &Common, ticket: u32, seq: u64, outcome: u32, out: &[u8]) {
     let h = result_header(RESULT, ticket, seq, c.index, outcome, 0);
     match c.results.write(&[&h, out], Block::Until(None)) {
         Ok(()) => {}
