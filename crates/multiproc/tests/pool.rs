@@ -636,6 +636,27 @@ fn timeout<P: Apply>(p: &P, l: &str) {
 pool_test!(test_task_timeout_stops_and_replaces_the_worker, 2, timeout);
 
 #[test]
+fn test_stopping_a_thread_worker_leaves_the_tasks_it_finished_alone() {
+    // A thread worker releases the tasks it ended in batches. Cancelling the task it runs
+    // next abandons it; the tasks it had finished (delivered, not yet released) used to be
+    // failed a second time as lost, and a map counted a chunk twice (an overflow panic).
+    common::watchdog(60, || {
+        let p = ThreadPool::new(1).unwrap();
+        let blocker = p.apply_async(sleep_ms, 100).unwrap();
+        let m = p
+            .map_async_with(sqr, 0..5, MapOptions::new().chunksize(1))
+            .unwrap();
+        let long = p.apply_async(sleep_ms, 30_000).unwrap();
+        assert!(common::eventually(30, || m.ready() && p.busy() == 1));
+        assert!(long.cancel());
+        assert_eq!(m.get(), Ok(vec![0, 1, 4, 9, 16]));
+        assert_eq!(blocker.get(), Ok(100));
+        let s = p.stats();
+        assert_eq!((s.tasks_lost, s.tasks_cancelled), (0, 1), "{s}");
+    });
+}
+
+#[test]
 fn test_bounded_queue_blocks_and_try_says_full() {
     common::watchdog(60, || {
         let p = ThreadPool::builder()

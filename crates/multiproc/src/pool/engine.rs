@@ -755,7 +755,14 @@ impl<K: Kind> Engine<K> {
         {
             let mut st = self.lock();
             st.totals.add(&stats::read(&live.words));
-            for t in 0..board.tickets() as u32 {
+            // A thread never dies under a task: one that ended (stopped, retired) delivered
+            // everything it finished, and releases those entries itself.
+            let tickets = if K::ENDS_WHEN_STOPPED {
+                0
+            } else {
+                board.tickets() as u32
+            };
+            for t in 0..tickets {
                 let w = board.read(t);
                 if w.worker == index
                     && matches!(w.state, Ticket::Running | Ticket::Finished)

@@ -65,6 +65,8 @@ struct MapState<R> {
 
 struct Parts<R> {
     chunks: Vec<Option<Vec<R>>>,
+    /// Which parts have ended (a part ends once, whatever reports it a second time).
+    ended: Vec<bool>,
     left: usize,
     error: Option<PoolError>,
 }
@@ -72,6 +74,10 @@ struct Parts<R> {
 impl<R: Send + 'static> MapState<R> {
     fn end_part(&self, part: u32, outcome: Result<Vec<R>, PoolError>) {
         let mut p = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if p.ended.get(part as usize).is_none_or(|&e| e) {
+            return;
+        }
+        p.ended[part as usize] = true;
         let Some(slot) = p.chunks.get_mut(part as usize) else {
             return;
         };
@@ -148,6 +154,7 @@ pub(crate) fn map_async<K: Kind, A, R: Send + 'static>(
         slot: slot.clone(),
         inner: Mutex::new(Parts {
             chunks: (0..parts).map(|_| None).collect(),
+            ended: vec![false; parts],
             left: parts,
             error: None,
         }),
