@@ -1,7 +1,7 @@
 //! # multiproc
 //!
-//! Python's `threading`, `queue` and `multiprocessing` (processes, shared memory, pipes and
-//! process queues so far; pools, `concurrent.futures` and managers in coming releases), built
+//! Python's `threading`, `queue` and `multiprocessing` (processes, shared memory, pipes,
+//! process queues and pools so far; `concurrent.futures` and managers in coming releases), built
 //! for Rust on Linux: the names a Python user expects, with the conventions a Rust user
 //! expects (`try_` / `_timeout` forms, RAII guards, `Result`s).
 //!
@@ -16,6 +16,7 @@
 //! | `multiprocessing.Lock()`, `Value`, `Array`, `shared_memory` | [`shared`] |
 //! | `multiprocessing.Pipe`, `connection.Listener`/`Client`, `connection.wait` | [`connection`] |
 //! | `multiprocessing.Queue`, `SimpleQueue`, `JoinableQueue` | [`process::Queue`] ([`queue::process`]) |
+//! | `multiprocessing.Pool`, `pool.ThreadPool`, `multiprocessing.dummy.Pool`, the `threadpool` package | [`pool`] |
 //! | pymalloc, `sys._debugmallocstats()` | [`mempool`] |
 //! | `multiprocessing.heap` | [`mempool::SharedHeap`] |
 //!
