@@ -61,6 +61,44 @@
 //! before the result is marked ready, as in Python: they must not block, since results wait
 //! while they run.
 //!
+//! # Timeouts, cancelling, progress, statistics
+//!
+//! ```
+//! use multiproc::pool::{MapOptions, ThreadPool, TaskOptions};
+//! use multiproc::PoolError;
+//! use std::time::Duration;
+//!
+//! let pool = ThreadPool::new(2).unwrap();
+//! let slow = pool
+//!     .apply_async_with(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 5_000,
+//!         TaskOptions::new().timeout(Duration::from_millis(50)))
+//!     .unwrap();
+//! assert_eq!(slow.get(), Err(PoolError::TaskTimeout(Duration::from_millis(50))));
+//! let squares = pool
+//!     .map_with(|x: u64| x * x, 0..1000, MapOptions::new().chunksize(50).progress(true))
+//!     .unwrap();
+//! assert_eq!(squares[999], 998_001);
+//! println!("{}", pool.stats()); // one row per worker: tasks, time in functions and transfer
+//! ```
+//!
+//! # How it works
+//!
+//! One engine (`engine.rs`) keeps, in the parent, the tasks not yet handed out (in order), a
+//! *board* of tickets (`ticket.rs`) and what each dispatched task's outcome is for. A process
+//! pool writes tasks into one shared-memory ring that every worker reads, and its workers
+//! write results into another that one handler thread reads; a worker *claims* a task on its
+//! ticket with one compare-and-swap while it reads it, so a worker killed at any instruction
+//! leaves the task either in the ring or claimed by name, and its death (seen through its
+//! pidfd by the watcher thread, behind every result it sent) fails exactly that task. A
+//! cancel or a timeout takes the ticket from `Running` to `Kill` with one compare-and-swap
+//! that the worker's own `Finished` cannot also win, then stops the worker. A thread pool
+//! uses a channel and the same board.
+//!
+//! Why hand-written: no Rust crate offers a process pool that survives its workers dying
+//! (procspawn's pool and rayon are the nearest; rayon runs threads only, which cannot be
+//! stopped or given a time limit), and the Python semantics here (callbacks, `imap`,
+//! `maxtasksperchild`, `terminate`) sit on that crash-safe core.
+//!
 //! # Ending a pool
 //!
 //! [`close`](Pool::close) then [`join`](Pool::join) lets queued work finish.
