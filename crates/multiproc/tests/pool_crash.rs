@@ -278,19 +278,6 @@ fn a_thread_pool_task_timing_out_20_times_abandons_and_replaces_its_thread() {
 
 const HELPER_ENV: &str = "MULTIPROC_TEST_POOL_PARENT";
 
-/// Alive means: exists and is not a zombie waiting for a reaper.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            stat.rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next())
-                != Some("Z")
-        }
-        Err(_) => false,
-    }
-}
-
 fn shm_entries() -> usize {
     std::fs::read_dir("/dev/shm").map_or(0, |d| d.count())
 }
@@ -359,14 +346,16 @@ fn killing_the_parent_of_a_busy_pool_leaves_no_worker_zombie_or_segment() {
             7,
             "two workers per start method and the forkserver: {pids:?}"
         );
-        assert!(pids.iter().all(|&p| alive(p)));
+        assert!(pids.iter().all(|&p| common::alive(p)));
         helper.kill().unwrap(); // SIGKILL
         helper.wait().unwrap();
         let t = Instant::now();
         assert!(
-            common::eventually(20, || pids.iter().all(|&p| !alive(p))),
+            common::eventually(20, || pids.iter().all(|&p| !common::alive(p))),
             "survivors: {:?}",
-            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+            pids.iter()
+                .filter(|&&p| common::alive(p))
+                .collect::<Vec<_>>()
         );
         let took = t.elapsed();
         println!("every worker gone {took:?} after the parent's SIGKILL");

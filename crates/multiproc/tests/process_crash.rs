@@ -16,19 +16,6 @@ fn sleeper(secs: u64) {
     std::thread::sleep(Duration::from_secs(secs));
 }
 
-/// Alive means: exists and is not a zombie waiting for a reaper.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            stat.rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next())
-                != Some("Z")
-        }
-        Err(_) => false,
-    }
-}
-
 /// Runs only when re-executed by the test below: starts one sleeping child per start method
 /// (from a short-lived thread, to check the children are tied to the process, not the
 /// thread), prints the pids, and waits to be killed.
@@ -90,13 +77,15 @@ fn killing_the_parent_kills_every_child() {
             }
         }
         assert_eq!(pids.len(), 4, "three children and the forkserver: {pids:?}");
-        assert!(pids.iter().all(|&p| alive(p)));
+        assert!(pids.iter().all(|&p| common::alive(p)));
         helper.kill().unwrap(); // SIGKILL
         helper.wait().unwrap();
         assert!(
-            common::eventually(20, || pids.iter().all(|&p| !alive(p))),
+            common::eventually(20, || pids.iter().all(|&p| !common::alive(p))),
             "survivors: {:?}",
-            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+            pids.iter()
+                .filter(|&&p| common::alive(p))
+                .collect::<Vec<_>>()
         );
     })
 }
@@ -123,7 +112,7 @@ fn no_zombies_after_join() {
         c.join().unwrap();
         pids.push(c.pid().unwrap());
         for pid in &pids {
-            assert!(!alive(*pid), "{m}: {pid} still exists");
+            assert!(!common::alive(*pid), "{m}: {pid} still exists");
             // Ours are reaped by `join`; a forkserver child by the server, just after.
             let gone = || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err();
             assert!(common::eventually(10, gone), "{m}: {pid} left as a zombie");

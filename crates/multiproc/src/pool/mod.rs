@@ -107,6 +107,73 @@
 //! Pool() as p:` block does; [`close_and_join`](Pool::close_and_join) is the drain-then-close
 //! form.
 
+/// The methods every pool has the same way (`close`, `terminate`, `join`, looking at its
+/// workers), and its `Drop`: written once for [`Pool`] and [`ThreadPool`], which both wrap an
+/// `engine`.
+macro_rules! lifecycle {
+    ($pool:ident) => {
+        impl $pool {
+            /// No more tasks; the workers exit once every submitted task has ended (`close`).
+            pub fn close(&self) {
+                self.engine.close();
+            }
+
+            /// Stops every worker now (`terminate`): unfinished tasks fail with
+            /// [`PoolError::Terminated`] (CPython leaves them pending forever). A worker
+            /// process is killed; a worker thread busy in a function is abandoned.
+            pub fn terminate(&self) {
+                self.engine.terminate();
+            }
+
+            /// Waits for the workers to exit, after `close` or `terminate` (`join`):
+            /// [`PoolError::StillRunning`] before either.
+            pub fn join(&self) -> Result<(), PoolError> {
+                self.engine.join(None)
+            }
+
+            /// As [`join`](Self::join) for at most `timeout` ([`PoolError::Timeout`]).
+            pub fn join_timeout(&self, timeout: std::time::Duration) -> Result<(), PoolError> {
+                self.engine.join(crate::sync::deadline(timeout))
+            }
+
+            /// `close` then `join`: lets every submitted task finish, then ends the pool
+            /// (what a Python user often expects `with Pool()` to do).
+            pub fn close_and_join(self) -> Result<(), PoolError> {
+                self.close();
+                self.join()
+            }
+
+            /// Workers running a task now.
+            pub fn busy(&self) -> usize {
+                self.engine.busy()
+            }
+
+            /// Workers waiting for a task now.
+            pub fn idle(&self) -> usize {
+                self.engine.alive().saturating_sub(self.engine.busy())
+            }
+
+            /// The workers' pids (a thread pool's: their threads' native ids).
+            pub fn pids(&self) -> Vec<u32> {
+                self.engine.pids()
+            }
+
+            /// Statistics: tasks done and failed, each worker's time in functions and in
+            /// transfer, workers started (see [`Stats`]).
+            pub fn stats(&self) -> Stats {
+                self.engine.stats()
+            }
+        }
+
+        impl Drop for $pool {
+            fn drop(&mut self) {
+                self.engine.terminate();
+                let _ = self.engine.join(None);
+            }
+        }
+    };
+}
+
 mod apply;
 mod context;
 mod engine;

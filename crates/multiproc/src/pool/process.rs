@@ -974,61 +974,6 @@ impl Pool {
     {
         self.imap_kind(f, items, false)
     }
-
-    /// No more tasks; the workers exit once every submitted task has ended (`close`).
-    pub fn close(&self) {
-        self.engine.close();
-    }
-
-    /// Stops every worker now (`terminate`): unfinished tasks fail with
-    /// [`PoolError::Terminated`] (CPython leaves them pending forever).
-    pub fn terminate(&self) {
-        self.engine.terminate();
-    }
-
-    /// Waits for the workers to exit, after `close` or `terminate` (`join`):
-    /// [`PoolError::StillRunning`] before either.
-    pub fn join(&self) -> Result<(), PoolError> {
-        self.engine.join(None)
-    }
-
-    /// As [`join`](Pool::join) for at most `timeout` ([`PoolError::Timeout`]).
-    pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
-        self.engine.join(crate::sync::deadline(timeout))
-    }
-
-    /// `close` then `join`: lets every submitted task finish, then ends the pool (what a
-    /// Python user often expects `with Pool()` to do).
-    pub fn close_and_join(self) -> Result<(), PoolError> {
-        self.close();
-        self.join()
-    }
-
-    /// Workers running a task now.
-    pub fn busy(&self) -> usize {
-        self.engine.busy()
-    }
-
-    /// Workers waiting for a task now.
-    pub fn idle(&self) -> usize {
-        self.engine.alive().saturating_sub(self.engine.busy())
-    }
-
-    /// The workers' pids.
-    pub fn pids(&self) -> Vec<u32> {
-        self.engine.pids()
-    }
-
-    /// Statistics: tasks done and failed, each worker's time in functions and in transfer,
-    /// workers started (see [`Stats`]).
-    pub fn stats(&self) -> Stats {
-        self.engine.stats()
-    }
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.engine.terminate();
-        let _ = self.engine.join(None);
-    }
-}
+lifecycle!(Pool);

@@ -121,7 +121,8 @@ pub(crate) struct Counters {
     pub lost: AtomicU64,
 }
 
-/// A pool's statistics (see the [module docs](self)).
+/// A pool's statistics: what each worker did and where its time went, what became of every
+/// task, how many workers the pool started.
 ///
 /// ```
 /// use multiproc::pool::ThreadPool;

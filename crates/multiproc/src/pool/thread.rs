@@ -437,8 +437,8 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// A default time limit for every task once it runs (see the [module docs](self) for what
-    /// stopping a thread means).
+    /// A default time limit for every task once it runs. A thread cannot be killed: one that
+    /// runs past its limit is abandoned and replaced (see [`ThreadPool`]).
     pub fn task_timeout(mut self, d: Duration) -> Self {
         self.task_timeout = Some(d);
         self
@@ -521,7 +521,9 @@ impl ThreadPoolBuilder {
 /// ```
 ///
 /// Dropping it terminates it (see [`Pool`](super::Pool)); threads busy in a function are
-/// abandoned, not waited for.
+/// abandoned, not waited for. A task that is cancelled or times out while running fails at
+/// once, and its thread, which cannot be killed, is abandoned: it finishes the function in
+/// the background, drops the value and exits, and a new thread takes its place.
 pub struct ThreadPool {
     engine: Arc<Engine<Threads>>,
 }
@@ -785,53 +787,6 @@ impl ThreadPool {
     {
         self.imap_kind(f, items, false)
     }
-
-    /// `close`.
-    pub fn close(&self) {
-        self.engine.close();
-    }
-
-    /// `terminate`: unfinished tasks fail with [`PoolError::Terminated`]; busy threads are
-    /// abandoned.
-    pub fn terminate(&self) {
-        self.engine.terminate();
-    }
-
-    /// `join` (after `close` or `terminate`).
-    pub fn join(&self) -> Result<(), PoolError> {
-        self.engine.join(None)
-    }
-
-    /// `join` for at most `timeout`.
-    pub fn join_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
-        self.engine.join(crate::sync::deadline(timeout))
-    }
-
-    /// `close` then `join`.
-    pub fn close_and_join(self) -> Result<(), PoolError> {
-        self.close();
-        self.join()
-    }
-
-    /// Workers running a task now.
-    pub fn busy(&self) -> usize {
-        self.engine.busy()
-    }
-
-    /// Workers waiting for a task now.
-    pub fn idle(&self) -> usize {
-        self.engine.alive().saturating_sub(self.engine.busy())
-    }
-
-    /// Statistics (see [`Stats`]).
-    pub fn stats(&self) -> Stats {
-        self.engine.stats()
-    }
 }
 
-impl Drop for ThreadPool {
-    fn drop(&mut self) {
-        self.engine.terminate();
-        let _ = self.engine.join(None);
-    }
-}
+lifecycle!(ThreadPool);

@@ -61,3 +61,16 @@ pub fn each_method(body: fn(multiproc::process::StartMethod)) {
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     vec![(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8 | 1; len]
 }
+
+/// Whether `pid` is alive: it exists and is not a zombie waiting for its reaper.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
