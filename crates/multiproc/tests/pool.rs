@@ -393,6 +393,7 @@ fn terminate<P: Apply>(p: &P, l: &str) {
     p.terminate();
     p.join().unwrap();
     let took = t.elapsed();
+    println!("{l}: terminate + join with 10,000 tasks queued took {took:?}");
     assert!(
         took < Duration::from_secs(5),
         "{l}: terminate + join took {took:?}"
