@@ -37,6 +37,14 @@ pub struct Outcome {
     pub refused_when_full: bool,
 }
 
+/// Waits until `cond` holds, looking every millisecond, for at most ten seconds.
+fn until(cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn submit(pool: &ThreadPool, i: u32, ms: u64, ok: &Arc<AtomicUsize>, bad: &Arc<AtomicUsize>) {
     let (o, b) = (ok.clone(), bad.clone());
     // The seed's `callback(success, result)`: one hook for each outcome.
@@ -65,7 +73,8 @@ pub fn run(work: Duration) -> Outcome {
     for i in 1..=30 {
         submit(&pool, i, ms, &ok, &bad); // blocks while ten tasks wait
         if i == 5 {
-            std::thread::sleep(work / 2);
+            // Once the first tasks are running (waiting for it, at most ten seconds).
+            until(|| pool.busy() > 0);
             out.busy_while_running = pool.busy();
             out.idle_while_running = pool.idle();
         }
@@ -113,12 +122,14 @@ pub fn run(work: Duration) -> Outcome {
         .expect("run");
     }
     out.refused_when_full = pool.try_apply_async(|()| (), ()).is_err();
-    while pool.busy() < 2 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    until(|| pool.busy() == 2);
     pool.terminate();
     pool.join().expect("join");
-    std::thread::sleep(work * 6);
+    // The two abandoned threads finish their functions in the background; the four queued
+    // tasks never run. Once both have finished, one more task's length is when a dropped
+    // task would have shown up had it run.
+    until(|| ran.load(Ordering::SeqCst) >= 2);
+    std::thread::sleep(work * 4);
     out.ran_after_terminate = ran.load(Ordering::SeqCst);
     out
 }

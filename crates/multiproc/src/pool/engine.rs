@@ -559,9 +559,13 @@ impl<K: Kind> Engine<K> {
 
     /// A process worker's result for ticket `t` arrived (`Ok` bytes or why not).
     pub(crate) fn on_result(&self, t: u32, seq: u64, outcome: Result<&[u8], PoolError>) {
-        let Some(e) = self.take_entry(t, seq) else {
-            return; // cancelled, timed out or terminated first
-        };
+        if let Some(e) = self.take_entry(t, seq) {
+            self.deliver(e, outcome);
+        } // else cancelled, timed out or terminated first
+    }
+
+    /// Hands a process worker's outcome to the task's target, counting it.
+    fn deliver(&self, e: Entry, outcome: Result<&[u8], PoolError>) {
         match outcome {
             Ok(bytes) => {
                 self.counters.done.fetch_add(1, Ordering::Relaxed);
@@ -597,16 +601,8 @@ impl<K: Kind> Engine<K> {
             }
         }
         for (e, (_, _, outcome)) in taken.drain(..).zip(results) {
-            let Some(e) = e else { continue };
-            match outcome {
-                Ok(bytes) => {
-                    self.counters.done.fetch_add(1, Ordering::Relaxed);
-                    e.target.returned(e.part, bytes)
-                }
-                Err(err) => {
-                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                    e.target.failed(e.part, err)
-                }
+            if let Some(e) = e {
+                self.deliver(e, outcome);
             }
         }
     }

@@ -47,6 +47,8 @@
 //! where a `Lock` cannot be put on a queue): pass those as arguments.
 
 use std::any::{Any, TypeId};
+
+use crate::wire::cast;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -190,15 +192,6 @@ const SCRATCH_KEEP: usize = 1 << 20;
 
 fn is_bytes<T: 'static>() -> bool {
     TypeId::of::<T>() == TypeId::of::<Vec<u8>>()
-}
-
-/// `a` as a `B` if `A` and `B` are the same type (safe specialisation through `Any`).
-fn cast<A: 'static, B: 'static>(a: A) -> Result<B, A> {
-    let mut slot = Some(a);
-    match (&mut slot as &mut dyn Any).downcast_mut::<Option<B>>() {
-        Some(b) => Ok(b.take().expect("just filled")),
-        None => Err(slot.expect("untouched")),
-    }
 }
 
 /// Decodes a message as `T`, in place or from the assembled chunks of a streamed one.

@@ -21,6 +21,16 @@ thread_local! {
     static DETAIL: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// `a` as a `B` if `A` and `B` are the same type (safe specialisation through `Any`): the
+/// process queues' `Vec<u8>` path and `seq`'s numbers.
+pub(crate) fn cast<A: 'static, B: 'static>(a: A) -> Result<B, A> {
+    let mut slot = Some(a);
+    match (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<B>>() {
+        Some(b) => Ok(b.take().expect("just filled")),
+        None => Err(slot.expect("untouched")),
+    }
+}
+
 /// A serde error whose message survives postcard (which keeps only "Serde Deserialization
 /// Error" of a custom message): use in `Deserialize` impls, read back by [`decode`].
 pub(crate) fn de_error<E: serde::de::Error>(msg: impl std::fmt::Display) -> E {

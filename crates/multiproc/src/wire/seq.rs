@@ -8,19 +8,12 @@
 //! type goes through serde as before. The choice is made on the type alone, by `TypeId`,
 //! and the casts are safe (`Any` to pick the type, `bytemuck` for the bytes).
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
+
+use super::cast;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-/// `a` as a `B` if they are the same type.
-fn cast<A: 'static, B: 'static>(a: A) -> Result<B, A> {
-    let mut slot = Some(a);
-    match (&mut slot as &mut dyn Any).downcast_mut::<Option<B>>() {
-        Some(b) => Ok(b.take().expect("just filled")),
-        None => Err(slot.expect("untouched")),
-    }
-}
 
 macro_rules! each_number {
     ($m:ident) => {
