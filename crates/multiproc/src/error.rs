@@ -623,6 +623,18 @@ pub enum PoolError {
     /// A `try_` submission found the pool's bounded task queue full.
     #[error("the pool's task queue is full")]
     Full,
+    /// An executor was shut down: no new futures (`RuntimeError: cannot schedule new futures
+    /// after shutdown`).
+    #[error("cannot schedule new futures after shutdown")]
+    Shutdown,
+    /// `as_completed` ran out of time (`TimeoutError: 2 (of 4) futures unfinished`).
+    #[error("{unfinished} (of {total}) futures unfinished")]
+    Unfinished {
+        /// Futures not yet finished.
+        unfinished: usize,
+        /// Distinct futures given.
+        total: usize,
+    },
     /// `join` before `close` or `terminate` (`ValueError: Pool is still running`).
     #[error("Pool is still running")]
     StillRunning,

@@ -75,6 +75,8 @@ compile_error!("multiproc supports Linux only: it is built on futex(2), memfd an
 pub mod connection;
 pub mod error;
 #[cfg(not(multiproc_loom))]
+pub mod futures;
+#[cfg(not(multiproc_loom))]
 pub mod mempool;
 #[cfg(not(multiproc_loom))]
 pub mod pool;

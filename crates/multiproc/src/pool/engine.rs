@@ -653,6 +653,46 @@ impl<K: Kind> Engine<K> {
         }
     }
 
+    /// Cancels every task not yet running (`shutdown(cancel_futures=True)`): each fails with
+    /// `Cancelled` and never runs. Returns how many.
+    pub(crate) fn cancel_all_queued(&self) -> usize {
+        let (drained, dispatched) = {
+            let mut st = self.lock();
+            let drained: Vec<PendingTask<K::Job>> = st.pending.drain(..).collect();
+            for _ in &drained {
+                self.ended_locked(&mut st);
+            }
+            let dispatched: Vec<u64> = st.entries.iter().flatten().map(|e| e.seq).collect();
+            (drained, dispatched)
+        };
+        let mut n = drained.len();
+        self.counters
+            .cancelled
+            .fetch_add(n as u64, Ordering::Relaxed);
+        for p in drained {
+            p.entry.target.failed(p.entry.part, PoolError::Cancelled);
+        }
+        for seq in dispatched {
+            n += usize::from(self.cancel_task(seq, false));
+        }
+        n
+    }
+
+    /// Whether task `seq` has been claimed by a worker and its outcome is not in yet.
+    pub(crate) fn task_running(&self, seq: u64) -> bool {
+        let st = self.lock();
+        let Some(t) = st
+            .entries
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| e.seq == seq))
+        else {
+            return false;
+        };
+        drop(st);
+        let word = self.board().read(t as u32);
+        Board::same_seq(&word, seq) && matches!(word.state, Ticket::Running | Ticket::Finished)
+    }
+
     /// Stops the worker running task `seq` (ticket `t`) and fails the task with `err`; false
     /// if it was no longer running.
     pub(crate) fn kill_task(&self, t: u32, seq: u64, err: PoolError) -> bool {
@@ -1074,6 +1114,10 @@ impl<K: Kind> State<K> {
 impl<K: Kind> Control for Engine<K> {
     fn cancel(&self, seq: u64, running: bool) -> bool {
         self.cancel_task(seq, running)
+    }
+
+    fn running(&self, seq: u64) -> bool {
+        self.task_running(seq)
     }
 
     fn defer(&self, f: Box<dyn FnOnce() + Send>) {

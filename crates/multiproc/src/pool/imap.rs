@@ -244,6 +244,17 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
         self.step(crate::sync::deadline(timeout))
     }
 
+    /// Submits the first chunks now rather than at the first `next` (an executor's `map`
+    /// starts its work at once, as Python's does).
+    pub(crate) fn start(&mut self) {
+        self.top_up();
+    }
+
+    /// The next result, waiting until `deadline` at most.
+    pub(crate) fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R, PoolError>> {
+        self.step(deadline)
+    }
+
     fn top_up(&mut self) {
         if !self.started {
             self.started = true;

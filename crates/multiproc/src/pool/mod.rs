@@ -143,6 +143,12 @@ macro_rules! lifecycle {
                 self.join()
             }
 
+            /// Cancels every task no worker has started (an executor's
+            /// `shutdown(cancel_futures=True)`); how many.
+            pub(crate) fn cancel_all_queued(&self) -> usize {
+                self.engine.cancel_all_queued()
+            }
+
             /// Workers running a task now.
             pub fn busy(&self) -> usize {
                 self.engine.busy()
@@ -178,10 +184,11 @@ mod apply;
 mod context;
 mod engine;
 mod imap;
+pub(crate) mod listeners;
 mod map;
 mod options;
 mod process;
-mod result;
+pub(crate) mod result;
 mod stats;
 mod thread;
 pub mod threadpool;

@@ -3,11 +3,15 @@
 //! handler thread exactly once, before the result is marked ready (as Python does).
 
 use std::fmt;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::listeners::{Listener, Listeners};
 use crate::error::PoolError;
 use crate::sync::Event;
 
@@ -36,6 +40,8 @@ pub(crate) trait Control: Send + Sync {
     /// Runs `f` on the pool's handler thread (at once when called there), or here when the
     /// handler has gone.
     fn defer(&self, f: Box<dyn FnOnce() + Send>);
+    /// Whether task `seq` is running on a worker now (claimed, its result not yet in).
+    fn running(&self, seq: u64) -> bool;
 }
 
 /// A `callback`.
@@ -109,6 +115,7 @@ pub(crate) struct Slot<R> {
     ok: AtomicBool,
     value: Mutex<Option<Result<R, PoolError>>>,
     ready: Event,
+    listeners: Listeners,
     callbacks: Mutex<Callbacks<R>>,
     has_callbacks: bool,
     control: Option<Weak<dyn Control>>,
@@ -140,6 +147,7 @@ impl<R: Send + 'static> Slot<R> {
             ok: AtomicBool::new(false),
             value: Mutex::new(None),
             ready: Event::new(),
+            listeners: Listeners::default(),
             has_callbacks,
             callbacks: Mutex::new(callbacks),
             control: control.filter(|_| has_callbacks).cloned(),
@@ -161,6 +169,7 @@ impl<R: Send + 'static> Slot<R> {
         *self.value() = Some(r);
         if !self.has_callbacks {
             self.ready.set();
+            self.listeners.fire();
             return;
         }
         let Some(me) = self.me.upgrade() else {
@@ -169,6 +178,7 @@ impl<R: Send + 'static> Slot<R> {
         let finish: Box<dyn FnOnce() + Send> = Box::new(move || {
             me.slot().run_callbacks();
             me.slot().ready.set();
+            me.slot().listeners.fire();
         });
         match self.control.as_ref().and_then(Weak::upgrade) {
             Some(c) => c.defer(finish),
@@ -202,11 +212,55 @@ impl<R: Send + 'static> Slot<R> {
         self.ready.is_set()
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+    /// Waits until ready or `deadline`; whether it is ready.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
         self.ready.wait_until(deadline)
     }
 
-    fn take(&self) -> Result<R, PoolError> {
+    /// Whether it completed without error (once ready).
+    pub(crate) fn succeeded(&self) -> bool {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    /// Runs `l` once ready (at once, here, if it is); its id, to [`unlisten`](Self::unlisten).
+    pub(crate) fn listen(&self, l: Listener) -> Option<u64> {
+        match self.listeners.add(l, || self.ready.is_set_seqcst()) {
+            Ok(id) => Some(id),
+            Err(l) => {
+                match l {
+                    Listener::Call(f) => f(),
+                    Listener::Wake(w) => w.wake(),
+                }
+                None
+            }
+        }
+    }
+
+    /// One step of awaiting the result: `Ready` with it, or `Pending` with `cx`'s waker
+    /// registered under `id`.
+    pub(crate) fn poll_take(
+        &self,
+        id: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<R, PoolError>> {
+        if self.ready.is_set()
+            || !self
+                .listeners
+                .set_waker(id, cx.waker(), || self.ready.is_set_seqcst())
+        {
+            *id = None;
+            return Poll::Ready(self.take());
+        }
+        Poll::Pending
+    }
+
+    /// Looks at the outcome (`None` before it is in) without taking it.
+    pub(crate) fn peek<T>(&self, f: impl FnOnce(Option<&Result<R, PoolError>>) -> T) -> T {
+        f(self.value().as_ref())
+    }
+
+    /// The value once, then [`PoolError::AlreadyTaken`]; an error as many times as asked.
+    pub(crate) fn take(&self) -> Result<R, PoolError> {
         let mut v = self.value();
         match v.take() {
             Some(Ok(r)) => Ok(r),
@@ -216,6 +270,13 @@ impl<R: Send + 'static> Slot<R> {
             }
             None => Err(PoolError::AlreadyTaken),
         }
+    }
+}
+
+impl<R> Slot<R> {
+    /// Removes a listener that has not run.
+    pub(crate) fn unlisten(&self, id: u64) {
+        self.listeners.remove(id);
     }
 }
 
@@ -252,13 +313,15 @@ impl<R: Send + 'static> Deliver<R> for Slot<R> {
 /// assert!(r.ready());
 /// assert_eq!(r.successful(), Ok(true));
 /// ```
-pub struct AsyncResult<R> {
+pub struct AsyncResult<R: Send + 'static> {
     holder: Arc<dyn HasSlot<R>>,
     /// The task's sequence number (0: none), and a `map`'s other chunks (no allocation for
     /// a single task).
     seq: u64,
     more: Vec<u64>,
     control: Weak<dyn Control>,
+    /// This handle's waker registration while it is awaited.
+    waker: Option<u64>,
 }
 
 impl<R: Send + 'static> AsyncResult<R> {
@@ -277,6 +340,7 @@ impl<R: Send + 'static> AsyncResult<R> {
             seq,
             more: seqs,
             control,
+            waker: None,
         }
     }
 
@@ -287,7 +351,17 @@ impl<R: Send + 'static> AsyncResult<R> {
             seq,
             more: Vec::new(),
             control,
+            waker: None,
         }
+    }
+
+    /// The parts a `concurrent.futures` future is made of: the result's holder, its task,
+    /// its pool.
+    pub(crate) fn into_parts(mut self) -> (Arc<dyn HasSlot<R>>, u64, Weak<dyn Control>) {
+        if let Some(id) = self.waker.take() {
+            self.slot().unlisten(id);
+        }
+        (self.holder.clone(), self.seq, self.control.clone())
     }
 
     /// Waits for the result and takes it (`get()`): the value once; an error as many times
@@ -345,6 +419,35 @@ impl<R: Send + 'static> AsyncResult<R> {
             }
         }
         any
+    }
+}
+
+/// Awaiting an `AsyncResult` is [`get`](AsyncResult::get) without blocking the thread: the
+/// pool's thread that completes the task wakes the awaiting task. Works under any executor.
+///
+/// ```
+/// use multiproc::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// let r = pool.apply_async(|x: u64| x + 1, 41).unwrap();
+/// # let block_on = |f| multiproc::futures::block_on(f);
+/// assert_eq!(block_on(r), Ok(42));
+/// ```
+impl<R: Send + 'static> Future for AsyncResult<R> {
+    type Output = Result<R, PoolError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let me = self.get_mut();
+        let holder = me.holder.clone();
+        holder.slot().poll_take(&mut me.waker, cx)
+    }
+}
+
+impl<R: Send + 'static> Drop for AsyncResult<R> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waker.take() {
+            self.holder.slot().unlisten(id);
+        }
     }
 }
 

@@ -124,6 +124,9 @@ pub(crate) struct Threads {
     size: usize,
     wake: Event,
     names: AtomicU64,
+    /// Worker names: `{prefix}_{n}` from 0 (an executor's), else `ThreadPoolWorker-{n}`
+    /// from 1 (Python's `Pool`'s).
+    prefix: Option<String>,
     stack_size: Option<usize>,
 }
 
@@ -157,10 +160,12 @@ impl Kind for Threads {
         let words: Arc<[AtomicU64]> = (0..stats::WORDS).map(|_| AtomicU64::new(0)).collect();
         let abandoned = Arc::new(AtomicBool::new(false));
         let go = Arc::new(Event::new());
-        let n = self.names.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut b = crate::thread::Builder::new()
-            .name(format!("ThreadPoolWorker-{n}"))
-            .daemon(true);
+        let n = self.names.fetch_add(1, Ordering::Relaxed);
+        let name = match &self.prefix {
+            Some(p) => format!("{p}_{n}"),
+            None => format!("ThreadPoolWorker-{}", n + 1),
+        };
+        let mut b = crate::thread::Builder::new().name(name).daemon(true);
         if let Some(s) = self.stack_size {
             b = b.stack_size(s);
         }
@@ -378,6 +383,7 @@ pub struct ThreadPoolBuilder {
     task_timeout: Option<Duration>,
     init: Option<Arc<dyn Fn() + Send + Sync>>,
     stack_size: Option<usize>,
+    prefix: Option<String>,
 }
 
 impl fmt::Debug for ThreadPoolBuilder {
@@ -408,6 +414,7 @@ impl ThreadPoolBuilder {
             task_timeout: None,
             init: None,
             stack_size: None,
+            prefix: None,
         }
     }
 
@@ -441,6 +448,13 @@ impl ThreadPoolBuilder {
     /// runs past its limit is abandoned and replaced (see [`ThreadPool`]).
     pub fn task_timeout(mut self, d: Duration) -> Self {
         self.task_timeout = Some(d);
+        self
+    }
+
+    /// Names the workers `{prefix}_0`, `{prefix}_1`, ... (`ThreadPoolExecutor`'s
+    /// `thread_name_prefix`); by default `ThreadPoolWorker-1`, `-2`, ...
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
         self
     }
 
@@ -479,6 +493,7 @@ impl ThreadPoolBuilder {
             size: threads,
             wake: Event::new(),
             names: AtomicU64::new(0),
+            prefix: self.prefix,
             stack_size: self.stack_size,
         };
         let engine = Engine::new(

@@ -132,14 +132,14 @@ pub enum PollError {
 type Pending<R> = (WorkRequest<()>, AsyncResult<R>, Option<Callback<R>>);
 
 /// `threadpool.ThreadPool(num_workers, q_size)` (see the [module docs](self)).
-pub struct ThreadPool<R> {
+pub struct ThreadPool<R: Send + 'static> {
     pool: super::ThreadPool,
     pending: HashMap<u64, Pending<R>>,
     done_tx: Sender<u64>,
     done_rx: Receiver<u64>,
 }
 
-impl<R> fmt::Debug for ThreadPool<R> {
+impl<R: Send + 'static> fmt::Debug for ThreadPool<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

@@ -42,9 +42,18 @@ impl Event {
         self.state.load(Ordering::Acquire) & SET != 0
     }
 
+    /// Whether the flag is set, as a sequentially consistent load (for a Dekker pairing with
+    /// [`set`](Self::set), which is one too).
+    #[inline]
+    pub(crate) fn is_set_seqcst(&self) -> bool {
+        self.state.load(Ordering::SeqCst) & SET != 0
+    }
+
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
-        let old = self.state.swap(SET, Ordering::Release);
+        // SeqCst (free on x86, where a swap is a full barrier anyway): a pool result's
+        // listeners pair this store with their own announcement (`pool/listeners.rs`).
+        let old = self.state.swap(SET, Ordering::SeqCst);
         if old & SLEEPERS != 0 {
             futex::wake(&self.state, u32::MAX);
         }

@@ -1,0 +1,103 @@
+//! An executor's `map` (≈ `Executor.map(fn, *iterables, timeout, chunksize, buffersize)`):
+//! results in input order, as an iterator.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::PoolError;
+use crate::pool::IMapIterator;
+
+/// Options of an executor's `map`: Python's keyword arguments.
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use]
+pub struct MapOptions {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) chunksize: Option<usize>,
+    pub(crate) buffersize: Option<usize>,
+}
+
+impl MapOptions {
+    /// Python's defaults: no timeout, chunks of 1, every call submitted at once.
+    pub fn new() -> MapOptions {
+        MapOptions::default()
+    }
+
+    /// `timeout=`: the whole `map` must end within this, counted from the call; the item that
+    /// would come later is `Err(Timeout)`, and the iteration ends (the calls not yet started
+    /// are cancelled).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// `chunksize=`: items sent to a worker together. Python honours it for processes only;
+    /// here both executors do (a thread pool gains from it too). 0 is refused by `map`.
+    pub fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = Some(n);
+        self
+    }
+
+    /// `buffersize=` (Python 3.14): at most `n` chunks submitted ahead of the one being
+    /// consumed, and the input read lazily, so an endless input works. Without it, as in
+    /// Python, the whole input is read and submitted when `map` is called. 0 is refused.
+    pub fn buffersize(mut self, n: usize) -> Self {
+        self.buffersize = Some(n);
+        self
+    }
+
+    pub(crate) fn check(&self) -> Result<(), PoolError> {
+        if self.chunksize == Some(0) {
+            return Err(PoolError::Invalid("chunksize must be >= 1."));
+        }
+        if self.buffersize == Some(0) {
+            return Err(PoolError::Invalid("buffersize must be None or > 0"));
+        }
+        Ok(())
+    }
+
+    /// Sets up and starts the pool's `imap` under these options.
+    pub(crate) fn start<'p, R: Send + 'static>(
+        &self,
+        imap: IMapIterator<'p, R>,
+    ) -> ExecutorMap<'p, R> {
+        let started = Instant::now();
+        let mut imap = imap
+            .chunksize(self.chunksize.unwrap_or(1))
+            .read_ahead(self.buffersize.unwrap_or(usize::MAX));
+        imap.start();
+        ExecutorMap {
+            imap: Some(imap),
+            deadline: self.timeout.map(|t| started + t),
+        }
+    }
+}
+
+/// The iterator of an executor's `map`: `Ok(value)` per input item in order, until the
+/// first `Err` (a call's failure, or `Timeout`), after which it ends, as Python's generator
+/// does when it raises. Dropping it cancels the calls not yet started.
+pub struct ExecutorMap<'p, R: Send + 'static> {
+    imap: Option<IMapIterator<'p, R>>,
+    deadline: Option<Instant>,
+}
+
+impl<R: Send + 'static> Iterator for ExecutorMap<'_, R> {
+    type Item = Result<R, PoolError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = self.imap.as_mut()?.next_until(self.deadline);
+        if !matches!(r, Some(Ok(_))) {
+            // Ends the iteration; dropping the imap cancels what has not started.
+            self.imap = None;
+        }
+        r
+    }
+}
+
+impl<R: Send + 'static> fmt::Debug for ExecutorMap<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorMap")
+            .field("running", &self.imap.is_some())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
