@@ -573,15 +573,9 @@ fn done_callbacks_run_once_in_order_and_survive_a_panicking_one() {
 
 /// Futures for `wait`/`as_completed`: one finished, one failed, one cancelled, one running
 /// until the returned gate opens (on a 1-worker executor the last holds the worker).
-fn four(
-    ex: &ThreadPoolExecutor,
-) -> (
-    Arc<Event>,
-    multiproc::futures::Future<u32>,
-    multiproc::futures::Future<u32>,
-    multiproc::futures::Future<u32>,
-    multiproc::futures::Future<u32>,
-) {
+type F = multiproc::futures::Future<u32>;
+
+fn four(ex: &ThreadPoolExecutor) -> (Arc<Event>, F, F, F, F) {
     let finished = ex.submit(|x: u32| x, 1).unwrap();
     assert_eq!(finished.result(), Ok(1));
     let failed = ex.submit(fail_on, 1).unwrap();

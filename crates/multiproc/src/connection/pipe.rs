@@ -334,6 +334,53 @@ impl Connection {
     }
 }
 
+/// Awaitable receiving: the socket is watched by a waker thread (see [`crate::futures`]), so
+/// awaiting never blocks the runtime's thread while nothing has arrived. Once the first byte
+/// of a message is there, the message is read as `recv` reads it: a peer that sends half a
+/// message and stalls holds the task's thread until it sends the rest or closes.
+impl Connection {
+    /// Waits until a message (or the end of file) is waiting (`poll(None)` as a future).
+    pub async fn poll_async(&self) -> Result<(), ConnectionError> {
+        if !self.readable {
+            return Err(ConnectionError::WriteOnly);
+        }
+        let stream = self.stream.as_ref().ok_or(ConnectionError::Closed)?;
+        let mut reg = None;
+        std::future::poll_fn(|cx| {
+            if self.poll() {
+                return std::task::Poll::Ready(());
+            }
+            if crate::sys::reactor::wait_readable(stream.as_fd(), cx.waker(), &mut reg).is_err() {
+                cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        Ok(())
+    }
+
+    /// [`recv`](Connection::recv) as a future.
+    ///
+    /// ```
+    /// use multiproc::connection::Pipe;
+    ///
+    /// let (mut a, mut b) = Pipe(true).unwrap();
+    /// a.send(&"hello".to_string()).unwrap();
+    /// let got: String = multiproc::futures::block_on(b.recv_async()).unwrap();
+    /// assert_eq!(got, "hello");
+    /// ```
+    pub async fn recv_async<T: DeserializeOwned>(&mut self) -> Result<T, ConnectionError> {
+        self.poll_async().await?;
+        self.recv()
+    }
+
+    /// [`recv_bytes`](Connection::recv_bytes) as a future.
+    pub async fn recv_bytes_async(&mut self) -> Result<Vec<u8>, ConnectionError> {
+        self.poll_async().await?;
+        self.recv_bytes()
+    }
+}
+
 fn eof(e: io::Error) -> ConnectionError {
     match e.kind() {
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => ConnectionError::Eof,

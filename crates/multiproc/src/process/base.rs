@@ -273,6 +273,41 @@ impl<R> Process<R> {
         self.join_until(crate::sync::deadline(timeout))
     }
 
+    /// [`join`](Process::join) as a future: awaiting it never blocks the thread (the child's
+    /// pidfd is watched by a waker thread, see [`crate::futures`]), under any async runtime.
+    ///
+    /// ```
+    /// use multiproc::process::Process;
+    ///
+    /// let mut p = Process::new(|x: u32| x + 1, 41);
+    /// p.start().unwrap();
+    /// assert_eq!(multiproc::futures::block_on(p.join_async()).unwrap(), 42);
+    /// ```
+    pub async fn join_async(&mut self) -> Result<R, ProcessError>
+    where
+        R: DeserializeOwned,
+    {
+        let child = self.started()?.clone();
+        if self.joined {
+            return Err(ProcessError::AlreadyJoined);
+        }
+        let mut reg = None;
+        std::future::poll_fn(|cx| {
+            if !matches!(child.poll(), Ok(None)) {
+                return std::task::Poll::Ready(());
+            }
+            // A pidfd stays readable once the child has ended: registering after the end is
+            // not a lost wake-up.
+            if crate::sys::reactor::wait_readable(child.sentinel(), cx.waker(), &mut reg).is_err() {
+                cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        drop(reg);
+        self.join()
+    }
+
     fn join_until(&mut self, deadline: Option<Instant>) -> Result<R, ProcessError>
     where
         R: DeserializeOwned,

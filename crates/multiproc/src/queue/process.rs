@@ -381,6 +381,90 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
         self.get_with(Block::Until(crate::sync::deadline(timeout)))
     }
 
+    /// [`get`](Queue::get) as a future: awaiting never blocks the runtime's thread; the
+    /// queue's wake-up word is watched by a waker thread (see [`crate::futures`]), so an item
+    /// put by any process wakes the task.
+    ///
+    /// ```
+    /// use multiproc::process::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::new(0).unwrap();
+    /// let p = q.clone();
+    /// let producer = std::thread::spawn(move || p.put(7).unwrap());
+    /// assert_eq!(multiproc::futures::block_on(q.get_async()).unwrap(), 7);
+    /// producer.join().unwrap();
+    /// ```
+    pub async fn get_async(&self) -> Result<T, GetError> {
+        let mut reg = None;
+        let mut fenced = false;
+        let r = std::future::poll_fn(|cx| {
+            let mut armed = false;
+            loop {
+                match self.get_nowait() {
+                    Err(GetError::Empty) => {}
+                    r => return std::task::Poll::Ready(r),
+                }
+                let slice = if armed {
+                    // Readable, but another reader got there first or holds the get lock:
+                    // look again shortly.
+                    ring::Ring::async_slice(false)
+                } else {
+                    ring::Ring::async_slice(fenced)
+                };
+                let (word, seq) = self.ring.arm_for_data(fenced);
+                if !armed && self.ring.readable() {
+                    armed = true;
+                    continue;
+                }
+                fenced = true;
+                let deadline = Some(std::time::Instant::now() + slice);
+                let w = crate::sys::reactor::wait_futex(word, seq, deadline, cx.waker(), &mut reg);
+                if w.is_err() {
+                    cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
+                }
+                return std::task::Poll::Pending;
+            }
+        })
+        .await;
+        drop(reg);
+        r
+    }
+
+    /// [`put`](Queue::put) as a future: while the queue is full, the task waits for room
+    /// without blocking the runtime's thread.
+    pub async fn put_async(&self, item: T) -> Result<(), PutError<T>> {
+        let mut reg = None;
+        let mut fenced = false;
+        let mut item = Some(item);
+        let r = std::future::poll_fn(|cx| {
+            let mut armed = false;
+            loop {
+                let it = item.take().expect("an item until it is put");
+                match self.put_nowait(it) {
+                    Err(PutError::Full(it)) => item = Some(it),
+                    r => return std::task::Poll::Ready(r),
+                }
+                if !armed {
+                    // Announce a writer waiting for room, then try once more.
+                    self.ring.arm_for_space(fenced);
+                    armed = true;
+                    continue;
+                }
+                let (word, seq) = self.ring.arm_for_space(fenced);
+                let deadline = Some(std::time::Instant::now() + ring::Ring::async_slice(fenced));
+                fenced = true;
+                let w = crate::sys::reactor::wait_futex(word, seq, deadline, cx.waker(), &mut reg);
+                if w.is_err() {
+                    cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
+                }
+                return std::task::Poll::Pending;
+            }
+        })
+        .await;
+        drop(reg);
+        r
+    }
+
     fn get_with(&self, block: Block) -> Result<T, GetError> {
         if self.is_closed() {
             return Err(GetError::Closed);
@@ -578,6 +662,16 @@ impl<T: Serialize + DeserializeOwned + 'static> SimpleQueue<T> {
     /// Takes the next item, waiting at most `timeout` for one to begin.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.queue.get_timeout(timeout)
+    }
+
+    /// [`get`](SimpleQueue::get) as a future (see [`Queue::get_async`]).
+    pub async fn get_async(&self) -> Result<T, GetError> {
+        self.queue.get_async().await
+    }
+
+    /// [`put`](SimpleQueue::put) as a future (see [`Queue::put_async`]).
+    pub async fn put_async(&self, item: T) -> Result<(), PutError<T>> {
+        self.queue.put_async(item).await
     }
 }
 

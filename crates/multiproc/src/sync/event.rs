@@ -84,6 +84,56 @@ impl Event {
         true
     }
 
+    /// [`wait`](Event::wait) as a future (`await event.wait()` of `asyncio.Event`, for a
+    /// `threading` or `multiprocessing` event): the word is watched by a waker thread (see
+    /// [`crate::futures`]), so awaiting never blocks the runtime's thread. Works for an event
+    /// in shared memory set by another process too.
+    ///
+    /// ```
+    /// use multiproc::sync::Event;
+    /// use std::sync::Arc;
+    ///
+    /// let ev = Arc::new(Event::new());
+    /// let e = ev.clone();
+    /// let setter = std::thread::spawn(move || e.set());
+    /// multiproc::futures::block_on(ev.wait_async());
+    /// assert!(ev.is_set());
+    /// setter.join().unwrap();
+    /// ```
+    #[cfg(not(multiproc_loom))]
+    pub async fn wait_async(&self) {
+        let mut reg = None;
+        std::future::poll_fn(|cx| {
+            loop {
+                let v = self.state.load(Ordering::Acquire);
+                if v & SET != 0 {
+                    return std::task::Poll::Ready(());
+                }
+                // Announce a sleeper as a blocking waiter does, so `set` wakes the word.
+                if v & SLEEPERS == 0
+                    && self
+                        .state
+                        .compare_exchange(v, v | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_err()
+                {
+                    continue;
+                }
+                let r = crate::sys::reactor::wait_futex(
+                    &self.state,
+                    v | SLEEPERS,
+                    None,
+                    cx.waker(),
+                    &mut reg,
+                );
+                if r.is_err() {
+                    cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
+                }
+                return std::task::Poll::Pending;
+            }
+        })
+        .await
+    }
+
     #[cold]
     fn sleep_until(&self, deadline: Option<Instant>) -> bool {
         loop {

@@ -285,6 +285,60 @@ impl RawLock {
         }
     }
 
+    /// One step of an async acquire: takes the lock, or registers `cx`'s waker with the futex
+    /// waker thread the way a blocking acquirer sleeps (waiters bit set, then wait on the
+    /// word), and is `Pending`. A robust lock is looked at again every 100 ms for a dead owner.
+    #[cfg(not(multiproc_loom))]
+    pub(crate) fn poll_lock(
+        &self,
+        reg: &mut Option<crate::sys::reactor::Registration>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Acquired> {
+        use std::task::Poll;
+        let me = current_tid();
+        if reg.is_none() && self.try_lock_fast() {
+            return Poll::Ready(Acquired::Yes);
+        }
+        let robust = self.is_robust();
+        if robust && reg.is_some() && self.take_from_dead_owner(me) {
+            return Poll::Ready(Acquired::OwnerDied);
+        }
+        loop {
+            let mut v = self.word.load(Ordering::Relaxed);
+            if v == 0 {
+                // Having waited, take it with the waiters bit (see `lock_slow`).
+                if self.take_free_with_waiters_bit(me) {
+                    return Poll::Ready(Acquired::Yes);
+                }
+                continue;
+            }
+            if v & WAITERS == 0 {
+                if self
+                    .word
+                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+                v |= WAITERS;
+            }
+            let deadline = robust.then(|| Instant::now() + ROBUST_POLL);
+            if crate::sys::reactor::wait_futex(&self.word, v, deadline, cx.waker(), reg).is_err() {
+                cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// An async acquire was abandoned after it may have consumed a release's wake-up: pass
+    /// it on, as a timed-out sleeper does (`give_up`), so no other waiter is left asleep.
+    #[cfg(not(multiproc_loom))]
+    pub(crate) fn abandon_wait(&self) {
+        if self.give_up() == Acquired::Yes {
+            let _ = self.unlock();
+        }
+    }
+
     /// Releases the lock, whoever holds it. Errors if it was not held.
     #[inline]
     pub fn unlock(&self) -> Result<(), ReleaseError> {
@@ -437,6 +491,50 @@ impl Lock {
     #[inline]
     pub fn acquire(&self) -> LockGuard<'_> {
         self.raw.lock();
+        LockGuard {
+            lock: self,
+            _p: PhantomData,
+        }
+    }
+
+    /// [`acquire`](Lock::acquire) as a future: awaiting never blocks the runtime's thread (the
+    /// lock word is watched by a waker thread, see [`crate::futures`]). Dropping the future
+    /// before it completes gives up the wait without losing another waiter's wake-up.
+    ///
+    /// ```
+    /// use multiproc::sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// let held = lock.acquire();
+    /// let waiter = std::thread::scope(|s| {
+    ///     let w = s.spawn(|| multiproc::futures::block_on(async { drop(lock.acquire_async().await); 1 }));
+    ///     drop(held);
+    ///     w.join().unwrap()
+    /// });
+    /// assert_eq!(waiter, 1);
+    /// ```
+    #[cfg(not(multiproc_loom))]
+    pub async fn acquire_async(&self) -> LockGuard<'_> {
+        /// Passes a consumed wake-up on if the future is dropped while it waits.
+        struct Waiting<'a> {
+            raw: &'a RawLock,
+            reg: Option<crate::sys::reactor::Registration>,
+            done: bool,
+        }
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if !self.done && self.reg.take().is_some() {
+                    self.raw.abandon_wait();
+                }
+            }
+        }
+        let mut w = Waiting {
+            raw: &self.raw,
+            reg: None,
+            done: false,
+        };
+        std::future::poll_fn(|cx| self.raw.poll_lock(&mut w.reg, cx)).await;
+        w.done = true;
         LockGuard {
             lock: self,
             _p: PhantomData,

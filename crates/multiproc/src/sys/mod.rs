@@ -11,6 +11,8 @@
 //!   (identity = id + start time; a probe that cannot answer means alive);
 //! - [`clock`]: the monotonic clock in nanoseconds, comparable between processes;
 //! - [`at_fork`]: the one after-fork registry, where every module's fork-time reset lives;
+//! - [`reactor`]: the waker threads that let async tasks await what a blocking call would
+//!   sleep on (descriptors through `poll`, futex words through `futex_waitv`);
 //! - [`membarrier`]: the heavy half of an asymmetric fence, so the queues' fast paths need no
 //!   locked instruction.
 //!
@@ -26,6 +28,7 @@ pub(crate) mod liveness;
 pub(crate) mod membarrier;
 pub(crate) mod mm;
 pub(crate) mod process;
+pub(crate) mod reactor;
 pub(crate) mod shm;
 pub(crate) mod tid;
 

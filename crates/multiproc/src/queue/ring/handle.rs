@@ -213,6 +213,26 @@ impl Ring {
         self.h().pollers.wait(|| self.readable(), deadline, cancel)
     }
 
+    /// An async reader's announcement: arms the pollers (see `Pollers::arm`) and returns the
+    /// word and value to register with the futex waker thread.
+    #[cfg(not(multiproc_loom))]
+    pub(crate) fn arm_for_data(&self, fenced: bool) -> (&std::sync::atomic::AtomicU32, u32) {
+        self.h().pollers.arm(fenced)
+    }
+
+    /// An async writer's announcement that it waits for room (see `Wake::arm`).
+    #[cfg(not(multiproc_loom))]
+    pub(crate) fn arm_for_space(&self, fenced: bool) -> (&std::sync::atomic::AtomicU32, u32) {
+        self.h().space.arm(fenced)
+    }
+
+    /// How long an async waiter on this ring sleeps before it looks again: a first short
+    /// nap without the barrier, then slices (see `wake.rs`).
+    #[cfg(not(multiproc_loom))]
+    pub(crate) fn async_slice(fenced: bool) -> std::time::Duration {
+        if fenced { POLL } else { super::wake::NAP }
+    }
+
     /// Wakes every thread in [`wait_readable`](Self::wait_readable) (to cancel one).
     pub(crate) fn wake_pollers(&self) {
         self.h().pollers.wake_all();

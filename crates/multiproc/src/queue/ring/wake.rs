@@ -66,6 +66,20 @@ impl Wake {
         }
     }
 
+    /// An async waiter's announcement of a sleep (as [`wait`](Self::wait) makes): flags the
+    /// side as sleeping, runs the barrier when `fenced`, and returns the word to sleep on with
+    /// the value it held before. The flag is a hint shared with a blocked lock holder, so
+    /// the async waiter sleeps in slices and announces itself again each time.
+    #[cfg(not(multiproc_loom))]
+    pub(crate) fn arm(&self, fenced: bool) -> (&std::sync::atomic::AtomicU32, u32) {
+        let seq = self.seq.load(Ordering::SeqCst);
+        self.sleeping.store(1, Ordering::SeqCst);
+        if fenced {
+            membarrier::barrier();
+        }
+        (&self.seq, seq)
+    }
+
     /// After a store the other side may be waiting for: wake it if it sleeps.
     #[inline]
     pub(crate) fn notify(&self) {
@@ -217,6 +231,19 @@ impl Pollers {
                 Some(deadline.map_or(slice, |d| d.min(slice))),
             );
         }
+    }
+
+    /// An async poller's announcement (as [`wait`](Self::wait) makes before each sleep): arms,
+    /// runs the barrier when `fenced` (every sleep after a first short one), and returns the
+    /// word to sleep on with the value it held before arming.
+    #[cfg(not(multiproc_loom))]
+    pub(crate) fn arm(&self, fenced: bool) -> (&std::sync::atomic::AtomicU32, u32) {
+        let seq = self.seq.load(Ordering::SeqCst);
+        self.armed.store(1, Ordering::SeqCst);
+        if fenced {
+            membarrier::barrier();
+        }
+        (&self.seq, seq)
     }
 
     /// After data is published: wake every poller.

@@ -1,0 +1,402 @@
+//! The waker threads behind the library's awaitable waits (`Process::join_async`,
+//! `Connection::recv_async`, a process queue's `get_async`/`put_async`, `Event::wait_async`,
+//! `Lock::acquire_async`): they sleep on what a blocking call would sleep on, and wake the
+//! awaiting task's [`Waker`] when it changes, so any async runtime (or none) can await them.
+//!
+//! Two threads, each started on first use, because Linux has no single wait over both kinds
+//! of thing:
+//!
+//! - **descriptors** (a process's pidfd, a connection's socket): one thread in `poll(2)` over
+//!   every registered descriptor and an eventfd that tells it the list changed. `poll` and not
+//!   `epoll`: a descriptor may be registered twice (two tasks on one connection), a list of a
+//!   few entries is rebuilt for nothing, and a descriptor closed under it shows as `POLLNVAL`
+//!   instead of lingering in an epoll set;
+//! - **futex words** (an `Event`, a `Lock`, a queue's wake-up word, in this process's memory
+//!   or in shared memory): one thread in `futex_waitv(2)` (Linux 5.16) over up to 127
+//!   registered words and a control word of its own. A word whose value differs from the one
+//!   registered ends the wait at once, so a change between a task's last look and the thread
+//!   going to sleep is never missed. Past 127 words the rest are looked at every millisecond.
+//!   `futex_waitv` rather than one thread per word, or `io_uring`'s futex operations (Linux
+//!   6.7, and a ring to set up): one system call, one thread, no dependency.
+//!
+//! The protocol a caller follows is the blocking one with the thread's sleep replaced by a
+//! registration: announce the sleeper exactly as a blocking waiter would (set the waiters
+//! bit, arm the poller flag), look once more, then [`wait_futex`] with the value seen. A
+//! registration lives in the awaiting future ([`Registration`]): dropping the future drops
+//! it, and a word or descriptor is only looked at while it is registered, which is while the
+//! future, and the object it borrows, are alive.
+//!
+//! After `fork` the child has neither thread: the handler `sys::reactor` forgets the
+//! parent's registrations (their tasks are not in the child) and lets the child start its
+//! own threads on first use.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU32;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use rustix::event::{EventfdFlags, eventfd};
+use rustix::thread::futex;
+
+use crate::sync::{Mutex, ResetAfterFork};
+
+/// Which thread a registration belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Fd,
+    Futex,
+}
+
+/// A waker registered with a waker thread; dropping it cancels the registration.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    side: Side,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        match self.side {
+            Side::Fd => {
+                FDS.lock().waits.remove(&self.id);
+            }
+            Side::Futex => {
+                FUTEXES.lock().waits.remove(&self.id);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ descriptors
+
+struct FdWait {
+    fd: RawFd,
+    events: i16,
+    waker: Waker,
+}
+
+struct FdState {
+    next: u64,
+    waits: BTreeMap<u64, FdWait>,
+    /// The eventfd that wakes the thread; `None` until it starts.
+    kick: Option<OwnedFd>,
+}
+
+// after-fork: reset by sys::reactor
+static FDS: Mutex<FdState> = Mutex::const_new(
+    crate::sync::RawLock::new(),
+    FdState {
+        next: 0,
+        waits: BTreeMap::new(),
+        kick: None,
+    },
+);
+
+/// Wakes `waker` once `fd` is readable (or hung up, or in error). `reg` holds the
+/// registration: pass the same one on every poll of a future (it is refreshed, not
+/// duplicated). `Err` only when the waker thread cannot start (fds or threads exhausted).
+pub(crate) fn wait_readable(
+    fd: BorrowedFd<'_>,
+    waker: &Waker,
+    reg: &mut Option<Registration>,
+) -> std::io::Result<()> {
+    at_fork();
+    let mut st = FDS.lock();
+    if st.kick.is_none() {
+        let kick = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        let raw = kick.as_raw_fd();
+        std::thread::Builder::new()
+            .name("multiproc-fd-waker".into())
+            .spawn(move || fd_thread(raw))?;
+        st.kick = Some(kick);
+    }
+    let w = FdWait {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        waker: waker.clone(),
+    };
+    match reg {
+        Some(r) if st.waits.contains_key(&r.id) => {
+            st.waits.insert(r.id, w);
+        }
+        _ => {
+            // The thread already removed the old one (it fired): no need to (and, holding
+            // the lock, must not) run its Drop.
+            std::mem::forget(reg.take());
+            st.next += 1;
+            let id = st.next;
+            st.waits.insert(id, w);
+            *reg = Some(Registration { side: Side::Fd, id });
+        }
+    }
+    if let Some(k) = &st.kick {
+        let _ = rustix::io::write(k, &1u64.to_ne_bytes());
+    }
+    Ok(())
+}
+
+fn fd_thread(kick: RawFd) {
+    let mut ids = Vec::new();
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    loop {
+        ids.clear();
+        fds.clear();
+        fds.push(libc::pollfd {
+            fd: kick,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        {
+            let st = FDS.lock();
+            if st.kick.as_ref().map(AsRawFd::as_raw_fd) != Some(kick) {
+                return; // a fork child's copy of the state: not ours
+            }
+            for (id, w) in &st.waits {
+                ids.push(*id);
+                fds.push(libc::pollfd {
+                    fd: w.fd,
+                    events: w.events,
+                    revents: 0,
+                });
+            }
+        }
+        // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd structs that
+        // lives across the call; poll only writes their `revents`. A descriptor closed
+        // meanwhile is reported as POLLNVAL, not misused.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n <= 0 {
+            continue; // EINTR, or a transient failure: rebuild and poll again
+        }
+        if fds[0].revents != 0 {
+            let mut buf = [0u8; 8];
+            // SAFETY: `kick` is the eventfd this thread was started for: it stays open while
+            // the state names it (checked above under the lock; it is never closed in this
+            // process, only forgotten in a fork child).
+            let k = unsafe { BorrowedFd::borrow_raw(kick) };
+            let _ = rustix::io::read(k, &mut buf);
+        }
+        let mut woken = Vec::new();
+        {
+            let mut st = FDS.lock();
+            for (i, id) in ids.iter().enumerate() {
+                if fds[i + 1].revents != 0
+                    && let Some(w) = st.waits.remove(id)
+                {
+                    woken.push(w.waker);
+                }
+            }
+        }
+        for w in woken {
+            w.wake();
+        }
+    }
+}
+
+// ------------------------------------------------------------------ futex words
+
+/// The most words one `futex_waitv` call takes (`FUTEX_WAITV_MAX`), the control word among
+/// them.
+const WAITV_MAX: usize = 128;
+/// How often words past the first 127 are looked at.
+const OVERFLOW_POLL: Duration = Duration::from_millis(1);
+
+struct FutexWait {
+    word: usize,
+    expected: u32,
+    deadline: Option<Instant>,
+    waker: Waker,
+}
+
+struct FutexState {
+    next: u64,
+    waits: BTreeMap<u64, FutexWait>,
+    started: bool,
+}
+
+// after-fork: reset by sys::reactor
+static FUTEXES: Mutex<FutexState> = Mutex::const_new(
+    crate::sync::RawLock::new(),
+    FutexState {
+        next: 0,
+        waits: BTreeMap::new(),
+        started: false,
+    },
+);
+
+/// Bumped (and woken) when the registrations change: the futex thread's own word.
+// after-fork: kept (a counter; the child's thread starts from whatever it holds)
+static CONTROL: AtomicU32 = AtomicU32::new(0);
+
+/// Wakes `waker` once `word` no longer holds `expected` (after a `FUTEX_WAKE` on it, or a
+/// change the thread sees), or once `deadline` passes. The caller has announced itself as
+/// a sleeper the way the word's protocol asks, so whoever changes the word wakes it. `reg`
+/// as for [`wait_readable`].
+///
+/// The word must stay alive while registered: the caller's future borrows what holds it and
+/// drops `reg` before that borrow ends.
+pub(crate) fn wait_futex(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    waker: &Waker,
+    reg: &mut Option<Registration>,
+) -> std::io::Result<()> {
+    at_fork();
+    let mut st = FUTEXES.lock();
+    if !st.started {
+        std::thread::Builder::new()
+            .name("multiproc-futex-waker".into())
+            .spawn(futex_thread)?;
+        st.started = true;
+    }
+    let w = FutexWait {
+        word: std::ptr::from_ref(word) as usize,
+        expected,
+        deadline,
+        waker: waker.clone(),
+    };
+    match reg {
+        Some(r) if st.waits.contains_key(&r.id) => {
+            st.waits.insert(r.id, w);
+        }
+        _ => {
+            // As in `wait_readable`: the old registration fired and is gone.
+            std::mem::forget(reg.take());
+            st.next += 1;
+            let id = st.next;
+            st.waits.insert(id, w);
+            *reg = Some(Registration {
+                side: Side::Futex,
+                id,
+            });
+        }
+    }
+    drop(st);
+    CONTROL.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    super::futex::wake(&CONTROL, 1);
+    Ok(())
+}
+
+/// The value a registered word holds now.
+///
+/// # Safety
+/// `addr` is the address of an `AtomicU32` registered in [`FUTEXES`], read while holding its
+/// lock: a registration is removed (under that lock) before what holds the word can go.
+unsafe fn load(addr: usize) -> u32 {
+    // SAFETY: see the function's contract.
+    unsafe { &*(addr as *const AtomicU32) }.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn futex_thread() {
+    let mut ids: Vec<u64> = Vec::new();
+    let mut waits: Vec<futex::Wait> = Vec::new();
+    loop {
+        ids.clear();
+        waits.clear();
+        let control = CONTROL.load(std::sync::atomic::Ordering::SeqCst);
+        let mut control_wait = futex::Wait::new();
+        control_wait.uaddr = futex::WaitPtr::new(CONTROL.as_ptr().cast());
+        control_wait.val = u64::from(control);
+        control_wait.flags = futex::WaitFlags::SIZE_U32;
+        waits.push(control_wait);
+        let mut deadline: Option<Instant> = None;
+        {
+            let mut st = FUTEXES.lock();
+            if !st.started {
+                return;
+            }
+            let mut woken = Vec::new();
+            let now = Instant::now();
+            let overflow = st.waits.len() >= WAITV_MAX;
+            for (id, w) in st.waits.iter() {
+                // SAFETY: `w` is registered and the lock is held.
+                let changed = unsafe { load(w.word) } != w.expected;
+                if changed || w.deadline.is_some_and(|d| d <= now) {
+                    woken.push(*id);
+                    continue;
+                }
+                if waits.len() < WAITV_MAX {
+                    let mut fw = futex::Wait::new();
+                    fw.uaddr = futex::WaitPtr::new(w.word as *mut std::ffi::c_void);
+                    fw.val = u64::from(w.expected);
+                    fw.flags = futex::WaitFlags::SIZE_U32;
+                    waits.push(fw);
+                    ids.push(*id);
+                }
+                if let Some(d) = w.deadline {
+                    deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
+                }
+            }
+            if overflow {
+                let d = now + OVERFLOW_POLL;
+                deadline = Some(deadline.map_or(d, |x| x.min(d)));
+            }
+            let wakers: Vec<Waker> = woken
+                .iter()
+                .filter_map(|id| st.waits.remove(id).map(|w| w.waker))
+                .collect();
+            if !wakers.is_empty() {
+                drop(st);
+                wakers.into_iter().for_each(Waker::wake);
+                continue;
+            }
+        }
+        let timeout = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            let mut sec = now.tv_sec + left.as_secs() as i64;
+            let mut nsec = now.tv_nsec + i64::from(left.subsec_nanos());
+            if nsec >= 1_000_000_000 {
+                sec += 1;
+                nsec -= 1_000_000_000;
+            }
+            futex::Timespec {
+                tv_sec: sec,
+                tv_nsec: nsec as _,
+            }
+        });
+        let r = futex::waitv(
+            &waits,
+            futex::WaitvFlags::empty(),
+            timeout.as_ref(),
+            rustix::time::ClockId::Monotonic,
+        );
+        if let Ok(i) = r
+            && i > 0
+        {
+            // Woken on a word: wake its task even if the value came back (a FUTEX_WAKE
+            // means "look again").
+            let id = ids[i - 1];
+            let w = FUTEXES.lock().waits.remove(&id);
+            if let Some(w) = w {
+                w.waker.wake();
+            }
+        }
+        // Otherwise (the control word, a value already changed, a deadline, EINTR) the next
+        // round looks at every word.
+    }
+}
+
+// ------------------------------------------------------------------ fork
+
+// after-fork: kept (the handler itself)
+static AT_FORK: super::at_fork::Handler = super::at_fork::Handler::child("sys::reactor", || {
+    // The threads are not in the child, nor are the tasks the wakers belong to: forget the
+    // registrations (a waker's drop might reach into a runtime that is not here) and the
+    // parent's eventfd (the child's copy of the descriptor is closed: the parent keeps its
+    // own), so the child starts its own threads on first use.
+    FDS.force_unlock_after_fork();
+    FUTEXES.force_unlock_after_fork();
+    let mut fds = FDS.lock();
+    std::mem::forget(std::mem::take(&mut fds.waits));
+    fds.kick = None;
+    drop(fds);
+    let mut fx = FUTEXES.lock();
+    std::mem::forget(std::mem::take(&mut fx.waits));
+    fx.started = false;
+});
+
+fn at_fork() {
+    AT_FORK.register();
+}
