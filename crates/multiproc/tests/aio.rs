@@ -325,7 +325,7 @@ fn a_forked_child_awaits_with_its_own_waker_threads() {
                 .is_pending()
         );
         // And the descriptor waker thread too.
-        let (mut x, mut y) = Pipe(true).unwrap();
+        let (mut x, y) = Pipe(true).unwrap();
         block_on(after_first_pending(y.poll_async(), || {
             x.send(&0u8).unwrap()
         }))
@@ -380,4 +380,31 @@ async fn after_first_pending<F: Future>(f: F, on_pending: impl FnOnce()) -> F::O
         r
     })
     .await
+}
+
+#[test]
+fn more_awaiting_tasks_than_one_futex_waitv_takes_all_complete() {
+    // 300 events awaited at once: past the 127 words one `futex_waitv` takes.
+    let events: Vec<Arc<Event>> = (0..300).map(|_| Arc::new(Event::new())).collect();
+    let setters = events.clone();
+    let (done, _) = while_ticking(
+        move || {
+            for e in setters.iter().rev() {
+                e.set();
+            }
+        },
+        async move || {
+            let tasks: Vec<_> = events
+                .into_iter()
+                .map(|e| tokio::spawn(async move { e.wait_async().await }))
+                .collect();
+            let mut n = 0;
+            for t in tasks {
+                t.await.unwrap();
+                n += 1;
+            }
+            n
+        },
+    );
+    assert_eq!(done, 300);
 }

@@ -350,7 +350,7 @@ impl Connection {
             if self.poll() {
                 return std::task::Poll::Ready(());
             }
-            if crate::sys::reactor::wait_readable(stream.as_fd(), cx.waker(), &mut reg).is_err() {
+            if crate::sync::reactor::wait_readable(stream.as_fd(), cx.waker(), &mut reg).is_err() {
                 cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
             }
             std::task::Poll::Pending

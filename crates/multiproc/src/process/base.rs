@@ -298,7 +298,8 @@ impl<R> Process<R> {
             }
             // A pidfd stays readable once the child has ended: registering after the end is
             // not a lost wake-up.
-            if crate::sys::reactor::wait_readable(child.sentinel(), cx.waker(), &mut reg).is_err() {
+            if crate::sync::reactor::wait_readable(child.sentinel(), cx.waker(), &mut reg).is_err()
+            {
                 cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
             }
             std::task::Poll::Pending

@@ -418,7 +418,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
                 }
                 fenced = true;
                 let deadline = Some(std::time::Instant::now() + slice);
-                let w = crate::sys::reactor::wait_futex(word, seq, deadline, cx.waker(), &mut reg);
+                let w = crate::sync::reactor::wait_futex(word, seq, deadline, cx.waker(), &mut reg);
                 if w.is_err() {
                     cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
                 }
@@ -453,7 +453,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
                 let (word, seq) = self.ring.arm_for_space(fenced);
                 let deadline = Some(std::time::Instant::now() + ring::Ring::async_slice(fenced));
                 fenced = true;
-                let w = crate::sys::reactor::wait_futex(word, seq, deadline, cx.waker(), &mut reg);
+                let w = crate::sync::reactor::wait_futex(word, seq, deadline, cx.waker(), &mut reg);
                 if w.is_err() {
                     cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
                 }

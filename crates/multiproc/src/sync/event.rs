@@ -118,7 +118,7 @@ impl Event {
                 {
                     continue;
                 }
-                let r = crate::sys::reactor::wait_futex(
+                let r = crate::sync::reactor::wait_futex(
                     &self.state,
                     v | SLEEPERS,
                     None,

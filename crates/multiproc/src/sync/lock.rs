@@ -291,7 +291,7 @@ impl RawLock {
     #[cfg(not(multiproc_loom))]
     pub(crate) fn poll_lock(
         &self,
-        reg: &mut Option<crate::sys::reactor::Registration>,
+        reg: &mut Option<crate::sync::reactor::Registration>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Acquired> {
         use std::task::Poll;
@@ -323,7 +323,7 @@ impl RawLock {
                 v |= WAITERS;
             }
             let deadline = robust.then(|| Instant::now() + ROBUST_POLL);
-            if crate::sys::reactor::wait_futex(&self.word, v, deadline, cx.waker(), reg).is_err() {
+            if crate::sync::reactor::wait_futex(&self.word, v, deadline, cx.waker(), reg).is_err() {
                 cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
             }
             return Poll::Pending;
@@ -518,7 +518,7 @@ impl Lock {
         /// Passes a consumed wake-up on if the future is dropped while it waits.
         struct Waiting<'a> {
             raw: &'a RawLock,
-            reg: Option<crate::sys::reactor::Registration>,
+            reg: Option<crate::sync::reactor::Registration>,
             done: bool,
         }
         impl Drop for Waiting<'_> {

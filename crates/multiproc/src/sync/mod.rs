@@ -66,6 +66,8 @@ pub(crate) mod biased;
 pub(crate) mod condition;
 mod event;
 pub(crate) mod lock;
+#[cfg(not(multiproc_loom))]
+pub(crate) mod reactor;
 mod rlock;
 mod semaphore;
 mod waiters;

@@ -31,6 +31,32 @@ pub(crate) fn eventfd_read(fd: impl AsFd) {
     let _ = rustix::io::read(fd, &mut buf);
 }
 
+/// Blocks until one of `fds` is readable (or hung up, in error, or closed): the indices that
+/// are. For a waker thread that holds descriptors by number (their owners keep them open
+/// while registered; one closed meanwhile shows as ready, `POLLNVAL`, not as misuse).
+pub(crate) fn poll_raw(fds: &[RawFd]) -> io::Result<Vec<usize>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pfds` is an initialised array of `pfds.len()` pollfd structs that outlives
+    // the call; poll only writes their `revents`. Descriptor numbers are only looked at.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pfds
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.revents != 0)
+        .map(|(i, _)| i)
+        .collect())
+}
+
 /// The (device, inode) pair naming the open file behind `fd`.
 pub(crate) fn file_key(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
     let st = rustix::fs::fstat(fd)?;

@@ -3,7 +3,8 @@
 //! Everything above this module is written against three small facilities:
 //!
 //! - [`futex`]: wait on / wake a 32-bit word (`FUTEX_WAIT` / `FUTEX_WAKE`, never the
-//!   `PRIVATE` flag, so the same word works when it lives in memory shared between processes);
+//!   `PRIVATE` flag, so the same word works when it lives in memory shared between processes),
+//!   and wait on many at once (`futex_waitv`, for the async waker thread);
 //! - [`tid`]: the kernel thread id of the calling thread, cached per thread (and reset in the
 //!   child after `fork`), used as the owner mark in lock words;
 //! - [`pid`]: the process id;
@@ -11,8 +12,6 @@
 //!   (identity = id + start time; a probe that cannot answer means alive);
 //! - [`clock`]: the monotonic clock in nanoseconds, comparable between processes;
 //! - [`at_fork`]: the one after-fork registry, where every module's fork-time reset lives;
-//! - [`reactor`]: the waker threads that let async tasks await what a blocking call would
-//!   sleep on (descriptors through `poll`, futex words through `futex_waitv`);
 //! - [`membarrier`]: the heavy half of an asymmetric fence, so the queues' fast paths need no
 //!   locked instruction.
 //!
@@ -28,7 +27,6 @@ pub(crate) mod liveness;
 pub(crate) mod membarrier;
 pub(crate) mod mm;
 pub(crate) mod process;
-pub(crate) mod reactor;
 pub(crate) mod shm;
 pub(crate) mod tid;
 

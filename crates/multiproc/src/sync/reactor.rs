@@ -15,7 +15,8 @@
 //!   or in shared memory): one thread in `futex_waitv(2)` (Linux 5.16) over up to 127
 //!   registered words and a control word of its own. A word whose value differs from the one
 //!   registered ends the wait at once, so a change between a task's last look and the thread
-//!   going to sleep is never missed. Past 127 words the rest are looked at every millisecond.
+//!   going to sleep is never missed (the kernel does not say which word differed, so every
+//!   task looks again). Past 127 words, the tasks of the rest look again every millisecond.
 //!   `futex_waitv` rather than one thread per word, or `io_uring`'s futex operations (Linux
 //!   6.7, and a ring to set up): one system call, one thread, no dependency.
 //!
@@ -26,7 +27,7 @@
 //! it, and a word or descriptor is only looked at while it is registered, which is while the
 //! future, and the object it borrows, are alive.
 //!
-//! After `fork` the child has neither thread: the handler `sys::reactor` forgets the
+//! After `fork` the child has neither thread: the handler `sync::reactor` forgets the
 //! parent's registrations (their tasks are not in the child) and lets the child start its
 //! own threads on first use.
 
@@ -36,10 +37,8 @@ use std::sync::atomic::AtomicU32;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use rustix::event::{EventfdFlags, eventfd};
-use rustix::thread::futex;
-
-use crate::sync::{Mutex, ResetAfterFork};
+use super::{Mutex, ResetAfterFork};
+use crate::sys::{futex, io as sio};
 
 /// Which thread a registration belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +71,6 @@ impl Drop for Registration {
 
 struct FdWait {
     fd: RawFd,
-    events: i16,
     waker: Waker,
 }
 
@@ -83,7 +81,7 @@ struct FdState {
     kick: Option<OwnedFd>,
 }
 
-// after-fork: reset by sys::reactor
+// after-fork: reset by sync::reactor
 static FDS: Mutex<FdState> = Mutex::const_new(
     crate::sync::RawLock::new(),
     FdState {
@@ -104,7 +102,7 @@ pub(crate) fn wait_readable(
     at_fork();
     let mut st = FDS.lock();
     if st.kick.is_none() {
-        let kick = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        let kick = sio::eventfd()?;
         let raw = kick.as_raw_fd();
         std::thread::Builder::new()
             .name("multiproc-fd-waker".into())
@@ -113,7 +111,6 @@ pub(crate) fn wait_readable(
     }
     let w = FdWait {
         fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
         waker: waker.clone(),
     };
     match reg {
@@ -131,22 +128,18 @@ pub(crate) fn wait_readable(
         }
     }
     if let Some(k) = &st.kick {
-        let _ = rustix::io::write(k, &1u64.to_ne_bytes());
+        sio::eventfd_signal(k);
     }
     Ok(())
 }
 
 fn fd_thread(kick: RawFd) {
     let mut ids = Vec::new();
-    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut fds: Vec<RawFd> = Vec::new();
     loop {
         ids.clear();
         fds.clear();
-        fds.push(libc::pollfd {
-            fd: kick,
-            events: libc::POLLIN,
-            revents: 0,
-        });
+        fds.push(kick);
         {
             let st = FDS.lock();
             if st.kick.as_ref().map(AsRawFd::as_raw_fd) != Some(kick) {
@@ -154,35 +147,21 @@ fn fd_thread(kick: RawFd) {
             }
             for (id, w) in &st.waits {
                 ids.push(*id);
-                fds.push(libc::pollfd {
-                    fd: w.fd,
-                    events: w.events,
-                    revents: 0,
-                });
+                fds.push(w.fd);
             }
         }
-        // SAFETY: `fds` is a valid, initialised array of `fds.len()` pollfd structs that
-        // lives across the call; poll only writes their `revents`. A descriptor closed
-        // meanwhile is reported as POLLNVAL, not misused.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n <= 0 {
-            continue; // EINTR, or a transient failure: rebuild and poll again
-        }
-        if fds[0].revents != 0 {
-            let mut buf = [0u8; 8];
-            // SAFETY: `kick` is the eventfd this thread was started for: it stays open while
-            // the state names it (checked above under the lock; it is never closed in this
-            // process, only forgotten in a fork child).
-            let k = unsafe { BorrowedFd::borrow_raw(kick) };
-            let _ = rustix::io::read(k, &mut buf);
-        }
+        let Ok(ready) = sio::poll_raw(&fds) else {
+            continue; // a transient failure: rebuild and poll again
+        };
         let mut woken = Vec::new();
         {
             let mut st = FDS.lock();
-            for (i, id) in ids.iter().enumerate() {
-                if fds[i + 1].revents != 0
-                    && let Some(w) = st.waits.remove(id)
-                {
+            for i in ready {
+                if i == 0 {
+                    if let Some(k) = &st.kick {
+                        sio::eventfd_read(k);
+                    }
+                } else if let Some(w) = st.waits.remove(&ids[i - 1]) {
                     woken.push(w.waker);
                 }
             }
@@ -195,10 +174,8 @@ fn fd_thread(kick: RawFd) {
 
 // ------------------------------------------------------------------ futex words
 
-/// The most words one `futex_waitv` call takes (`FUTEX_WAITV_MAX`), the control word among
-/// them.
-const WAITV_MAX: usize = 128;
-/// How often words past the first 127 are looked at.
+/// How often words past the first 127 are looked at (and all of them, on a kernel without
+/// `futex_waitv`).
 const OVERFLOW_POLL: Duration = Duration::from_millis(1);
 
 struct FutexWait {
@@ -214,7 +191,7 @@ struct FutexState {
     started: bool,
 }
 
-// after-fork: reset by sys::reactor
+// after-fork: reset by sync::reactor
 static FUTEXES: Mutex<FutexState> = Mutex::const_new(
     crate::sync::RawLock::new(),
     FutexState {
@@ -274,128 +251,108 @@ pub(crate) fn wait_futex(
     }
     drop(st);
     CONTROL.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    super::futex::wake(&CONTROL, 1);
+    futex::wake(&CONTROL, 1);
     Ok(())
-}
-
-/// The value a registered word holds now.
-///
-/// # Safety
-/// `addr` is the address of an `AtomicU32` registered in [`FUTEXES`], read while holding its
-/// lock: a registration is removed (under that lock) before what holds the word can go.
-unsafe fn load(addr: usize) -> u32 {
-    // SAFETY: see the function's contract.
-    unsafe { &*(addr as *const AtomicU32) }.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 fn futex_thread() {
     let mut ids: Vec<u64> = Vec::new();
-    let mut waits: Vec<futex::Wait> = Vec::new();
+    let mut overflow: Vec<u64> = Vec::new();
+    let mut words: Vec<(usize, u32)> = Vec::new();
     loop {
         ids.clear();
-        waits.clear();
+        overflow.clear();
+        words.clear();
         let control = CONTROL.load(std::sync::atomic::Ordering::SeqCst);
-        let mut control_wait = futex::Wait::new();
-        control_wait.uaddr = futex::WaitPtr::new(CONTROL.as_ptr().cast());
-        control_wait.val = u64::from(control);
-        control_wait.flags = futex::WaitFlags::SIZE_U32;
-        waits.push(control_wait);
+        words.push((std::ptr::from_ref(&CONTROL) as usize, control));
         let mut deadline: Option<Instant> = None;
         {
             let mut st = FUTEXES.lock();
             if !st.started {
                 return;
             }
-            let mut woken = Vec::new();
             let now = Instant::now();
-            let overflow = st.waits.len() >= WAITV_MAX;
+            let due: Vec<u64> = st
+                .waits
+                .iter()
+                .filter(|(_, w)| w.deadline.is_some_and(|d| d <= now))
+                .map(|(id, _)| *id)
+                .collect();
+            if !due.is_empty() {
+                let wakers: Vec<Waker> = due
+                    .iter()
+                    .filter_map(|id| st.waits.remove(id).map(|w| w.waker))
+                    .collect();
+                drop(st);
+                wakers.into_iter().for_each(Waker::wake);
+                continue;
+            }
             for (id, w) in st.waits.iter() {
-                // SAFETY: `w` is registered and the lock is held.
-                let changed = unsafe { load(w.word) } != w.expected;
-                if changed || w.deadline.is_some_and(|d| d <= now) {
-                    woken.push(*id);
-                    continue;
-                }
-                if waits.len() < WAITV_MAX {
-                    let mut fw = futex::Wait::new();
-                    fw.uaddr = futex::WaitPtr::new(w.word as *mut std::ffi::c_void);
-                    fw.val = u64::from(w.expected);
-                    fw.flags = futex::WaitFlags::SIZE_U32;
-                    waits.push(fw);
+                if words.len() < futex::WAIT_ANY_MAX {
+                    words.push((w.word, w.expected));
                     ids.push(*id);
+                } else {
+                    overflow.push(*id);
                 }
                 if let Some(d) = w.deadline {
                     deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
                 }
             }
-            if overflow {
+            if !overflow.is_empty() {
                 let d = now + OVERFLOW_POLL;
                 deadline = Some(deadline.map_or(d, |x| x.min(d)));
             }
-            let wakers: Vec<Waker> = woken
+        }
+        let woke = futex::wait_any(&words, deadline);
+        let wakers: Vec<Waker> = {
+            let mut st = FUTEXES.lock();
+            let fired: Vec<u64> = match woke {
+                // Woken on a word: wake its task even if the value came back (a FUTEX_WAKE
+                // means "look again").
+                futex::WokeOn::Word(i) if i > 0 => vec![ids[i - 1]],
+                // Some word no longer held its value, unknown which: every task looks again
+                // (each registers afresh with the value it then sees).
+                futex::WokeOn::Changed => ids.clone(),
+                // The call itself failed (no `futex_waitv` in this kernel, say): every task
+                // looks again, and the thread degrades to looking every millisecond.
+                futex::WokeOn::Failed => {
+                    std::thread::sleep(OVERFLOW_POLL);
+                    ids.clone()
+                }
+                // The words that did not fit: their tasks look again every millisecond (each
+                // registers afresh, behind the others).
+                futex::WokeOn::Other => overflow.clone(),
+                // The control word, a deadline: the next round sorts it out.
+                _ => Vec::new(),
+            };
+            fired
                 .iter()
                 .filter_map(|id| st.waits.remove(id).map(|w| w.waker))
-                .collect();
-            if !wakers.is_empty() {
-                drop(st);
-                wakers.into_iter().for_each(Waker::wake);
-                continue;
-            }
-        }
-        let timeout = deadline.map(|d| {
-            let left = d.saturating_duration_since(Instant::now());
-            let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-            let mut sec = now.tv_sec + left.as_secs() as i64;
-            let mut nsec = now.tv_nsec + i64::from(left.subsec_nanos());
-            if nsec >= 1_000_000_000 {
-                sec += 1;
-                nsec -= 1_000_000_000;
-            }
-            futex::Timespec {
-                tv_sec: sec,
-                tv_nsec: nsec as _,
-            }
-        });
-        let r = futex::waitv(
-            &waits,
-            futex::WaitvFlags::empty(),
-            timeout.as_ref(),
-            rustix::time::ClockId::Monotonic,
-        );
-        if let Ok(i) = r
-            && i > 0
-        {
-            // Woken on a word: wake its task even if the value came back (a FUTEX_WAKE
-            // means "look again").
-            let id = ids[i - 1];
-            let w = FUTEXES.lock().waits.remove(&id);
-            if let Some(w) = w {
-                w.waker.wake();
-            }
-        }
-        // Otherwise (the control word, a value already changed, a deadline, EINTR) the next
-        // round looks at every word.
+                .collect()
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
 // ------------------------------------------------------------------ fork
 
 // after-fork: kept (the handler itself)
-static AT_FORK: super::at_fork::Handler = super::at_fork::Handler::child("sys::reactor", || {
-    // The threads are not in the child, nor are the tasks the wakers belong to: forget the
-    // registrations (a waker's drop might reach into a runtime that is not here) and the
-    // parent's eventfd (the child's copy of the descriptor is closed: the parent keeps its
-    // own), so the child starts its own threads on first use.
-    FDS.force_unlock_after_fork();
-    FUTEXES.force_unlock_after_fork();
-    let mut fds = FDS.lock();
-    std::mem::forget(std::mem::take(&mut fds.waits));
-    fds.kick = None;
-    drop(fds);
-    let mut fx = FUTEXES.lock();
-    std::mem::forget(std::mem::take(&mut fx.waits));
-    fx.started = false;
-});
+static AT_FORK: crate::sys::at_fork::Handler =
+    crate::sys::at_fork::Handler::child("sync::reactor", || {
+        // The threads are not in the child, nor are the tasks the wakers belong to: forget the
+        // registrations (a waker's drop might reach into a runtime that is not here) and the
+        // parent's eventfd (the child's copy of the descriptor is closed: the parent keeps its
+        // own), so the child starts its own threads on first use.
+        FDS.force_unlock_after_fork();
+        FUTEXES.force_unlock_after_fork();
+        let mut fds = FDS.lock();
+        std::mem::forget(std::mem::take(&mut fds.waits));
+        fds.kick = None;
+        drop(fds);
+        let mut fx = FUTEXES.lock();
+        std::mem::forget(std::mem::take(&mut fx.waits));
+        fx.started = false;
+    });
 
 fn at_fork() {
     AT_FORK.register();
