@@ -17,6 +17,10 @@ use multiproc::process::{Process, Queue};
 use multiproc::shared::Shared;
 use multiproc::sync::{Event, Lock};
 
+#[allow(dead_code)]
+#[path = "../examples/tokio_fanout.rs"]
+mod tokio_fanout;
+
 const TICKS: usize = 10;
 
 /// Runs `body` on a current-thread runtime beside a 5 ms ticker; `trigger` runs on another
@@ -407,4 +411,26 @@ fn more_awaiting_tasks_than_one_futex_waitv_takes_all_complete() {
         },
     );
     assert_eq!(done, 300);
+}
+
+#[test]
+fn the_tokio_fanout_example_counts_primes_while_the_runtime_ticks() {
+    common::watchdog(120, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        // Enough work that the heartbeat must tick while it runs (4 × ~0.1 s at least).
+        let limits = [200_000u64, 200_001, 200_002, 200_003, 100, 10];
+        let o = rt.block_on(tokio_fanout::run(&limits));
+        let want = [17_984u64, 17_984, 17_984, 17_984, 25, 4];
+        let got: Vec<u64> = o.results.iter().map(|r| r.1).collect();
+        assert_eq!(got, want);
+        assert!(
+            o.ticks >= 2 || o.elapsed < Duration::from_millis(30),
+            "{} ticks in {:?}",
+            o.ticks,
+            o.elapsed
+        );
+    });
 }

@@ -99,8 +99,8 @@ impl ThreadPoolExecutorBuilder {
         if n == 0 {
             return Err(PoolError::Invalid("max_workers must be greater than 0"));
         }
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         // after-fork: kept (only numbers thread names)
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let prefix = self.prefix.unwrap_or_else(|| {
             let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             format!("ThreadPoolExecutor-{k}")
