@@ -1,8 +1,8 @@
 //! # multiproc
 //!
-//! Python's `threading`, `queue` and `multiprocessing` (processes, shared memory, pipes,
-//! process queues and pools so far; `concurrent.futures` and managers in coming releases), built
-//! for Rust on Linux: the names a Python user expects, with the conventions a Rust user
+//! Python's `threading`, `queue`, `multiprocessing` (processes, shared memory, pipes, process
+//! queues, pools) and `concurrent.futures`, every wait awaitable too (managers in a coming
+//! release), built for Rust on Linux: the names a Python user expects, with the conventions a Rust user
 //! expects (`try_` / `_timeout` forms, RAII guards, `Result`s).
 //!
 //! | Python | multiproc |
@@ -17,6 +17,7 @@
 //! | `multiprocessing.Pipe`, `connection.Listener`/`Client`, `connection.wait` | [`connection`] |
 //! | `multiprocessing.Queue`, `SimpleQueue`, `JoinableQueue` | [`process::Queue`] ([`queue::process`]) |
 //! | `multiprocessing.Pool`, `pool.ThreadPool`, `multiprocessing.dummy.Pool`, the `threadpool` package | [`pool`] |
+//! | `concurrent.futures`: `ThreadPoolExecutor`, `ProcessPoolExecutor`, `Future`, `wait`, `as_completed`; `await` | [`futures`] |
 //! | pymalloc, `sys._debugmallocstats()` | [`mempool`] |
 //! | `multiprocessing.heap` | [`mempool::SharedHeap`] |
 //!

@@ -77,7 +77,7 @@ impl Ended {
 /// let quick = ex.submit(|x: u32| x, 1).unwrap();
 /// let gate = std::sync::Arc::new(multiproc::sync::Event::new());
 /// let g = gate.clone();
-/// let slow = ex.submit(move |_: ()| g.wait(), ()).unwrap();
+/// let slow = ex.submit(move |_: u32| { g.wait(); 2 }, 0).unwrap();
 /// let r = wait(&[quick.clone(), slow.clone()], None, FIRST_COMPLETED);
 /// assert_eq!((r.done.len(), r.not_done.len()), (1, 1));
 /// gate.set();
