@@ -23,6 +23,7 @@ fn count_primes(n: u64) -> u64 {
 }
 
 /// What a run found: (limit, primes below it) per job, the time, the heartbeat's ticks.
+#[derive(Debug)]
 pub struct Outcome {
     /// Each job's limit and result.
     pub results: Vec<(u64, u64)>,
