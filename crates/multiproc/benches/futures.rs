@@ -1,9 +1,9 @@
 //! Executors against CPython's and against the pools they stand on: `submit` of trivial
 //! calls on `ProcessPoolExecutor(2)` and `ThreadPoolExecutor(2)` (10,000 in flight, then
 //! every `result()`), beside `ThreadPool(2).apply_async`; then, printed after criterion's
-//! groups, what awaiting costs over blocking (a sequential submit + `result()` against submit
-//! + `.await` under `futures::block_on` and under a tokio current-thread runtime, p50/p99,
-//! interleaved in rounds) and what 10,000 futures in flight cost in memory. CPython's
+//! groups, what awaiting costs over blocking (a sequential submit then `result()`, against
+//! submit then `.await` under `futures::block_on` and under a tokio current-thread runtime,
+//! p50/p99, interleaved in rounds) and what 10,000 futures in flight cost in memory. CPython's
 //! figures for the same: `bench/python/futures_bench.py`. Results: `docs/PERFORMANCE.md`.
 //!
 //! `cargo bench -p multiproc --bench futures`
