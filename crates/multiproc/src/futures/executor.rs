@@ -76,10 +76,10 @@ macro_rules! executor_lifecycle {
             }
 
             fn submitted<R: Send + 'static>(
-                r: Result<crate::pool::AsyncResult<R>, PoolError>,
+                r: Result<crate::pool::result::Submitted<R>, PoolError>,
             ) -> Result<Future<R>, PoolError> {
                 match r {
-                    Ok(r) => Ok(Future::from_result(r)),
+                    Ok(s) => Ok(Future::submitted(s)),
                     Err(PoolError::Closed) => Err(PoolError::Shutdown),
                     Err(e) => Err(e),
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::error::PoolError;
 use crate::pool::listeners::Listener;
-use crate::pool::result::{AsyncResult, Control, HasSlot, Slot};
+use crate::pool::result::{Control, HasSlot, Slot, Submitted};
 
 /// The pending result of a call given to an executor's `submit` (≈
 /// `concurrent.futures.Future`). A cheap handle: clones share one call.
@@ -50,12 +50,11 @@ impl<R: Send + 'static> Clone for Future<R> {
 }
 
 impl<R: Send + 'static> Future<R> {
-    pub(crate) fn from_result(r: AsyncResult<R>) -> Future<R> {
-        let (holder, seq, control) = r.into_parts();
+    pub(crate) fn submitted(s: Submitted<R>) -> Future<R> {
         Future {
-            holder,
-            seq,
-            control,
+            holder: s.holder,
+            seq: s.seq,
+            control: s.control,
             waker: None,
         }
     }

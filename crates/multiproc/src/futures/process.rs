@@ -8,6 +8,7 @@ use super::executor::executor_lifecycle;
 use super::future::Future;
 use super::map::{ExecutorMap, MapOptions};
 use crate::error::PoolError;
+use crate::pool::TaskOptions;
 use crate::pool::{Pool, PoolBuilder};
 use crate::process::{Context, Portable};
 
@@ -148,7 +149,7 @@ impl ProcessPoolExecutor {
         A: Portable + Send,
         R: Portable + Send,
     {
-        Self::submitted(self.running()?.apply_async(f, args))
+        Self::submitted(self.running()?.submit_task(f, args, TaskOptions::new()))
     }
 
     /// `map(fn, iterable)`: results in input order (see [`ExecutorMap`]).

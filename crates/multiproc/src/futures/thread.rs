@@ -8,6 +8,7 @@ use super::executor::executor_lifecycle;
 use super::future::Future;
 use super::map::{ExecutorMap, MapOptions};
 use crate::error::PoolError;
+use crate::pool::TaskOptions;
 use crate::pool::{ThreadPool, ThreadPoolBuilder};
 use crate::process::Portable;
 
@@ -146,7 +147,7 @@ impl ThreadPoolExecutor {
         R: Send + 'static,
         F: FnOnce(A) -> R + Send + 'static,
     {
-        Self::submitted(self.running()?.apply_async(f, args))
+        Self::submitted(self.running()?.submit_task(f, args, TaskOptions::new()))
     }
 
     /// `map(fn, iterable)`: results in input order (see [`ExecutorMap`]).

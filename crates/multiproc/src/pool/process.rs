@@ -25,7 +25,7 @@ use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
 use super::map::{self, Chunk, MakeChunk, MapResult};
 use super::options::{MapOptions, Room, TaskOptions};
-use super::result::{self, AsyncResult, Slot};
+use super::result::{self, AsyncResult, Slot, Submitted};
 use super::stats::{self, Stats};
 use super::ticket::{self, WORDS_PER_TICKET};
 use super::worker::{self, Common, HEADER};
@@ -805,13 +805,31 @@ impl Pool {
         A: Portable + Send,
         R: Portable + Send,
     {
+        self.submit_task(f, args, opts).map(AsyncResult::submitted)
+    }
+
+    /// Submits one task: `apply_async_with`, and an executor's `submit`.
+    pub(crate) fn submit_task<A, R>(
+        &self,
+        f: fn(A) -> R,
+        args: A,
+        opts: TaskOptions<R>,
+    ) -> Result<Submitted<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+    {
         let job = one_job(f, &args)?;
         let control = self.engine.control();
         let slot = Slot::new(opts.callbacks, Some(&control), Some(result::decode::<R>));
         let seq = self
             .engine
             .submit(job, slot.clone(), 0, opts.timeout, opts.room.deadline())?;
-        Ok(AsyncResult::one(slot, seq, control))
+        Ok(Submitted {
+            holder: slot,
+            seq,
+            control,
+        })
     }
 
     /// [`apply_async`](Pool::apply_async) that does not wait for room in a bounded pool:

@@ -300,6 +300,14 @@ impl<R: Send + 'static> Deliver<R> for Slot<R> {
     }
 }
 
+/// A task just submitted: what holds its result, its sequence number, its pool. An
+/// `AsyncResult` or an executor's `Future` is made from it.
+pub(crate) struct Submitted<R> {
+    pub holder: Arc<dyn HasSlot<R>>,
+    pub seq: u64,
+    pub control: Weak<dyn Control>,
+}
+
 /// The result of [`apply_async`](super::Pool::apply_async) (≈ `multiprocessing.pool.AsyncResult`);
 /// [`MapResult`](super::MapResult) is the same for a whole `map_async`.
 ///
@@ -355,13 +363,9 @@ impl<R: Send + 'static> AsyncResult<R> {
         }
     }
 
-    /// The parts a `concurrent.futures` future is made of: the result's holder, its task,
-    /// its pool.
-    pub(crate) fn into_parts(mut self) -> (Arc<dyn HasSlot<R>>, u64, Weak<dyn Control>) {
-        if let Some(id) = self.waker.take() {
-            self.slot().unlisten(id);
-        }
-        (self.holder.clone(), self.seq, self.control.clone())
+    /// The handle of a task just submitted.
+    pub(crate) fn submitted(s: Submitted<R>) -> Self {
+        AsyncResult::one(s.holder, s.seq, s.control)
     }
 
     /// Waits for the result and takes it (`get()`): the value once; an error as many times

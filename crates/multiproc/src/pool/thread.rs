@@ -22,7 +22,7 @@ use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
 use super::map::{self, Chunk, MakeChunk, MapResult};
 use super::options::{MapOptions, Room, TaskOptions};
-use super::result::{AsyncResult, Deliver, HasSlot, Slot, Target};
+use super::result::{AsyncResult, Deliver, HasSlot, Slot, Submitted, Target};
 use super::stats::{self, Counter, Stats};
 use super::ticket::{Board, WORDS_PER_TICKET};
 use crate::error::PoolError;
@@ -602,6 +602,21 @@ impl ThreadPool {
         R: Send + 'static,
         F: FnOnce(A) -> R + Send + 'static,
     {
+        self.submit_task(f, args, opts).map(AsyncResult::submitted)
+    }
+
+    /// Submits one task: `apply_async_with`, and an executor's `submit`.
+    pub(crate) fn submit_task<A, R, F>(
+        &self,
+        f: F,
+        args: A,
+        opts: TaskOptions<R>,
+    ) -> Result<Submitted<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(A) -> R + Send + 'static,
+    {
         let control = self.engine.control();
         let task = Arc::new_cyclic(|me: &std::sync::Weak<OneTask<R, F, A>>| OneTask {
             slot: Slot::inside(me.clone(), opts.callbacks, Some(&control), None),
@@ -611,7 +626,11 @@ impl ThreadPool {
         let seq = self
             .engine
             .submit(job, task.clone(), 0, opts.timeout, opts.room.deadline())?;
-        Ok(AsyncResult::one(task, seq, control))
+        Ok(Submitted {
+            holder: task,
+            seq,
+            control,
+        })
     }
 
     /// [`apply_async`](ThreadPool::apply_async) that does not wait for room in a bounded pool.
