@@ -49,7 +49,7 @@ def await_overhead(ex, rounds, per_round):
             blocking.append(time.perf_counter() - t0)
         for i in range(per_round):
             t0 = time.perf_counter()
-            loop.run_until_complete(asyncio.wrap_future(ex.submit(ident, i)))
+            loop.run_until_complete(asyncio.wrap_future(ex.submit(ident, i), loop=loop))
             awaited.append(time.perf_counter() - t0)
     loop.close()
     return blocking, awaited
