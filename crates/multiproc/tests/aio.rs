@@ -434,3 +434,34 @@ fn the_tokio_fanout_example_counts_primes_while_the_runtime_ticks() {
         );
     });
 }
+
+fn sleep_long(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn an_awaited_call_whose_worker_is_killed_fails_with_worker_lost() {
+    let ex = Arc::new(ProcessPoolExecutor::new(1).unwrap());
+    let f = ex.submit(sleep_long, 60_000).unwrap();
+    let e = ex.clone();
+    let probe = f.clone();
+    let (r, _) = while_ticking(
+        move || {
+            assert!(common::eventually(30, || probe.running()));
+            let pid = e.pids()[0];
+            // SAFETY: signalling our own executor's worker.
+            assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        },
+        async move || f.await,
+    );
+    match r {
+        Err(multiproc::PoolError::WorkerLost { exit, .. }) => {
+            assert_eq!(exit, multiproc::pool::WorkerExit::Signal(9))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The executor lives on.
+    let again = ex.submit(sleep_long, 1).unwrap();
+    assert_eq!(block_on(again), Ok(1));
+}

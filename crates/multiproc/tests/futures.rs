@@ -197,11 +197,23 @@ fn map_buffersize_reads_lazily<E: Executor>(ex: &E, l: &str) {
     assert_eq!(first, [0, 2, 4, 6, 8, 10], "{l}");
     assert!(matches!(
         ex.map_with(|x: u64| x, 0..3, MapOptions::new().buffersize(0)),
-        Err(PoolError::Invalid(_))
+        Err(PoolError::Invalid("buffersize must be None or >= 1."))
     ));
     assert!(matches!(
         ex.map_with(|x: u64| x, 0..3, MapOptions::new().chunksize(0)),
-        Err(PoolError::Invalid(_))
+        Err(PoolError::Invalid("chunksize must be >= 1."))
+    ));
+    assert!(matches!(
+        ex.map_with(
+            |x: u64| x,
+            0..3,
+            MapOptions::new()
+                .buffersize(2)
+                .timeout(Duration::from_secs(1))
+        ),
+        Err(PoolError::Invalid(
+            "cannot specify both buffersize and timeout."
+        ))
     ));
 }
 executor_test!(test_map_buffersize, 2, map_buffersize_reads_lazily);
@@ -702,5 +714,55 @@ fn as_completed_yields_each_once_then_times_out_with_pythons_message() {
         g2.set();
         assert!(it.next().unwrap().unwrap().same(&behind));
         assert!(it.next().is_none());
+    });
+}
+
+#[test]
+fn terminate_workers_fails_what_is_unfinished_and_refuses_more() {
+    for m in common::METHODS {
+        common::watchdog(60, move || {
+            let ex = ProcessPoolExecutor::builder()
+                .max_workers(1)
+                .mp_context(get_context(Some(m)))
+                .build()
+                .unwrap();
+            let running = ex.submit(sleep_ms, 60_000).unwrap();
+            let queued = ex.submit(sleep_ms, 1).unwrap();
+            assert!(common::eventually(30, || running.running()), "{m}");
+            let pids = ex.pids();
+            let t0 = Instant::now();
+            ex.kill_workers();
+            assert!(t0.elapsed() < Duration::from_secs(30), "{m}");
+            assert_eq!(running.result(), Err(PoolError::Terminated), "{m}");
+            assert_eq!(queued.result(), Err(PoolError::Terminated), "{m}");
+            assert!(
+                pids.iter().all(|&p| !common::alive(p)),
+                "{m}: a worker survived"
+            );
+            assert_eq!(
+                ex.submit(sleep_ms, 1).unwrap_err(),
+                PoolError::Shutdown,
+                "{m}"
+            );
+        });
+    }
+}
+
+#[test]
+fn future_repr_names_the_state_as_python_does() {
+    common::watchdog(60, || {
+        let ex = ThreadPoolExecutor::new(1).unwrap();
+        let ok = ex.submit(|x: u32| x, 1).unwrap();
+        ok.result().unwrap();
+        assert!(
+            format!("{ok:?}").ends_with("state=finished returned u32>"),
+            "{ok:?}"
+        );
+        let bad = ex.submit(fail_on, 1).unwrap();
+        bad.exception().unwrap();
+        assert!(
+            format!("{bad:?}").ends_with("state=finished raised Panicked>"),
+            "{bad:?}"
+        );
     });
 }

@@ -230,13 +230,16 @@ impl<R: Send + 'static> Drop for Future<R> {
 impl<R: Send + 'static> fmt::Debug for Future<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if !self.done() {
-            if self.running() { "running" } else { "pending" }
+            if self.running() { "running" } else { "pending" }.to_string()
         } else if self.cancelled() {
-            "cancelled"
+            "cancelled".to_string()
         } else if self.slot().succeeded() {
-            "finished returned"
+            let t = std::any::type_name::<R>();
+            format!("finished returned {}", t.rsplit("::").next().unwrap_or(t))
         } else {
-            "finished raised"
+            let why = self.error().map(|e| format!("{e:?}")).unwrap_or_default();
+            let variant = why.split(['(', ' ', '{']).next().unwrap_or("").to_string();
+            format!("finished raised {variant}")
         };
         write!(f, "<Future at {:p} state={state}>", self.key())
     }

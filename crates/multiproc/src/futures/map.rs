@@ -39,7 +39,8 @@ impl MapOptions {
 
     /// `buffersize=` (Python 3.14): at most `n` chunks submitted ahead of the one being
     /// consumed, and the input read lazily, so an endless input works. Without it, as in
-    /// Python, the whole input is read and submitted when `map` is called. 0 is refused.
+    /// Python, the whole input is read and submitted when `map` is called. 0 is refused, and
+    /// so is a `buffersize` with a `timeout`, as in Python 3.14.
     pub fn buffersize(mut self, n: usize) -> Self {
         self.buffersize = Some(n);
         self
@@ -50,7 +51,12 @@ impl MapOptions {
             return Err(PoolError::Invalid("chunksize must be >= 1."));
         }
         if self.buffersize == Some(0) {
-            return Err(PoolError::Invalid("buffersize must be None or > 0"));
+            return Err(PoolError::Invalid("buffersize must be None or >= 1."));
+        }
+        if self.buffersize.is_some() && self.timeout.is_some() {
+            return Err(PoolError::Invalid(
+                "cannot specify both buffersize and timeout.",
+            ));
         }
         Ok(())
     }

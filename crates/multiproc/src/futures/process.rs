@@ -181,6 +181,25 @@ impl ProcessPoolExecutor {
     }
 }
 
+impl ProcessPoolExecutor {
+    /// Stops every worker now (Python 3.14's `terminate_workers()`): calls not finished fail
+    /// with [`PoolError::Terminated`] and the executor takes no more ([`PoolError::Shutdown`]).
+    /// Python sends SIGTERM here and SIGKILL in `kill_workers`; a pool worker runs no
+    /// handler a SIGTERM could reach, so both kill it.
+    pub fn terminate_workers(&self) {
+        self.shut.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.pool().terminate();
+        let _ = self.pool().join();
+        self.joined.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Kills every worker now (Python 3.14's `kill_workers()`); see
+    /// [`terminate_workers`](Self::terminate_workers).
+    pub fn kill_workers(&self) {
+        self.terminate_workers();
+    }
+}
+
 executor_lifecycle!(ProcessPoolExecutor, Pool);
 
 impl fmt::Debug for ProcessPoolExecutor {
