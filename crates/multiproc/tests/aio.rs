@@ -465,3 +465,44 @@ fn an_awaited_call_whose_worker_is_killed_fails_with_worker_lost() {
     let again = ex.submit(sleep_long, 1).unwrap();
     assert_eq!(block_on(again), Ok(1));
 }
+
+#[test]
+fn semaphore_acquire_async_limits_concurrency_without_blocking_the_runtime() {
+    use multiproc::sync::Semaphore;
+    let sem = Arc::new(Semaphore::new(1));
+    // The one unit is taken: every task waits until the ticker has ticked.
+    sem.acquire().leak();
+    let s = sem.clone();
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (i, m) = (inside.clone(), most.clone());
+    let (n, _) = while_ticking(
+        move || s.release().unwrap(),
+        async move || {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let (sem, i, m) = (sem.clone(), i.clone(), m.clone());
+                    tokio::spawn(async move {
+                        let _unit = sem.acquire_async().await;
+                        let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+                        m.fetch_max(now, Ordering::SeqCst);
+                        tokio::task::yield_now().await;
+                        i.fetch_sub(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            let mut n = 0;
+            for t in tasks {
+                t.await.unwrap();
+                n += 1;
+            }
+            n
+        },
+    );
+    assert_eq!(n, 8);
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "one unit: one holder at a time"
+    );
+}

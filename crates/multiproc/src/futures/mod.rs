@@ -55,6 +55,7 @@
 //! | [`Queue::get`](crate::process::Queue::get), `put` (processes) | [`get_async`](crate::process::Queue::get_async), [`put_async`](crate::process::Queue::put_async) |
 //! | [`Event::wait`](crate::sync::Event::wait) | [`Event::wait_async`](crate::sync::Event::wait_async) |
 //! | [`Lock::acquire`](crate::sync::Lock::acquire) | [`Lock::acquire_async`](crate::sync::Lock::acquire_async) |
+//! | [`Semaphore::acquire`](crate::sync::Semaphore::acquire) (and `BoundedSemaphore`) | [`Semaphore::acquire_async`](crate::sync::Semaphore::acquire_async) |
 //!
 //! None needs a particular runtime, and the library depends on none.
 //!

@@ -84,6 +84,50 @@ impl RawSemaphore {
         }
     }
 
+    /// One step of an async acquire: takes a unit, or counts itself among the sleepers (as
+    /// `sleep_until` does, so `give` wakes the word) and registers `cx`'s waker with the futex
+    /// waker thread. `counted` says whether it is counted now.
+    #[cfg(not(multiproc_loom))]
+    fn poll_take(
+        &self,
+        counted: &mut bool,
+        reg: &mut Option<super::reactor::Registration>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        loop {
+            if self.try_take() {
+                if std::mem::take(counted) {
+                    self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                }
+                return std::task::Poll::Ready(());
+            }
+            if !*counted {
+                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                *counted = true;
+            }
+            // An RMW read, as in `sleep_until`.
+            if self.value.fetch_add(0, Ordering::SeqCst) > 0 {
+                continue;
+            }
+            if super::reactor::wait_futex(&self.value, 0, None, cx.waker(), reg).is_err() {
+                cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
+            }
+            return std::task::Poll::Pending;
+        }
+    }
+
+    /// An async acquire dropped before it took a unit: it stops counting as a sleeper, and
+    /// passes on a wake-up it may have consumed.
+    #[cfg(not(multiproc_loom))]
+    fn abandon(&self, counted: bool) {
+        if counted {
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.value.load(Ordering::SeqCst) > 0 && self.sleepers.load(Ordering::SeqCst) > 0 {
+            futex::wake(&self.value, 1);
+        }
+    }
+
     fn give(&self, n: u32) -> Result<(), ReleaseError> {
         if n == 0 {
             return Err(ReleaseError::ZeroCount);
@@ -117,6 +161,36 @@ macro_rules! semaphore_api {
             /// increments it again on drop.
             pub fn acquire(&self) -> SemaphoreGuard<'_> {
                 self.raw.take_until(None);
+                SemaphoreGuard::new(&self.raw)
+            }
+
+            /// [`acquire`](Self::acquire) as a future (`async with sem:` of `asyncio.Semaphore`,
+            /// for a `threading` or `multiprocessing` semaphore): awaiting never blocks the
+            /// runtime's thread (the counter is watched by a waker thread, see
+            /// [`crate::futures`]). Dropping it before it completes gives up the wait without
+            /// losing another waiter's wake-up.
+            #[cfg(not(multiproc_loom))]
+            pub async fn acquire_async(&self) -> SemaphoreGuard<'_> {
+                struct Waiting<'a> {
+                    raw: &'a RawSemaphore,
+                    counted: bool,
+                    done: bool,
+                }
+                impl Drop for Waiting<'_> {
+                    fn drop(&mut self) {
+                        if !self.done {
+                            self.raw.abandon(self.counted);
+                        }
+                    }
+                }
+                let mut w = Waiting {
+                    raw: &self.raw,
+                    counted: false,
+                    done: false,
+                };
+                let mut reg = None;
+                std::future::poll_fn(|cx| self.raw.poll_take(&mut w.counted, &mut reg, cx)).await;
+                w.done = true;
                 SemaphoreGuard::new(&self.raw)
             }
 
