@@ -1,7 +1,7 @@
 //! `multiproc`: the command-line face of the multiproc library.
 //!
-//! `multiproc tour` runs the experiments of the seed tutorials live and reports what each one
-//! demonstrates, with timings from this machine.
+//! `multiproc tour` runs the experiments of the tutorials the library comes from, live, and
+//! reports what each one demonstrates, with timings from this machine.
 
 use clap::{Parser, Subcommand};
 
@@ -20,17 +20,38 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the seed tutorials' experiments and report what each demonstrates.
+    /// Run the tutorials' experiments live and report what each demonstrates.
     Tour {
-        /// Only the sections whose names contain this (e.g. `threads`).
+        /// Only the sections whose names contain this (threads, processes, ipc, pools,
+        /// memory).
         #[arg(long)]
         section: Option<String>,
+        /// No colour, even on a terminal (as does the NO_COLOR variable).
+        #[arg(long)]
+        no_color: bool,
+        /// Print the results as JSON on stdout (the live report goes to stderr).
+        #[arg(long)]
+        json: bool,
     },
 }
 
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Command::Tour { section } => tour::run(section.as_deref()),
+        Command::Tour {
+            section,
+            no_color,
+            json,
+        } => {
+            let opts = tour::Options { no_color, json };
+            if !tour::run(section.as_deref(), opts) {
+                eprintln!(
+                    "no section matches {:?}; the sections are: {}",
+                    section.unwrap_or_default(),
+                    tour::section_names().join(", ")
+                );
+                std::process::exit(2);
+            }
+        }
     }
 }

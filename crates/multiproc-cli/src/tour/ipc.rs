@@ -7,7 +7,7 @@ use std::time::Instant;
 use multiproc::connection::{Connection, Pipe};
 use multiproc::process::{Process, Queue, StartMethod};
 
-use super::Finding;
+use super::Tour;
 
 #[allow(dead_code)]
 #[path = "../../../multiproc/examples/pipe.rs"]
@@ -33,23 +33,32 @@ fn echo(mut conn: Connection) {
     }
 }
 
-pub fn run() -> Vec<Finding> {
-    let mut out = Vec::new();
+pub fn run(t: &mut Tour) {
+    t.start(
+        "parent_conn, child_conn = Pipe(); the child sends a list",
+        "管道(Pipes)",
+    );
     let msg = pipe::run(StartMethod::Forkserver);
-    out.push(Finding::new(
-        "parent_conn, child_conn = Pipe(); the child sends a list (seed: 管道(Pipes))",
+    t.done(
         format!("the parent received {msg:?}"),
         "a Pipe carries typed messages between processes",
-    ));
+    );
+    t.start(
+        "recv after the child exits, before and after closing our copy of its end",
+        "管道",
+    );
     let (got, held, closed) = pipe_eof::run(StartMethod::Forkserver);
-    out.push(Finding::new(
-        "recv after the child exits, before and after closing our copy of its end (seed: 管道)",
+    t.done(
         format!(
             "received {got:?}; EOF while our copy was open: {held}; after closing it: {closed}"
         ),
         "close the ends you do not use, or recv never sees the end of the pipe",
-    ));
+    );
 
+    t.start(
+        "Pipe speed between two processes: small-message round trip, and 1 MiB messages echoed",
+        "",
+    );
     let (mut a, b) = Pipe(true).expect("pipe");
     let mut p = Process::builder()
         .start_method(StartMethod::Forkserver)
@@ -72,49 +81,59 @@ pub fn run() -> Vec<Finding> {
     let rate = (2.0 * blocks as f64) / t0.elapsed().as_secs_f64() / 1024.0;
     a.close();
     let _ = p.join();
-    out.push(Finding::new(
-        "Pipe between two processes: small-message round trip, and 1 MiB messages echoed",
+    t.done(
         format!(
             "round trip {:.1} µs; 1 MiB messages at {rate:.2} GiB/s (both directions)",
             rtt.as_secs_f64() * 1e6
         ),
         "a Pipe is a socket pair: one system call per message each way",
-    ));
+    );
 
+    t.start(
+        "q = Queue(); a child puts a list, the parent gets it",
+        "进程 Queue",
+    );
     let item = queue_list::run(StartMethod::Forkserver);
-    out.push(Finding::new(
-        "q = Queue(); a child puts a list, the parent gets it (seed: 进程 Queue)",
+    t.done(
         format!("the parent got {item:?}"),
         "the Queue handle is cloned into the child; the queue itself is one shared ring",
-    ));
-    out.push(Finding::new(
-        "q = Queue(3): qsize, put, get, get_nowait on empty, full, put_nowait (seed: 进程间通讯)",
+    );
+    t.start(
+        "q = Queue(3): qsize, put, get, get_nowait on empty, full, put_nowait",
+        "进程间通讯",
+    );
+    t.done(
         queue_three::run().join("; "),
         "get_nowait never blocks: on an empty queue it is Empty, where get would wait",
-    ));
+    );
+    t.start(
+        "3 producer and 2 consumer processes on one JoinableQueue(16)",
+        "队列 ... 进程安全",
+    );
     let per = 20_000;
     let got = queue_producers_consumers::run(StartMethod::Forkserver, 3, 2, per);
     let total: u64 = got.iter().map(|(n, _)| n).sum();
-    out.push(Finding::new(
-        "3 producer and 2 consumer processes on one JoinableQueue(16) (seed: 队列 ... 进程安全)",
+    t.done(
         format!(
             "consumers took {:?} items: {total} in all, of {}",
             got.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
             3 * per
         ),
         "each item goes to exactly one consumer, whatever the interleaving",
-    ));
+    );
 
+    t.start(
+        "Queue speed between two processes: 8-byte items, and 1 MiB items",
+        "",
+    );
     let (small, mib) = queue_rates();
-    out.push(Finding::new(
-        "Queue between two processes: 8-byte items, and 1 MiB items",
+    t.done(
         format!(
             "{:.1} M items/s; 1 MiB items at {mib:.2} GiB/s",
             small / 1e6
         ),
         "a shared-memory ring: no system call per message, no feeder thread",
-    ));
-    out
+    );
 }
 
 fn drain_u64((q, ack): (Queue<u64>, Queue<u64>)) {

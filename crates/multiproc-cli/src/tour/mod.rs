@@ -1,68 +1,58 @@
-//! `multiproc tour`: each section runs a group of seed experiments and prints one line per
-//! experiment: what ran, what it measured, and the fact it demonstrates.
-
-use std::time::{Duration, Instant};
+//! `multiproc tour`: the tutorials' experiments, run live. Each section runs a group of
+//! experiments; each experiment is announced when it starts and reported when it ends (what
+//! it measured on this machine, and the fact it demonstrates), through [`report::Tour`].
 
 mod ipc;
 mod memory;
 mod pools;
 mod processes;
+pub mod report;
 mod threads;
 
-/// One line of the report.
-pub struct Finding {
-    /// The experiment, as the seed names it.
-    pub experiment: String,
-    /// What was measured on this machine.
-    pub measured: String,
-    /// The fact it demonstrates.
-    pub fact: String,
-}
+pub use report::{Options, Tour, secs};
 
-impl Finding {
-    fn new(
-        experiment: impl Into<String>,
-        measured: impl Into<String>,
-        fact: impl Into<String>,
-    ) -> Self {
-        Finding {
-            experiment: experiment.into(),
-            measured: measured.into(),
-            fact: fact.into(),
-        }
-    }
-}
-
-type Section = (&'static str, fn() -> Vec<Finding>);
+type Section = (&'static str, &'static str, fn(&mut Tour));
 
 const SECTIONS: &[Section] = &[
-    ("threads", threads::run),
-    ("processes", processes::run),
-    ("ipc", ipc::run),
-    ("pools", pools::run),
-    ("memory", memory::run),
+    (
+        "threads",
+        "threading: locks, events, semaphores, daemon threads",
+        threads::run,
+    ),
+    (
+        "processes",
+        "multiprocessing: start methods, CPU-bound work, shared memory, fork",
+        processes::run,
+    ),
+    ("ipc", "pipes and process queues", ipc::run),
+    ("pools", "process and thread pools", pools::run),
+    (
+        "memory",
+        "the memory pool, in one process and in shared memory",
+        memory::run,
+    ),
 ];
 
-/// Seconds with two decimals, as the report prints them.
-pub fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
+/// The names of the sections, in order.
+pub fn section_names() -> Vec<&'static str> {
+    SECTIONS.iter().map(|s| s.0).collect()
 }
 
-pub fn run(filter: Option<&str>) {
-    let t0 = Instant::now();
-    println!("multiproc tour: the seed tutorials' experiments, run live on this machine\n");
-    for (name, section) in SECTIONS
+/// Runs the sections whose names contain `filter` (all when `None`); false if none matched.
+pub fn run(filter: Option<&str>, opts: Options) -> bool {
+    let chosen: Vec<&Section> = SECTIONS
         .iter()
-        .filter(|(n, _)| filter.is_none_or(|f| n.contains(f)))
-    {
-        println!("== {name} ==");
-        let started = Instant::now();
-        for f in section() {
-            println!("  {}", f.experiment);
-            println!("      measured: {}", f.measured);
-            println!("      shows:    {}", f.fact);
-        }
-        println!("  ({} for this section)\n", secs(started.elapsed()));
+        .filter(|(n, _, _)| filter.is_none_or(|f| n.contains(f)))
+        .collect();
+    if chosen.is_empty() {
+        return false;
     }
-    println!("tour finished in {}", secs(t0.elapsed()));
+    let mut t = Tour::new(opts);
+    t.intro("multiproc tour: the tutorials' experiments, run live on this machine");
+    for (name, about, section) in chosen {
+        t.section(name, about);
+        section(&mut t);
+    }
+    t.finish();
+    true
 }

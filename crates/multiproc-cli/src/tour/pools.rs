@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use multiproc::pool::{Pool, TaskOptions};
 use multiproc::{PoolError, WorkerExit};
 
-use super::{Finding, secs};
+use super::{Tour, secs};
 
 #[allow(dead_code)]
 #[path = "../../../multiproc/examples/hand_written_pool.rs"]
@@ -42,13 +42,15 @@ fn nap(ms: u64) -> u64 {
     ms
 }
 
-pub fn run() -> Vec<Finding> {
-    let mut out = Vec::new();
+pub fn run(t: &mut Tour) {
+    t.start(
+        "Pool(5): ten apply_async(myFun, callback=end_call)",
+        "进程池",
+    );
     let work = Duration::from_millis(100);
 
     let o = pool_apply_async::run(work, false);
-    out.push(Finding::new(
-        "Pool(5): ten apply_async(myFun, callback=end_call) (seed: 进程池)",
+    t.done(
         format!(
             "10 tasks of {} in {}; {} callbacks, all in the parent: {}",
             secs(work),
@@ -57,11 +59,14 @@ pub fn run() -> Vec<Finding> {
             o.callback_pids.iter().all(|&p| p == o.parent)
         ),
         "a pool runs 5 at a time; callbacks run in the parent, on the pool's handler thread",
-    ));
+    );
 
+    t.start(
+        "apply (串行) vs apply_async + get vs map, 8 tasks of 0.05 s on Pool(4)",
+        "进程池Pool",
+    );
     let (apply, apply_async, map, same) = pool_apply_vs_async::run(4, 8, Duration::from_millis(50));
-    out.push(Finding::new(
-        "apply (串行) vs apply_async + get vs map, 8 tasks of 0.05 s on Pool(4) (seed: 进程池Pool)",
+    t.done(
         format!(
             "apply {}, apply_async {}, map {}, same results: {same}",
             secs(apply),
@@ -69,18 +74,24 @@ pub fn run() -> Vec<Finding> {
             secs(map)
         ),
         "apply waits for each task; apply_async and map keep every worker busy",
-    ));
+    );
 
+    t.start(
+        "Pool(3): ten apply_async(worker) printing their pid",
+        "进程池",
+    );
     let pids = pool_worker_pids::run(1, Duration::from_millis(5), false);
-    out.push(Finding::new(
-        "Pool(3): ten apply_async(worker) printing their pid (seed: 进程池)",
+    t.done(
         format!("ten tasks ran in {} processes", pids.len()),
         "a pool starts its workers once and lends them to tasks",
-    ));
+    );
 
+    t.start(
+        "run(n) sleeping 0.01 s: 10 in a row, 10 threads, dummy Pool(10).map over 100",
+        "线程的调度与优化",
+    );
     let (serial, threads, pooled, used) = thread_pool_map::run(Duration::from_millis(10), false);
-    out.push(Finding::new(
-        "run(n) sleeping 0.01 s: 10 in a row, 10 threads, dummy Pool(10).map over 100 (seed: 线程的调度与优化)",
+    t.done(
         format!(
             "{} / {} / {} on {used} threads",
             secs(serial),
@@ -88,32 +99,39 @@ pub fn run() -> Vec<Finding> {
             secs(pooled)
         ),
         "ten threads serve a hundred calls: threads are reused",
-    ));
+    );
 
     let max = (2 * multiproc::process::cpu_count()).min(4);
-    let rows = pool_sizes::run(max, 8, 3_000_000, Duration::from_millis(20));
-    let mut table = pool_sizes::table(&rows);
-    for line in table.iter_mut().skip(1) {
-        line.insert_str(0, "                ");
-    }
-    out.push(Finding::new(
-        format!(
-            "ThreadPool vs Pool over sizes 1..{max}, 8 CPU-bound tasks and 8 waits of 0.02 s (seed: 多线程-多进程)"
+    t.start(
+        &format!(
+            "ThreadPool vs Pool over sizes 1..{max}: 8 CPU-bound tasks, and 8 waits of 0.02 s"
         ),
-        table.join("\n"),
+        "多线程-多进程",
+    );
+    let rows = pool_sizes::run(max, 8, 3_000_000, Duration::from_millis(20));
+    let table = pool_sizes::table(&rows);
+    t.table("seconds per pool size:", &table.join("\n"));
+    t.done(
+        format!("{} pool sizes timed (table above)", rows.len()),
         "without a GIL, a thread pool speeds up CPU-bound work as a process pool does",
-    ));
+    );
 
+    t.start(
+        "threadpool: makeRequests(hello, args), putRequest, wait",
+        "threadpool 线程池",
+    );
     let lines = threadpool_package::run(false);
-    out.push(Finding::new(
-        "threadpool: makeRequests(hello, args), putRequest, wait (seed: threadpool 线程池)",
+    t.done(
         lines.join("; "),
         "the package's flow, with callbacks run in the thread that waits",
-    ));
+    );
 
+    t.start(
+        "the hand-written ThreadPool(5, 10): callback(success, result), close, terminate",
+        "线程池 复杂版本",
+    );
     let h = hand_written_pool::run(Duration::from_millis(20));
-    out.push(Finding::new(
-        "the hand-written ThreadPool(5, 10): callback(success, result), close, terminate (seed: 线程池 复杂版本)",
+    t.done(
         format!(
             "{} succeeded, {} failed; {} busy + {} idle; after close {} ran, after terminate {}; full queue refused: {}",
             h.succeeded,
@@ -125,8 +143,9 @@ pub fn run() -> Vec<Finding> {
             h.refused_when_full
         ),
         "each piece is one method of multiproc's pool: bounded queue, callbacks, busy()/idle()",
-    ));
+    );
 
+    t.start("A task that aborts its worker, and a task past its time limit (beyond Python: CPython's Pool hangs forever)", "");
     let pool = Pool::new(2).expect("Pool(2)");
     let t0 = Instant::now();
     let lost = pool.apply(abort_mid_task, ());
@@ -144,8 +163,7 @@ pub fn run() -> Vec<Finding> {
         }) => format!("WorkerLost (signal {s})"),
         other => format!("{other:?}"),
     };
-    out.push(Finding::new(
-        "a task that aborts its worker, and a task past its time limit (beyond CPython: its Pool hangs forever)",
+    t.done(
         format!(
             "{how}, next task {:?}; 10 s task with a 0.1 s limit: {}; all in {}",
             after,
@@ -156,7 +174,11 @@ pub fn run() -> Vec<Finding> {
             secs(t0.elapsed())
         ),
         "only the task that was running fails; its worker is replaced and the pool goes on",
-    ));
+    );
+    t.start(
+        "Pool statistics: Pool(2).stats() after 20 tasks of 2 ms (like mpire's insights)",
+        "",
+    );
     let pool = Pool::new(2).expect("Pool(2)");
     pool.map_with(
         nap,
@@ -165,18 +187,12 @@ pub fn run() -> Vec<Finding> {
     )
     .expect("map");
     let stats = pool.stats();
-    out.push(Finding::new(
-        "Pool(2).stats() after 20 tasks of 2 ms (like mpire's insights)",
+    t.table("Pool(2).stats():", &stats.to_string());
+    t.done(
         format!(
-            "\n{}",
-            stats
-                .to_string()
-                .lines()
-                .map(|l| format!("                {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            "{} tasks done, {} workers started",
+            stats.tasks_done, stats.workers_started
         ),
         "tasks done and failed, time in the function and in transfer, workers started",
-    ));
-    out
+    );
 }

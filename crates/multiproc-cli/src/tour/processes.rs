@@ -8,7 +8,7 @@ use multiproc::process::{self, Fork, Process, StartMethod, fork, waitpid};
 use multiproc::shared::{Shared, Value};
 use multiproc::sync::{Event, Lock};
 
-use super::{Finding, secs};
+use super::{Tour, secs};
 
 #[allow(dead_code)]
 #[path = "../../../multiproc/examples/cpu_bound.rs"]
@@ -18,8 +18,11 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-pub fn run() -> Vec<Finding> {
-    let mut out = Vec::new();
+pub fn run(t: &mut Tour) {
+    t.start(
+        "Start and join a process, per start method: Process(target, args).start(); join()",
+        "进程的实现",
+    );
 
     let mut per_method = Vec::new();
     for m in [
@@ -36,20 +39,22 @@ pub fn run() -> Vec<Finding> {
         }
         per_method.push(format!("{m} {}", ms(t0.elapsed() / runs)));
     }
-    out.push(Finding::new(
-        "Process(target, args).start(); join(), per start method (seed: 进程的实现)",
+    t.done(
         per_method.join(", "),
         "fork copies this process; forkserver forks a small clean server; spawn re-runs the binary",
-    ));
+    );
 
     let n = 300_000_000;
     let parts = process::cpu_count().max(2) as u64;
+    t.start(
+        &format!("CPU-bound: the sum of squares below {n}, serial, then split {parts} ways over threads and over processes"),
+        "效率测试 / 多线程-多进程",
+    );
     let (r0, serial) = cpu_bound::serial(n);
     let (r1, threads) = cpu_bound::threads(n, parts);
     let (r2, procs) = cpu_bound::processes(n, parts, StartMethod::Forkserver);
     assert!(r0 == r1 && r1 == r2);
-    out.push(Finding::new(
-        format!("sum of squares below {n}, split {parts} ways (seed: 效率测试 / 多线程-多进程)"),
+    t.done(
         format!(
             "serial {}, {parts} threads {}, {parts} processes {}",
             secs(serial),
@@ -57,8 +62,12 @@ pub fn run() -> Vec<Finding> {
             secs(procs)
         ),
         "without a GIL, threads and processes both use every core; processes add start-up cost",
-    ));
+    );
 
+    t.start(
+        "Shared memory: 4 processes × 10,000 `v.value += 1` under v.get_lock()",
+        "数据共享",
+    );
     let v = Value::new(0u64).expect("value");
     let mut ps: Vec<_> = (0..4)
         .map(|_| {
@@ -78,12 +87,15 @@ pub fn run() -> Vec<Finding> {
     for p in &mut ps {
         p.join().expect("join");
     }
-    out.push(Finding::new(
-        "4 processes × 10,000 `v.value += 1` under v.get_lock() (seed: 数据共享)",
+    t.done(
         format!("v = {}", v.get()),
         "a Value lives in shared memory; its lock makes each read-modify-write whole",
-    ));
+    );
 
+    t.start(
+        "Kill -9 a process holding a shared Lock, then acquire it (beyond Python)",
+        "",
+    );
     let lock = Shared::new(Lock::new()).expect("lock");
     let held = Shared::new(Event::new()).expect("event");
     let mut p = Process::builder().target(
@@ -100,24 +112,25 @@ pub fn run() -> Vec<Finding> {
     let _ = p.join();
     let t0 = Instant::now();
     let died = matches!(lock.acquire_checked(), Err(OwnerDied(_)));
-    out.push(Finding::new(
-        "kill -9 a process holding a shared Lock, then acquire it (beyond Python)",
+    t.done(
         format!(
             "next acquire: OwnerDied = {died}, after {}",
             ms(t0.elapsed())
         ),
         "CPython's lock stays locked forever; here the next acquirer gets the lock and is told",
-    ));
+    );
 
+    t.start(
+        "Fork: pid = os.fork(); the child takes the pid == 0 branch",
+        "类UNIX系统",
+    );
     // SAFETY: the child only exits.
     let (pid, code) = match unsafe { fork() }.expect("fork") {
         Fork::Child => std::process::exit(3),
         Fork::Parent(pid) => (pid, waitpid(pid).expect("waitpid")),
     };
-    out.push(Finding::new(
-        "pid = os.fork(); if pid == 0: child (seed: 类UNIX系统)",
+    t.done(
         format!("child {pid} took the pid == 0 branch and exited with {code}"),
         "fork returns twice: 0 in the child, the child's pid in the parent",
-    ));
-    out
+    );
 }
