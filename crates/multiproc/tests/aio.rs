@@ -83,10 +83,7 @@ fn an_executor_future_awaited_lets_the_runtime_run() {
 }
 
 fn wait_file(path: String) -> u32 {
-    let give_up = std::time::Instant::now() + Duration::from_secs(30);
-    while !std::path::Path::new(&path).exists() && std::time::Instant::now() < give_up {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_for_file(&path, 30);
     std::fs::remove_file(&path).ok();
     7
 }

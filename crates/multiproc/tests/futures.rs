@@ -83,18 +83,10 @@ impl Drop for Gate {
     }
 }
 
-/// Waits (at most 60 s) for the gate file at `path` to appear.
-fn wait_for_file(path: &str) {
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while !std::path::Path::new(path).exists() && Instant::now() < give_up {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Item 2 blocks until the gate opens.
 fn gated((i, gate): (u32, String)) -> u32 {
     if i == 2 {
-        wait_for_file(&gate);
+        common::wait_for_file(&gate, 60);
     }
     i
 }
@@ -110,7 +102,7 @@ fn fail_on(x: u32) -> u32 {
 }
 
 fn wait_gate(gate: String) -> u32 {
-    wait_for_file(&gate);
+    common::wait_for_file(&gate, 60);
     7
 }
 
@@ -473,13 +465,27 @@ fn a_worker_killed_mid_call_fails_only_that_future_and_the_executor_lives() {
 
 // ------------------------------------------------------------------ Future
 
+/// A call on `ex` that holds its worker until the returned gate opens, then returns `v`.
+fn held<T: Send + 'static>(ex: &ThreadPoolExecutor, v: T) -> (Arc<Event>, F<T>) {
+    let gate = Arc::new(Event::new());
+    let g = gate.clone();
+    let f = ex
+        .submit(
+            move |v: T| {
+                g.wait();
+                v
+            },
+            v,
+        )
+        .unwrap();
+    (gate, f)
+}
+
 #[test]
 fn future_states_pending_running_finished_cancelled() {
     common::watchdog(60, || {
         let ex = ThreadPoolExecutor::new(1).unwrap();
-        let gate = Arc::new(Event::new());
-        let g = gate.clone();
-        let running = ex.submit(move |_: ()| g.wait(), ()).unwrap();
+        let (gate, running) = held(&ex, ());
         let pending = ex.submit(|x: u32| x, 5).unwrap();
         assert!(common::eventually(30, || running.running()));
         assert!(!pending.running() && !pending.done());
@@ -506,9 +512,7 @@ fn future_states_pending_running_finished_cancelled() {
 fn result_timeout_and_exception_timeout() {
     common::watchdog(60, || {
         let ex = ThreadPoolExecutor::new(1).unwrap();
-        let gate = Arc::new(Event::new());
-        let g = gate.clone();
-        let f = ex.submit(move |_: ()| g.wait(), ()).unwrap();
+        let (gate, f) = held(&ex, ());
         let t0 = Instant::now();
         assert_eq!(
             f.result_timeout(Duration::from_millis(100)),
@@ -531,17 +535,7 @@ fn result_timeout_and_exception_timeout() {
 fn done_callbacks_run_once_in_order_and_survive_a_panicking_one() {
     common::watchdog(60, || {
         let ex = ThreadPoolExecutor::new(1).unwrap();
-        let gate = Arc::new(Event::new());
-        let g = gate.clone();
-        let f = ex
-            .submit(
-                move |_: ()| {
-                    g.wait();
-                    11u32
-                },
-                (),
-            )
-            .unwrap();
+        let (gate, f) = held(&ex, 11u32);
         let log = Arc::new(Mutex::new(Vec::new()));
         for k in 0..3 {
             let log = log.clone();
@@ -565,9 +559,7 @@ fn done_callbacks_run_once_in_order_and_survive_a_panicking_one() {
         f.add_done_callback(move |_| *r.lock().unwrap() = Some(std::thread::current().id()));
         assert_eq!(*ran_on.lock().unwrap(), Some(here));
         // A cancelled future calls back too.
-        let g2 = Arc::new(Event::new());
-        let g = g2.clone();
-        let _busy = ex.submit(move |_: ()| g.wait(), ()).unwrap();
+        let (g2, _busy) = held(&ex, ());
         let queued = ex.submit(|x: u32| x, 0).unwrap();
         let seen = Arc::new(AtomicUsize::new(0));
         let s = seen.clone();
@@ -585,24 +577,14 @@ fn done_callbacks_run_once_in_order_and_survive_a_panicking_one() {
 
 /// Futures for `wait`/`as_completed`: one finished, one failed, one cancelled, one running
 /// until the returned gate opens (on a 1-worker executor the last holds the worker).
-type F = multiproc::futures::Future<u32>;
+type F<T = u32> = multiproc::futures::Future<T>;
 
 fn four(ex: &ThreadPoolExecutor) -> (Arc<Event>, F, F, F, F) {
     let finished = ex.submit(|x: u32| x, 1).unwrap();
     assert_eq!(finished.result(), Ok(1));
     let failed = ex.submit(fail_on, 1).unwrap();
     assert!(failed.exception().is_some());
-    let gate = Arc::new(Event::new());
-    let g = gate.clone();
-    let running = ex
-        .submit(
-            move |_: ()| {
-                g.wait();
-                3
-            },
-            (),
-        )
-        .unwrap();
+    let (gate, running) = held(ex, 3);
     let cancelled = ex.submit(|x: u32| x, 4).unwrap();
     assert!(cancelled.cancel());
     (gate, finished, failed, running, cancelled)
@@ -661,18 +643,8 @@ fn as_completed_yields_each_once_then_times_out_with_pythons_message() {
     common::watchdog(60, || {
         let ex = ThreadPoolExecutor::new(1).unwrap();
         let (gate, finished, failed, running, cancelled) = four(&ex);
-        let g2 = Arc::new(Event::new());
-        let g = g2.clone();
         // Queued behind `running` on the single worker.
-        let behind = ex
-            .submit(
-                move |_: ()| {
-                    g.wait();
-                    5
-                },
-                (),
-            )
-            .unwrap();
+        let (g2, behind) = held(&ex, 5);
         let fs = [
             finished.clone(),
             failed.clone(),

@@ -104,32 +104,15 @@ impl Event {
     pub async fn wait_async(&self) {
         let mut reg = None;
         std::future::poll_fn(|cx| {
-            loop {
-                let v = self.state.load(Ordering::Acquire);
-                if v & SET != 0 {
-                    return std::task::Poll::Ready(());
-                }
-                // Announce a sleeper as a blocking waiter does, so `set` wakes the word.
-                if v & SLEEPERS == 0
-                    && self
-                        .state
-                        .compare_exchange(v, v | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_err()
-                {
-                    continue;
-                }
-                let r = crate::sync::reactor::wait_futex(
-                    &self.state,
-                    v | SLEEPERS,
-                    None,
-                    cx.waker(),
-                    &mut reg,
-                );
-                if r.is_err() {
-                    cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
-                }
-                return std::task::Poll::Pending;
+            // Announce a sleeper as a blocking waiter does, so `set` wakes the word.
+            let Some(v) = self.mark_sleeper() else {
+                return std::task::Poll::Ready(());
+            };
+            let r = crate::sync::reactor::wait_futex(&self.state, v, None, cx.waker(), &mut reg);
+            if r.is_err() {
+                cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
             }
+            std::task::Poll::Pending
         })
         .await
     }
@@ -137,20 +120,30 @@ impl Event {
     #[cold]
     fn sleep_until(&self, deadline: Option<Instant>) -> bool {
         loop {
+            let Some(v) = self.mark_sleeper() else {
+                return true;
+            };
+            if !futex::wait(&self.state, v, deadline) {
+                return self.is_set();
+            }
+        }
+    }
+
+    /// `None` if the flag is set; otherwise sets the sleepers bit and returns the word's value
+    /// to sleep on (`set` then wakes it).
+    fn mark_sleeper(&self) -> Option<u32> {
+        loop {
             let v = self.state.load(Ordering::Acquire);
             if v & SET != 0 {
-                return true;
+                return None;
             }
-            if v & SLEEPERS == 0
-                && self
+            if v & SLEEPERS != 0
+                || self
                     .state
                     .compare_exchange(v, v | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
+                    .is_ok()
             {
-                continue;
-            }
-            if !futex::wait(&self.state, v | SLEEPERS, deadline) {
-                return self.is_set();
+                return Some(v | SLEEPERS);
             }
         }
     }

@@ -187,23 +187,9 @@ impl RawLock {
         // Phase 2: sleep. Having slept, we take the lock *with* the waiters bit: others may
         // still sleep, and our release must wake one of them.
         loop {
-            let mut v = self.word.load(Ordering::Relaxed);
-            if v == 0 {
-                if self.take_free_with_waiters_bit(me) {
-                    return Acquired::Yes;
-                }
-                continue;
-            }
-            if v & WAITERS == 0 {
-                if self
-                    .word
-                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-                {
-                    continue;
-                }
-                v |= WAITERS;
-            }
+            let Some(v) = self.take_or_mark_sleeper(me) else {
+                return Acquired::Yes;
+            };
             let robust = self.is_robust();
             let slice = if robust {
                 let poll = Instant::now() + ROBUST_POLL;
@@ -251,6 +237,29 @@ impl RawLock {
             .compare_exchange(v, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
             && self.acquired(me)
+    }
+
+    /// One step of a sleeping acquirer: takes the lock if it is free (with the waiters bit,
+    /// see `take_free_with_waiters_bit`) and returns `None`, or makes sure the waiters bit is
+    /// set and returns the word's value to sleep on.
+    fn take_or_mark_sleeper(&self, me: u32) -> Option<u32> {
+        loop {
+            let v = self.word.load(Ordering::Relaxed);
+            if v == 0 {
+                if self.take_free_with_waiters_bit(me) {
+                    return None;
+                }
+                continue;
+            }
+            if v & WAITERS != 0
+                || self
+                    .word
+                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return Some(v | WAITERS);
+            }
+        }
     }
 
     /// Takes a free lock keeping the waiters bit: a thread that slept may not be the last
@@ -303,31 +312,14 @@ impl RawLock {
         if robust && reg.is_some() && self.take_from_dead_owner(me) {
             return Poll::Ready(Acquired::OwnerDied);
         }
-        loop {
-            let mut v = self.word.load(Ordering::Relaxed);
-            if v == 0 {
-                // Having waited, take it with the waiters bit (see `lock_slow`).
-                if self.take_free_with_waiters_bit(me) {
-                    return Poll::Ready(Acquired::Yes);
-                }
-                continue;
-            }
-            if v & WAITERS == 0 {
-                if self
-                    .word
-                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-                {
-                    continue;
-                }
-                v |= WAITERS;
-            }
-            let deadline = robust.then(|| Instant::now() + ROBUST_POLL);
-            if crate::sync::reactor::wait_futex(&self.word, v, deadline, cx.waker(), reg).is_err() {
-                cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
-            }
-            return Poll::Pending;
+        let Some(v) = self.take_or_mark_sleeper(me) else {
+            return Poll::Ready(Acquired::Yes);
+        };
+        let deadline = robust.then(|| Instant::now() + ROBUST_POLL);
+        if crate::sync::reactor::wait_futex(&self.word, v, deadline, cx.waker(), reg).is_err() {
+            cx.waker().wake_by_ref(); // no waker thread (threads exhausted): poll
         }
+        Poll::Pending
     }
 
     /// An async acquire was abandoned after it may have consumed a release's wake-up: pass

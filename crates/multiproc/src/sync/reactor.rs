@@ -67,6 +67,29 @@ impl Drop for Registration {
     }
 }
 
+/// Refreshes `reg`'s entry in `waits` with `w`, or, when there is none (first poll, or the
+/// thread removed it when it fired), adds `w` under a new id and points `reg` at it.
+fn put<W>(
+    waits: &mut BTreeMap<u64, W>,
+    next: &mut u64,
+    side: Side,
+    reg: &mut Option<Registration>,
+    w: W,
+) {
+    if let Some(r) = reg
+        && let Some(entry) = waits.get_mut(&r.id)
+    {
+        *entry = w;
+        return;
+    }
+    // An old registration already fired and is gone: no need to (and, holding the lock,
+    // must not) run its Drop.
+    std::mem::forget(reg.take());
+    *next += 1;
+    waits.insert(*next, w);
+    *reg = Some(Registration { side, id: *next });
+}
+
 // ------------------------------------------------------------------ descriptors
 
 struct FdWait {
@@ -113,20 +136,8 @@ pub(crate) fn wait_readable(
         fd: fd.as_raw_fd(),
         waker: waker.clone(),
     };
-    match reg {
-        Some(r) if st.waits.contains_key(&r.id) => {
-            st.waits.insert(r.id, w);
-        }
-        _ => {
-            // The thread already removed the old one (it fired): no need to (and, holding
-            // the lock, must not) run its Drop.
-            std::mem::forget(reg.take());
-            st.next += 1;
-            let id = st.next;
-            st.waits.insert(id, w);
-            *reg = Some(Registration { side: Side::Fd, id });
-        }
-    }
+    let s = &mut *st;
+    put(&mut s.waits, &mut s.next, Side::Fd, reg, w);
     if let Some(k) = &st.kick {
         sio::eventfd_signal(k);
     }
@@ -233,22 +244,8 @@ pub(crate) fn wait_futex(
         deadline,
         waker: waker.clone(),
     };
-    match reg {
-        Some(r) if st.waits.contains_key(&r.id) => {
-            st.waits.insert(r.id, w);
-        }
-        _ => {
-            // As in `wait_readable`: the old registration fired and is gone.
-            std::mem::forget(reg.take());
-            st.next += 1;
-            let id = st.next;
-            st.waits.insert(id, w);
-            *reg = Some(Registration {
-                side: Side::Futex,
-                id,
-            });
-        }
-    }
+    let s = &mut *st;
+    put(&mut s.waits, &mut s.next, Side::Futex, reg, w);
     drop(st);
     CONTROL.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     futex::wake(&CONTROL, 1);

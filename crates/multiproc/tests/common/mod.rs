@@ -74,3 +74,18 @@ pub fn alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Waits (at most `secs`) for a file at `path` to appear; whether it did. A gate any worker
+/// process can wait on whatever its start method (a shared `Event` cannot travel in a pool
+/// task's arguments, as a `Lock` cannot in Python): the workload of a task under test, not
+/// synchronisation of the test itself.
+pub fn wait_for_file(path: &str, secs: u64) -> bool {
+    let give_up = std::time::Instant::now() + Duration::from_secs(secs);
+    while !std::path::Path::new(path).exists() {
+        if std::time::Instant::now() >= give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
