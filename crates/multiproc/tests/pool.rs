@@ -600,6 +600,9 @@ pool_test!(test_cancel_queued_and_running_tasks, 1, cancel);
 
 fn timeout<P: Apply>(p: &P, l: &str) {
     for i in 0..5 {
+        // From before the submission: the limit counts from when a worker starts the task,
+        // which may be before `apply_async_with` returns.
+        let t = Instant::now();
         let r = p
             .apply_async_with(
                 sleep_ms,
@@ -607,7 +610,6 @@ fn timeout<P: Apply>(p: &P, l: &str) {
                 TaskOptions::new().timeout(Duration::from_millis(100)),
             )
             .unwrap();
-        let t = Instant::now();
         assert_eq!(
             r.get(),
             Err(PoolError::TaskTimeout(Duration::from_millis(100))),
