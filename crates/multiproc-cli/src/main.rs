@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod tour;
 
 #[derive(Parser, Debug)]
@@ -33,6 +34,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure multiproc beside CPython (when python3 is there) and the machine's raw
+    /// limits, interleaved, and write an HTML report with plots.
+    Bench {
+        /// Under a minute (the full run takes a few minutes).
+        #[arg(long)]
+        quick: bool,
+        /// Seconds: checks that the report is produced, not the figures.
+        #[arg(long, hide = true)]
+        smoke: bool,
+        /// Where the report goes.
+        #[arg(long, default_value = "multiproc-bench.html")]
+        out: std::path::PathBuf,
+        /// Skip CPython's side.
+        #[arg(long)]
+        no_python: bool,
+    },
 }
 
 fn main() {
@@ -51,6 +68,29 @@ fn main() {
                     tour::section_names().join(", ")
                 );
                 std::process::exit(2);
+            }
+        }
+        Command::Bench {
+            quick,
+            smoke,
+            out,
+            no_python,
+        } => {
+            let mode = if smoke {
+                bench::Mode::Smoke
+            } else if quick {
+                bench::Mode::Quick
+            } else {
+                bench::Mode::Full
+            };
+            let opts = bench::Options {
+                mode,
+                out,
+                python: !no_python,
+            };
+            if let Err(e) = bench::run(&opts) {
+                eprintln!("cannot write the report {}: {e}", opts.out.display());
+                std::process::exit(1);
             }
         }
     }
