@@ -118,8 +118,13 @@ fn higher_is_better(key: &str) -> bool {
     key.contains("items_s") || key.contains("tasks_s") || key.contains("gib_s")
 }
 
-/// The table's rows: (label, our key, unit, raw-limit key).
-fn rows(cpus: usize) -> Vec<(String, String, &'static str, Option<(String, &'static str)>)> {
+/// A row of the table: its label, the key both sides measure, the unit, and the raw limit
+/// beside it (its key and name).
+type RowSpec = (String, String, &'static str, Option<Limit>);
+type Limit = (String, &'static str);
+
+/// The table's rows.
+fn rows(cpus: usize) -> Vec<RowSpec> {
     let mut r = Vec::new();
     for (what, name) in [("queue", "Queue"), ("pipe", "Pipe")] {
         for (size, s) in [
