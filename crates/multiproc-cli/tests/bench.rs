@@ -3,19 +3,11 @@
 //! it without an error. Each run has a watchdog.
 
 use std::process::Command;
-use std::sync::mpsc;
-use std::time::Duration;
+
+mod common;
+use common::watchdog;
 
 const BIN: &str = env!("CARGO_BIN_EXE_multiproc");
-
-fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("watchdog: no result within {secs} s"))
-}
 
 fn report(args: &'static [&'static str], name: &str) -> (String, std::path::PathBuf) {
     let out = std::env::temp_dir().join(format!("{name}-{}.html", std::process::id()));

@@ -4,20 +4,11 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+
+mod common;
+use common::watchdog;
 
 const BIN: &str = env!("CARGO_BIN_EXE_multiproc");
-
-/// Runs `f` on a thread; fails if it takes longer than `secs`.
-fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("watchdog: no result within {secs} s"))
-}
 
 /// Runs the tour with `args` on a new pseudo-terminal `cols` wide; everything it wrote.
 fn under_pty(args: &[&str], cols: u16, env: &[(&str, &str)]) -> String {
