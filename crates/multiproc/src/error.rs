@@ -658,6 +658,69 @@ impl From<std::io::Error> for PoolError {
     }
 }
 
+/// Why a call on a manager's object failed (a proxy's error: see [`crate::manager`]).
+///
+/// The first group is Python's exceptions as the served object raised them; the rest say
+/// why the call could not be made. After any of them the proxy stays usable, except
+/// [`ManagerError::Connection`] when the manager is gone.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// No such key (`KeyError`); holds the key as the server shows it.
+    #[error("KeyError: {0}")]
+    KeyError(String),
+    /// A `Namespace` has no field of this name (`AttributeError`).
+    #[error("AttributeError: 'Namespace' object has no attribute '{0}'")]
+    AttributeError(String),
+    /// An index out of range (`IndexError`), with Python's message.
+    #[error("IndexError: {0}")]
+    IndexError(String),
+    /// A value not found, or a bad argument (`ValueError`), with Python's message.
+    #[error("ValueError: {0}")]
+    ValueError(String),
+    /// An operation on a value of the wrong kind (`TypeError`): adding to a string, appending
+    /// to a number, a proxy used as another kind of object.
+    #[error("TypeError: {0}")]
+    TypeError(String),
+    /// A manager queue is empty (`queue.Empty`).
+    #[error("queue is empty")]
+    Empty,
+    /// A manager queue is full (`queue.Full`).
+    #[error("queue is full")]
+    Full,
+    /// A wait's timeout passed (a barrier's, a join's).
+    #[error("timed out")]
+    Timeout,
+    /// A barrier is broken (`BrokenBarrierError`).
+    #[error("barrier is broken")]
+    BrokenBarrier,
+    /// The lock was taken over from a client that died holding it (it is held now, by this
+    /// caller: repair what it protects, then release).
+    #[error("the previous holder of the lock died holding it (the lock is now held by the caller)")]
+    OwnerDied,
+    /// `release` of a lock this client does not hold, `task_done` called too often, a
+    /// bounded semaphore released too many times (`RuntimeError`/`ValueError` in Python).
+    #[error("{0}")]
+    Misuse(String),
+    /// The object does not exist on the server (any more): a proxy of another manager, or a
+    /// manager restarted at the same address.
+    #[error("no object #{0} on the manager")]
+    NoSuchObject(u64),
+    /// The method is not exposed by the registered type, or the server refuses the request.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A value does not encode, or a reply does not decode as the proxy's type.
+    #[error("{0}")]
+    Data(String),
+    /// The manager is unreachable or gone (`EOFError`, `ConnectionRefusedError`), or the
+    /// authkey is wrong ([`ConnectionError::Authentication`]).
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// The manager process could not be started.
+    #[error("cannot start the manager: {0}")]
+    Start(String),
+}
+
 /// Any multiproc error, for code that wants one type to `?` into.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -715,6 +778,9 @@ pub enum Error {
     /// See [`PoolError`].
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// See [`ManagerError`].
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
 }
 
 impl<G> From<OwnerDied<G>> for Error {

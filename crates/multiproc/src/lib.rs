@@ -78,6 +78,8 @@ pub mod error;
 #[cfg(not(multiproc_loom))]
 pub mod futures;
 #[cfg(not(multiproc_loom))]
+pub mod manager;
+#[cfg(not(multiproc_loom))]
 pub mod mempool;
 #[cfg(not(multiproc_loom))]
 pub mod pool;
@@ -102,6 +104,6 @@ mod wire;
 
 pub use error::{
     BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, GetError, JoinError,
-    OwnerDied, Panic, PoolError, ProcessError, PutError, ReleaseError, ShmError, TaskDoneError,
-    ThreadError, Timeout, WorkerExit,
+    ManagerError, OwnerDied, Panic, PoolError, ProcessError, PutError, ReleaseError, ShmError,
+    TaskDoneError, ThreadError, Timeout, WorkerExit,
 };

@@ -324,6 +324,7 @@ pub(crate) fn run_spawned(mut stream: UnixStream) -> ! {
                 start.parent_pid,
                 &start.parent_name,
             );
+            current::set_authkey(&start.authkey);
             if let Some(m) = super::context::from_code(start.method) {
                 super::context::adopt(m);
             }

@@ -28,8 +28,38 @@ static IDENTITY: Mutex<Option<Identity>> = Mutex::const_new(crate::sync::RawLock
 static AT_FORK: sys::at_fork::Handler = sys::at_fork::Handler::child("process::current", || {
     // A thread of the parent may have been reading it: the value is whole (only a fork
     // child's `set_child` replaces it), the lock is taken over.
-    IDENTITY.force_unlock_after_fork()
+    IDENTITY.force_unlock_after_fork();
+    AUTHKEY.force_unlock_after_fork();
 });
+
+// after-fork: reset by process::current (the key itself is kept: a child inherits it)
+static AUTHKEY: Mutex<Option<Vec<u8>>> = Mutex::const_new(crate::sync::RawLock::new(), None);
+
+/// This process's authkey (≈ `current_process().authkey`): 32 random bytes made in the main
+/// process, inherited by every child whatever its start method. A [`Manager`] uses it unless
+/// told otherwise, so proxies passed to children, pool workers, or children's children
+/// connect without the key ever being written into a message.
+///
+/// [`Manager`]: crate::manager::Manager
+pub fn authkey() -> Vec<u8> {
+    AT_FORK.register();
+    let mut g = AUTHKEY.lock();
+    g.get_or_insert_with(|| {
+        let mut k = vec![0u8; 32];
+        // The kernel's randomness does not fail on Linux ≥ 3.17 once booted; if it ever did,
+        // a key of zeros would still differ from nobody's: refuse rather than weaken it.
+        crate::sys::io::random(&mut k).expect("getrandom(2) failed: cannot make an authkey");
+        k
+    })
+    .clone()
+}
+
+/// Sets this process's authkey (≈ `current_process().authkey = key`); children started
+/// afterwards inherit it.
+pub fn set_authkey(key: &[u8]) {
+    AT_FORK.register();
+    *AUTHKEY.lock() = Some(key.to_vec());
+}
 
 fn identity() -> crate::sync::MutexGuard<'static, Option<Identity>> {
     AT_FORK.register();

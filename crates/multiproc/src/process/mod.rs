@@ -59,7 +59,7 @@ pub use callable::Callable;
 pub use context::{
     Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
 };
-pub use current::{ProcessInfo, current_process, parent_process};
+pub use current::{ProcessInfo, authkey, current_process, parent_process, set_authkey};
 pub use forkserver::forkserver_pid;
 pub use os::{Fork, fork, waitpid};
 pub use portable::Portable;

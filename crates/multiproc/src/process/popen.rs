@@ -55,6 +55,7 @@ impl Spec {
             daemon: self.daemon,
             parent_pid: crate::sys::pid(),
             parent_name: self.parent_name.clone(),
+            authkey: super::current::authkey(),
         }
     }
 }

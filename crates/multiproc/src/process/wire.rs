@@ -24,6 +24,8 @@ pub(crate) struct Start {
     pub parent_name: String,
     /// The start method (`context::code`): the child's own default.
     pub method: u8,
+    /// The parent's authkey, which the child inherits (`current_process().authkey`).
+    pub authkey: Vec<u8>,
 }
 
 /// How a child's target ended, sent back before the child exits.

@@ -85,3 +85,16 @@ pub(crate) unsafe fn close_inherited(fd: RawFd) {
     // precondition.
     unsafe { libc::close(fd) };
 }
+
+/// Whether the peer of socket `fd` has hung up (closed, or shut down its sending side), looked
+/// at without waiting. Only a definite answer says so: a failed `poll` means "still there".
+pub(crate) fn peer_hung_up(fd: BorrowedFd<'_>) -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(&fd, PollFlags::RDHUP)];
+    match poll(&mut fds, Some(&rustix::time::Timespec::default())) {
+        Ok(n) if n > 0 => fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR),
+        _ => false,
+    }
+}

@@ -116,6 +116,13 @@ thread_local! {
     static SOURCE: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
 }
 
+/// Whether the value being encoded stays on this machine, in a process this one trusts: a
+/// child's start arguments or a `Connection` message (they carry fds, so they cannot leave
+/// the machine). A manager proxy carries its own authkey only then.
+pub(crate) fn local_transfer() -> bool {
+    SINK.with(|s| s.borrow().is_some())
+}
+
 /// Runs `encode` with an fd sink; returns its result and the fds collected.
 pub(crate) fn collect_fds<R>(encode: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
     let previous = SINK.with(|s| s.replace(Some(Vec::new())));
