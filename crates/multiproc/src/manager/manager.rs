@@ -110,7 +110,8 @@ impl ManagerBuilder {
             Some(ctx) => ctx.process(),
             None => Process::builder(),
         };
-        let mut process = builder.name("SyncManager").target(
+        // A daemon: at exit it is stopped, not waited for (as Python finalizes its manager).
+        let mut process = builder.name("SyncManager").daemon(true).target(
             serve_child,
             ServeArgs {
                 address: self.address,

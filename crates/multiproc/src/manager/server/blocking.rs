@@ -148,8 +148,12 @@ impl Queue {
                 Reply::Unit
             }
             Op::Take(t) => {
+                let waited = g.items.is_empty();
                 let (mut g, w) = wait_while(&self.changed, g, t, caller, |s| s.items.is_empty());
                 match w {
+                    // A caller that waited may have died meanwhile: leave the item for
+                    // another (and if it dies after this look, see `requeue`).
+                    Waited::Ready if waited && caller.gone() => return Err(gone()),
                     Waited::Ready => {}
                     Waited::TimedOut => return Err(Fault::Empty),
                     Waited::Gone => return Err(gone()),
@@ -181,6 +185,16 @@ impl Queue {
             }
             other => return Err(unsupported(&other, self.typeid())),
         })
+    }
+}
+
+impl Queue {
+    /// Puts back at the front an item taken by a caller that could not be told (its
+    /// connection failed before the answer went out): nothing taken is lost.
+    pub(crate) fn requeue(&self, item: Value) {
+        let mut g = lock(&self.st);
+        g.items.push_front(item);
+        self.changed.notify_all();
     }
 }
 

@@ -116,16 +116,19 @@ impl Server {
         }
         let mut r = [0u8; 8];
         let _ = crate::sys::io::random(&mut r);
+        let instance = u64::from_le_bytes(r);
         Ok(Server {
             listener,
             authkey: authkey.to_vec(),
             state: Arc::new(State {
                 objects: RwLock::new(HashMap::new()),
-                next_id: AtomicU64::new(1),
+                // Ids start at a random point, so a proxy of an earlier server at the same
+                // address finds no object here rather than another one.
+                next_id: AtomicU64::new((instance & 0x7fff_ffff) << 32 | 1),
                 connections: AtomicUsize::new(0),
                 clients: Mutex::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
-                instance: u64::from_le_bytes(r),
+                instance,
                 options,
             }),
         })
@@ -222,18 +225,36 @@ fn serve_connection(state: &State, mut conn: Connection) -> bool {
             break false;
         };
         let shutdown = matches!(request, Request::Shutdown);
+        let take_from = match &request {
+            Request::Call(id, Op::Take(_)) => Some(*id),
+            _ => None,
+        };
         let reply = handle(state, request, from, peer, &held);
         if shutdown {
             state.stopping.store(true, Ordering::SeqCst);
         }
-        if send(&mut conn, &mut out, &reply).is_err() || shutdown {
+        if send(&mut conn, &mut out, &reply).is_err() {
+            if let (Some(id), Ok(Reply::Data(item))) = (take_from, reply) {
+                requeue(state, id, item);
+            }
             break shutdown;
+        }
+        if shutdown {
+            break true;
         }
     };
     if let Some((p, _)) = process {
         leave_client(state, p);
     }
     stop
+}
+
+/// An item a queue gave to a caller whose answer could not be sent goes back.
+fn requeue(state: &State, id: u64, item: super::data::Data) {
+    let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(Object::Queue(q)) = objects.get(&id).map(|o| &**o) {
+        q.requeue(item.into());
+    }
 }
 
 /// A connection of client process `p` opened: its held-locks set.
