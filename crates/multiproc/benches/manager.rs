@@ -77,7 +77,11 @@ fn round_trip(c: &mut Criterion) {
 }
 
 /// `clients` threads, each with its own connection, `per` dict gets each: the time for all.
-fn clients_at_once(d: &multiproc::manager::DictProxy<u64, u64>, clients: usize, per: u64) -> Duration {
+fn clients_at_once(
+    d: &multiproc::manager::DictProxy<u64, u64>,
+    clients: usize,
+    per: u64,
+) -> Duration {
     let start = std::sync::Barrier::new(clients + 1);
     std::thread::scope(|s| {
         for _ in 0..clients {

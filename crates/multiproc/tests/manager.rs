@@ -568,3 +568,44 @@ fn condition_event_barrier() {
         assert_eq!(b.n_waiting().unwrap(), 0);
     });
 }
+
+#[test]
+fn both_transports_serve_the_same_calls() {
+    use multiproc::manager::Transport;
+    common::watchdog(60, || {
+        let m = Manager::builder().authkey(b"t").start().unwrap();
+        for t in [Transport::Socket, Transport::SharedMemory, Transport::Auto] {
+            let c = Manager::connect_with(m.address(), b"t", t).unwrap();
+            let d = c.dict::<String, Vec<u8>>().unwrap();
+            // A value larger than a ring (256 KiB) streams through it.
+            let big = vec![7u8; 600 << 10];
+            d.insert("big".into(), big.clone()).unwrap();
+            assert_eq!(d.get(&"big".into()).unwrap(), Some(big), "{t:?}");
+            assert_eq!(d.append_to("log".into(), 1u8).unwrap(), 1);
+            let q = c.queue::<u32>(0).unwrap();
+            let q2 = q.clone();
+            let producer = std::thread::spawn(move || q2.put(5).unwrap());
+            assert_eq!(q.get_timeout(Duration::from_secs(10)).unwrap(), 5, "{t:?}");
+            producer.join().unwrap();
+            let l = c.lock().unwrap();
+            let _g = l.hold().unwrap();
+            assert!(!l.try_acquire().unwrap(), "{t:?}");
+        }
+        // Shared memory needs a server on this machine.
+        let tcp = Manager::builder()
+            .address("127.0.0.1:0".parse().unwrap())
+            .start()
+            .unwrap();
+        assert!(matches!(
+            Manager::connect_with(
+                tcp.address(),
+                &multiproc::process::authkey(),
+                Transport::SharedMemory
+            ),
+            Err(ManagerError::Refused(_))
+        ));
+        let over_tcp = tcp.dict::<u8, u8>().unwrap();
+        over_tcp.insert(1, 2).unwrap();
+        assert_eq!(over_tcp.get(&1).unwrap(), Some(2));
+    });
+}

@@ -351,3 +351,39 @@ fn an_idle_manager_uses_no_cpu() {
         assert!(used <= 2, "an idle manager used {used} ticks in 2 s");
     });
 }
+
+#[test]
+fn the_manager_killed_fails_calls_on_either_transport_within_a_second() {
+    use multiproc::manager::Transport;
+    common::watchdog(60, || {
+        for t in [Transport::SharedMemory, Transport::Socket] {
+            let m = Manager::builder().transport(t).start().unwrap();
+            let d = m.dict::<u64, u64>().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let busy = {
+                let d = d.clone();
+                std::thread::spawn(move || {
+                    let mut i = 0u64;
+                    let err = loop {
+                        if let Err(e) = d.insert(i & 255, i) {
+                            break e;
+                        }
+                        if i == 1000 {
+                            tx.send(()).unwrap();
+                        }
+                        i += 1;
+                    };
+                    (Instant::now(), err)
+                })
+            };
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("calls flowing");
+            let killed = Instant::now();
+            sigkill(m.pid().unwrap());
+            let (at, err) = busy.join().unwrap();
+            assert!(matches!(err, ManagerError::Connection(_)), "{t:?}: {err:?}");
+            let after = at.saturating_duration_since(killed);
+            assert!(after < Duration::from_secs(1), "{t:?}: {after:?}");
+        }
+    });
+}

@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
 
+use super::channel::{Link, Rings, Transport, wants_rings};
 use super::protocol::{Fault, Op, Owner, Reply, Request};
 use crate::connection::{Address, Client, Connection};
 use crate::error::{ConnectionError, ManagerError};
@@ -41,9 +42,10 @@ const MAX_IDLE: usize = 16;
 pub(crate) struct Endpoint {
     address: Address,
     authkey: Vec<u8>,
+    transport: Transport,
     /// The process the idle connections belong to.
     owner: std::sync::atomic::AtomicU32,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Link>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -54,13 +56,16 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-type Registry = HashMap<(String, Vec<u8>), Weak<Endpoint>>;
+type Registry = HashMap<(String, Vec<u8>, u8), Weak<Endpoint>>;
 
 // after-fork: reset by manager::client (the endpoints themselves notice the new process)
 static ENDPOINTS: crate::sync::Mutex<Option<Registry>> =
     crate::sync::Mutex::const_new(crate::sync::RawLock::new(), None);
+/// Per address: the key and transport proxies arriving without a key use.
+type Keys = HashMap<String, (Vec<u8>, Transport)>;
+
 // after-fork: reset by manager::client (the keys are kept: a child inherits them)
-static KEYS: crate::sync::Mutex<Option<HashMap<String, Vec<u8>>>> =
+static KEYS: crate::sync::Mutex<Option<Keys>> =
     crate::sync::Mutex::const_new(crate::sync::RawLock::new(), None);
 
 // after-fork: kept (the handler itself)
@@ -70,30 +75,31 @@ static AT_FORK: crate::sys::at_fork::Handler =
         KEYS.force_unlock_after_fork();
     });
 
-/// Remembers `authkey` for proxies of `address` that arrive without one.
-pub(crate) fn remember_key(address: &Address, authkey: &[u8]) {
+/// Remembers `authkey` (and the transport asked for) for proxies of `address` that arrive
+/// without one.
+pub(crate) fn remember_key(address: &Address, authkey: &[u8], transport: Transport) {
     AT_FORK.register();
     KEYS.lock()
         .get_or_insert_with(HashMap::new)
-        .insert(address.to_string(), authkey.to_vec());
+        .insert(address.to_string(), (authkey.to_vec(), transport));
 }
 
-fn key_for(address: &Address) -> Vec<u8> {
+fn key_for(address: &Address) -> (Vec<u8>, Transport) {
     AT_FORK.register();
     let known = KEYS
         .lock()
         .as_ref()
         .and_then(|k| k.get(&address.to_string()).cloned());
-    known.unwrap_or_else(crate::process::authkey)
+    known.unwrap_or_else(|| (crate::process::authkey(), Transport::Auto))
 }
 
 impl Endpoint {
     /// The endpoint for `address` with `authkey`, shared by every proxy of this process.
-    pub(crate) fn get(address: &Address, authkey: &[u8]) -> Arc<Endpoint> {
+    pub(crate) fn get(address: &Address, authkey: &[u8], transport: Transport) -> Arc<Endpoint> {
         AT_FORK.register();
         let mut reg = ENDPOINTS.lock();
         let reg = reg.get_or_insert_with(HashMap::new);
-        let key = (address.to_string(), authkey.to_vec());
+        let key = (address.to_string(), authkey.to_vec(), transport as u8);
         if let Some(e) = reg.get(&key).and_then(Weak::upgrade) {
             return e;
         }
@@ -101,6 +107,7 @@ impl Endpoint {
         let e = Arc::new(Endpoint {
             address: address.clone(),
             authkey: authkey.to_vec(),
+            transport,
             owner: crate::sys::pid().into(),
             idle: Mutex::new(Vec::new()),
         });
@@ -119,12 +126,28 @@ impl Endpoint {
         Ok(())
     }
 
-    fn connect(&self) -> Result<Connection, ManagerError> {
-        Ok(Client(&self.address, Some(&self.authkey))?)
+    /// Whether a new link gets rings (see [`super::channel`]).
+    pub(crate) fn uses_rings(&self) -> Result<bool, ManagerError> {
+        wants_rings(self.transport, &self.address)
+    }
+
+    fn connect(&self) -> Result<Link, ManagerError> {
+        let mut conn = Client(&self.address, Some(&self.authkey))?;
+        let rings = if self.uses_rings()? {
+            match open_rings(&mut conn) {
+                Ok(r) => Some(r),
+                Err(e) if self.transport == Transport::SharedMemory => return Err(e),
+                // Auto: the socket will do.
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        Ok(Link { conn, rings })
     }
 
     /// An idle connection of this process, if there is one.
-    fn take(&self) -> Option<Connection> {
+    fn take(&self) -> Option<Link> {
         use std::sync::atomic::Ordering;
         let me = crate::sys::pid();
         if self.owner.load(Ordering::Relaxed) != me {
@@ -138,7 +161,7 @@ impl Endpoint {
         self.idle.lock().ok()?.pop()
     }
 
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, conn: Link) {
         if self.owner.load(std::sync::atomic::Ordering::Relaxed) != crate::sys::pid() {
             return;
         }
@@ -162,21 +185,37 @@ impl Endpoint {
             request,
         })
         .map_err(ManagerError::Data)?;
-        let mut conn = match self.take() {
+        let mut link = match self.take() {
             Some(c) => c,
             None => self.connect()?,
         };
-        conn.send_bytes(&bytes)?;
-        let answer = conn.recv_bytes()?;
-        let reply: Result<Reply, Fault> = crate::wire::decode(&answer).map_err(|e| {
-            ManagerError::Connection(ConnectionError::Decode {
-                type_name: "manager reply",
-                reason: e,
-            })
-        })?;
-        self.give_back(conn);
+        let answer = if link.by_rings(request) {
+            link.call_rings(bytes)?
+        } else {
+            link.conn.send_bytes(&bytes)?;
+            link.conn.recv_bytes()?
+        };
+        let reply = decode_reply(&answer)?;
+        self.give_back(link);
         reply.map_err(ManagerError::from)
     }
+}
+
+fn decode_reply(answer: &[u8]) -> Result<Result<Reply, Fault>, ManagerError> {
+    crate::wire::decode(answer).map_err(|e| {
+        ManagerError::Connection(ConnectionError::Decode {
+            type_name: "manager reply",
+            reason: e,
+        })
+    })
+}
+
+/// Asks the server for a shared-memory channel on `conn` (see [`super::channel`]).
+fn open_rings(conn: &mut Connection) -> Result<Rings, ManagerError> {
+    let bytes = crate::wire::encode(&(me(), Request::OpenChannel)).map_err(ManagerError::Data)?;
+    conn.send_bytes(&bytes)?;
+    decode_reply(&conn.recv_bytes()?)??.unit()?;
+    Ok(conn.recv::<Rings>()?)
 }
 
 /// This process and thread, as a manager knows them: a random number made once (kept by
@@ -257,17 +296,17 @@ impl Serialize for Proxy {
 impl<'de> Deserialize<'de> for Proxy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Proxy, D::Error> {
         let t = TokenWire::deserialize(d)?;
-        let key = match t.authkey {
+        let (key, transport) = match t.authkey {
             Some(k) => {
-                remember_key(&t.address, &k);
-                k
+                remember_key(&t.address, &k, Transport::Auto);
+                (k, Transport::Auto)
             }
             None => key_for(&t.address),
         };
         Ok(Proxy {
             id: t.id,
             typeid: t.typeid,
-            endpoint: Endpoint::get(&t.address, &key),
+            endpoint: Endpoint::get(&t.address, &key, transport),
         })
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::batch::Batch;
+use super::channel::Transport;
 use super::client::{Endpoint, Proxy, remember_key};
 use super::data::to_data;
 use super::dict::DictProxy;
@@ -73,6 +74,7 @@ pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     context: Option<Context>,
     options: ServerOptions,
+    transport: Transport,
 }
 
 impl ManagerBuilder {
@@ -101,6 +103,14 @@ impl ManagerBuilder {
         self
     }
 
+    /// How this process talks to the server (default [`Transport::Auto`]: shared memory,
+    /// since the server is on this machine). Proxies passed to other processes use `Auto`
+    /// there.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Starts the server process and connects to it.
     pub fn start(self) -> Result<Manager, ManagerError> {
         let authkey = self.authkey.unwrap_or_else(crate::process::authkey);
@@ -126,8 +136,8 @@ impl ManagerBuilder {
             .start()
             .map_err(|e| ManagerError::Start(e.to_string()))?;
         let address = wait_ready(mine, &process)?;
-        remember_key(&address, &authkey);
-        let endpoint = Endpoint::get(&address, &authkey);
+        remember_key(&address, &authkey, self.transport);
+        let endpoint = Endpoint::get(&address, &authkey, self.transport);
         endpoint.check()?;
         Ok(Manager {
             endpoint,
@@ -220,8 +230,18 @@ impl Manager {
     /// A wrong key is [`ManagerError::Connection`] holding
     /// [`ConnectionError::Authentication`](crate::ConnectionError::Authentication).
     pub fn connect(address: &Address, authkey: &[u8]) -> Result<Manager, ManagerError> {
-        remember_key(address, authkey);
-        let endpoint = Endpoint::get(address, authkey);
+        Manager::connect_with(address, authkey, Transport::Auto)
+    }
+
+    /// As [`connect`](Manager::connect), choosing the [`Transport`].
+    pub fn connect_with(
+        address: &Address,
+        authkey: &[u8],
+        transport: Transport,
+    ) -> Result<Manager, ManagerError> {
+        super::channel::wants_rings(transport, address)?;
+        remember_key(address, authkey, transport);
+        let endpoint = Endpoint::get(address, authkey, transport);
         endpoint.check()?;
         Ok(Manager {
             endpoint,

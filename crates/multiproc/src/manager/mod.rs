@@ -67,6 +67,7 @@
 //! abstract Unix name, which nothing in the filesystem names.
 
 pub mod batch;
+pub mod channel;
 pub(crate) mod client;
 pub(crate) mod data;
 pub mod dict;
@@ -81,6 +82,7 @@ pub mod sync;
 pub mod value;
 
 pub use batch::{Batch, BatchResults, Pending};
+pub use channel::Transport;
 pub use dict::DictProxy;
 pub use list::{ArrayProxy, ListProxy};
 pub use manager::{Manager, ManagerBuilder};

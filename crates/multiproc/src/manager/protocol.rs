@@ -149,6 +149,9 @@ pub(crate) enum Request {
     /// The kind of an object (checked when a proxy is rebuilt from a token).
     TypeOf(u64),
     Shutdown,
+    /// A shared-memory channel for this connection: answered `Unit`, then the two rings
+    /// follow as a `Connection` message with their file descriptors (see `channel.rs`).
+    OpenChannel,
 }
 
 /// Who sends a request: a random id of the client process (new in each forked child) and

@@ -18,6 +18,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod objects;
+mod rings;
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
@@ -58,6 +59,8 @@ struct State {
     objects: RwLock<HashMap<u64, Arc<Object>>>,
     next_id: AtomicU64,
     connections: AtomicUsize,
+    /// Ring threads looking for their client's next request (see `rings.rs`).
+    spinning: AtomicUsize,
     /// Per client process: its open connections, and the locks it holds.
     clients: Mutex<HashMap<u64, Client>>,
     stopping: AtomicBool,
@@ -126,6 +129,7 @@ impl Server {
                 // address finds no object here rather than another one.
                 next_id: AtomicU64::new((instance & 0x7fff_ffff) << 32 | 1),
                 connections: AtomicUsize::new(0),
+                spinning: AtomicUsize::new(0),
                 clients: Mutex::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
                 instance,
@@ -182,7 +186,7 @@ impl Server {
 }
 
 /// Serves one client until it goes; returns whether it asked the server to stop.
-fn serve_connection(state: &State, mut conn: Connection) -> bool {
+fn serve_connection(state: &Arc<State>, mut conn: Connection) -> bool {
     conn.set_max_message(state.options.max_message);
     // The client process this connection belongs to (known from its first request).
     let mut process: Option<(u64, Arc<Mutex<HashSet<u64>>>)> = None;
@@ -224,6 +228,12 @@ fn serve_connection(state: &State, mut conn: Connection) -> bool {
         let Some(peer) = conn.stream().map(|s| s.as_fd()) else {
             break false;
         };
+        if let Request::OpenChannel = request {
+            if let Err(e) = rings::open(state, &mut conn, from.process) {
+                let _ = send(&mut conn, &mut out, &Err(Fault::Refused(e)));
+            }
+            continue;
+        }
         let shutdown = matches!(request, Request::Shutdown);
         let take_from = match &request {
             Request::Call(id, Op::Take(_)) => Some(*id),
@@ -363,5 +373,6 @@ fn handle(
             .map(|o| Reply::Type(o.typeid().into()))
             .ok_or(Fault::NoSuchObject(id)),
         Request::Shutdown => Ok(Reply::Unit),
+        Request::OpenChannel => Err(Fault::Refused("a channel is opened on a socket".into())),
     }
 }
