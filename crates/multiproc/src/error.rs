@@ -706,6 +706,10 @@ pub enum ManagerError {
     /// manager restarted at the same address.
     #[error("no object #{0} on the manager")]
     NoSuchObject(u64),
+    /// A registered type's method (or constructor) panicked on the server; the message and
+    /// where. The object and the server go on.
+    #[error("a served method panicked: {0}")]
+    Panicked(String),
     /// The method is not exposed by the registered type, or the server refuses the request.
     #[error("refused: {0}")]
     Refused(String),

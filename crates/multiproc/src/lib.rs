@@ -102,6 +102,12 @@ pub mod thread;
 pub use queue::ring::model as __ring_model;
 mod wire;
 
+/// What exported macros name; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
+
 pub use error::{
     BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, GetError, JoinError,
     ManagerError, OwnerDied, Panic, PoolError, ProcessError, PutError, ReleaseError, ShmError,

@@ -609,3 +609,145 @@ fn both_transports_serve_the_same_calls() {
         assert_eq!(over_tcp.get(&1).unwrap(), Some(2));
     });
 }
+
+/// A registered type (CPython's `_TestMyManager`: `FooBar` with `f`, `g` raising, `_h`
+/// not exposed).
+pub struct FooBar {
+    calls: u64,
+    log: Vec<String>,
+}
+
+impl FooBar {
+    fn f(&mut self) -> String {
+        self.calls += 1;
+        "f()".into()
+    }
+    fn g(&mut self) -> u64 {
+        panic!("g() always fails")
+    }
+    fn checked(&mut self, x: i64) -> Result<i64, String> {
+        if x < 0 {
+            Err(format!("{x} is negative"))
+        } else {
+            Ok(x * 2)
+        }
+    }
+    /// Two fields changed together: atomic for every client (the server's transaction).
+    fn record(&mut self, who: String) -> u64 {
+        self.calls += 1;
+        self.log.push(who);
+        self.calls
+    }
+    fn state(&self) -> (u64, usize) {
+        (self.calls, self.log.len())
+    }
+    #[allow(dead_code)]
+    fn h(&mut self) -> u64 {
+        unreachable!("not exposed")
+    }
+}
+
+multiproc::served! {
+    /// A FooBar on a manager.
+    pub proxy FooBarProxy for FooBar as "FooBar" {
+        fn f() -> String;
+        fn g() -> u64;
+        fn checked(x: i64) -> Result<i64, String>;
+        fn record(who: String) -> u64;
+        fn state() -> (u64, usize);
+    }
+}
+
+fn new_foobar(calls: u64) -> FooBar {
+    FooBar {
+        calls,
+        log: Vec::new(),
+    }
+}
+
+fn record_many((p, who): (FooBarProxy, String)) {
+    for _ in 0..500 {
+        p.record(who.clone()).unwrap();
+    }
+}
+
+#[test]
+fn registered_types_expose_only_their_methods_and_errors_come_back_typed() {
+    use multiproc::manager::Served;
+    common::watchdog(60, || {
+        assert_eq!(
+            <FooBar as Served>::EXPOSED,
+            ["f", "g", "checked", "record", "state"]
+        );
+        let m = Manager::builder().register(new_foobar).start().unwrap();
+        let p: FooBarProxy = m.create(10u64).unwrap();
+        assert_eq!(p.f().unwrap(), "f()");
+        assert_eq!(p.state().unwrap(), (11, 0));
+        match p.g() {
+            Err(ManagerError::Panicked(msg)) => {
+                assert!(
+                    msg.contains("FooBar.g") && msg.contains("g() always fails"),
+                    "{msg}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.f().unwrap(), "f()", "the object and the server go on");
+        assert_eq!(p.checked(4).unwrap(), Ok(8));
+        assert_eq!(p.checked(-1).unwrap(), Err("-1 is negative".to_string()));
+        // A method that is not exposed cannot be called, whatever a client sends.
+        match p.raw().call_method::<_, u64>("h", &()) {
+            Err(ManagerError::Refused(msg)) => assert!(msg.contains("not exposed"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        // Wrong argument types: a typed error, not a crash.
+        assert!(matches!(
+            p.raw().call_method::<_, i64>("checked", &("not a number",)),
+            Err(ManagerError::Data(_))
+        ));
+        // A type the server does not know.
+        let plain = manager();
+        assert!(matches!(
+            plain.create::<FooBarProxy, _>(0u64),
+            Err(ManagerError::Refused(_))
+        ));
+        // Methods are atomic on the server: 4 processes x 500 two-field updates.
+        let mut ps: Vec<_> = (0..4)
+            .map(|i| Process::new(record_many, (p.clone(), format!("p{i}"))))
+            .collect();
+        for q in &mut ps {
+            q.start().unwrap();
+        }
+        for q in &mut ps {
+            q.join().unwrap();
+        }
+        assert_eq!(p.state().unwrap(), (12 + 2000, 2000));
+    });
+}
+
+fn remote_foobar((address, key): (multiproc::connection::Address, Vec<u8>)) -> String {
+    let m = Manager::connect(&address, &key).unwrap();
+    let p: FooBarProxy = m.create(0u64).unwrap();
+    p.f().unwrap()
+}
+
+#[test]
+fn a_server_in_this_program_serves_registered_types_to_another_process() {
+    common::watchdog(60, || {
+        let server =
+            multiproc::manager::Server::bind(Some("127.0.0.1:0".parse().unwrap()), b"k").unwrap();
+        server.register(new_foobar).unwrap();
+        let address = server.address().clone();
+        let serving = std::thread::spawn(move || server.serve_forever());
+        let mut p = get_context(Some(multiproc::process::StartMethod::Spawn))
+            .process()
+            .target(remote_foobar, (address.clone(), b"k".to_vec()));
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), "f()");
+        Manager::connect(&address, b"k")
+            .unwrap()
+            .shutdown()
+            .unwrap();
+        serving.join().unwrap().unwrap();
+    });
+}

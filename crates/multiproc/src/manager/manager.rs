@@ -16,6 +16,7 @@ use super::list::{ArrayProxy, ListProxy};
 use super::namespace::Namespace;
 use super::protocol::{Kind, Reply, Request, micros};
 use super::queue::{JoinableQueueProxy, QueueProxy};
+use super::register::{Registration, Served, ServedProxy};
 use super::server::{Server, ServerOptions};
 use super::sync::{AcquirerProxy, BarrierProxy, ConditionProxy, EventProxy};
 use super::value::ValueProxy;
@@ -75,6 +76,9 @@ pub struct ManagerBuilder {
     context: Option<Context>,
     options: ServerOptions,
     transport: Transport,
+    registrations: Vec<Registration>,
+    /// A registration that could not be made, reported by `start`.
+    failed: Option<String>,
 }
 
 impl ManagerBuilder {
@@ -103,6 +107,25 @@ impl ManagerBuilder {
         self
     }
 
+    /// Lets clients create `T`s on this manager, each made by `make` from the arguments
+    /// given to [`Manager::create`] (≈ `BaseManager.register(typeid, callable)`). `make` is a
+    /// `fn` (or a closure capturing nothing): it is named to the server process, which runs
+    /// this same program, never sent as code. A registration that cannot be named (a
+    /// function from a `dlopen`ed library) makes [`start`](ManagerBuilder::start) fail.
+    pub fn register<A, T>(mut self, make: fn(A) -> T) -> Self
+    where
+        A: serde::de::DeserializeOwned + 'static,
+        T: Served,
+    {
+        match Registration::new(make) {
+            Ok(r) => self.registrations.push(r),
+            Err(e) => {
+                self.failed.get_or_insert(e.to_string());
+            }
+        }
+        self
+    }
+
     /// How this process talks to the server (default [`Transport::Auto`]: shared memory,
     /// since the server is on this machine). Proxies passed to other processes use `Auto`
     /// there.
@@ -113,6 +136,9 @@ impl ManagerBuilder {
 
     /// Starts the server process and connects to it.
     pub fn start(self) -> Result<Manager, ManagerError> {
+        if let Some(e) = self.failed {
+            return Err(ManagerError::Start(format!("a registration failed: {e}")));
+        }
         let authkey = self.authkey.unwrap_or_else(crate::process::authkey);
         let (mine, theirs) =
             Pipe(true).map_err(|e| ManagerError::Start(format!("no pipe: {e}")))?;
@@ -129,6 +155,7 @@ impl ManagerBuilder {
                 max_message: self.options.max_message,
                 request_timeout: self.options.request_timeout,
                 max_connections: self.options.max_connections,
+                registrations: self.registrations,
                 ready: theirs,
             },
         );
@@ -184,6 +211,7 @@ struct ServeArgs {
     max_message: u64,
     request_timeout: Duration,
     max_connections: usize,
+    registrations: Vec<Registration>,
     ready: Connection,
 }
 
@@ -195,6 +223,7 @@ fn serve_child(args: ServeArgs) {
         max_message,
         request_timeout,
         max_connections,
+        registrations,
         mut ready,
     } = args;
     let options = ServerOptions {
@@ -204,6 +233,9 @@ fn serve_child(args: ServeArgs) {
     };
     match Server::bind_with(address, &authkey, options) {
         Ok(server) => {
+            for r in registrations {
+                server.add_registration(r);
+            }
             let _ = ready.send(&Ok::<Address, String>(server.address().clone()));
             drop(ready);
             let _ = server.serve_forever();
@@ -273,7 +305,7 @@ impl Manager {
         asked.map(|_| ())
     }
 
-    fn create(&self, kind: Kind) -> Result<Proxy, ManagerError> {
+    fn make(&self, kind: Kind) -> Result<Proxy, ManagerError> {
         let typeid = kind.typeid();
         match self.endpoint.request(&Request::Create(kind))? {
             Reply::Created(id) => Ok(Proxy {
@@ -287,12 +319,12 @@ impl Manager {
 
     /// `manager.dict()`.
     pub fn dict<K, V>(&self) -> Result<DictProxy<K, V>, ManagerError> {
-        self.create(Kind::Dict).map(DictProxy::wrap)
+        self.make(Kind::Dict).map(DictProxy::wrap)
     }
 
     /// `manager.list()`.
     pub fn list<T>(&self) -> Result<ListProxy<T>, ManagerError> {
-        self.create(Kind::List(Vec::new())).map(ListProxy::wrap)
+        self.make(Kind::List(Vec::new())).map(ListProxy::wrap)
     }
 
     /// `manager.list(items)`.
@@ -304,12 +336,12 @@ impl Manager {
             .into_iter()
             .map(|x| to_data(&x))
             .collect::<Result<_, _>>()?;
-        self.create(Kind::List(items)).map(ListProxy::wrap)
+        self.make(Kind::List(items)).map(ListProxy::wrap)
     }
 
     /// `manager.Namespace()`.
     pub fn namespace(&self) -> Result<Namespace, ManagerError> {
-        self.create(Kind::Namespace).map(Namespace::wrap)
+        self.make(Kind::Namespace).map(Namespace::wrap)
     }
 
     /// `manager.Value(typecode, value)` (any serde type here).
@@ -317,7 +349,7 @@ impl Manager {
         &self,
         value: T,
     ) -> Result<ValueProxy<T>, ManagerError> {
-        self.create(Kind::Value(to_data(&value)?))
+        self.make(Kind::Value(to_data(&value)?))
             .map(ValueProxy::wrap)
     }
 
@@ -330,12 +362,12 @@ impl Manager {
             .into_iter()
             .map(|x| to_data(&x))
             .collect::<Result<_, _>>()?;
-        self.create(Kind::Array(items)).map(ArrayProxy::wrap)
+        self.make(Kind::Array(items)).map(ArrayProxy::wrap)
     }
 
     /// `manager.Queue(maxsize)` (0: unbounded).
     pub fn queue<T>(&self, maxsize: usize) -> Result<QueueProxy<T>, ManagerError> {
-        self.create(Kind::Queue {
+        self.make(Kind::Queue {
             maxsize: maxsize as u64,
             joinable: false,
         })
@@ -344,7 +376,7 @@ impl Manager {
 
     /// `manager.JoinableQueue(maxsize)`.
     pub fn joinable_queue<T>(&self, maxsize: usize) -> Result<JoinableQueueProxy<T>, ManagerError> {
-        self.create(Kind::Queue {
+        self.make(Kind::Queue {
             maxsize: maxsize as u64,
             joinable: true,
         })
@@ -353,17 +385,17 @@ impl Manager {
 
     /// `manager.Lock()`.
     pub fn lock(&self) -> Result<AcquirerProxy, ManagerError> {
-        self.create(Kind::Lock).map(AcquirerProxy::wrap)
+        self.make(Kind::Lock).map(AcquirerProxy::wrap)
     }
 
     /// `manager.RLock()`: reentrant for the thread that holds it.
     pub fn rlock(&self) -> Result<AcquirerProxy, ManagerError> {
-        self.create(Kind::RLock).map(AcquirerProxy::wrap)
+        self.make(Kind::RLock).map(AcquirerProxy::wrap)
     }
 
     /// `manager.Semaphore(value)`.
     pub fn semaphore(&self, value: usize) -> Result<AcquirerProxy, ManagerError> {
-        self.create(Kind::Semaphore {
+        self.make(Kind::Semaphore {
             value: value as u64,
             bounded: false,
         })
@@ -372,7 +404,7 @@ impl Manager {
 
     /// `manager.BoundedSemaphore(value)`.
     pub fn bounded_semaphore(&self, value: usize) -> Result<AcquirerProxy, ManagerError> {
-        self.create(Kind::Semaphore {
+        self.make(Kind::Semaphore {
             value: value as u64,
             bounded: true,
         })
@@ -381,12 +413,12 @@ impl Manager {
 
     /// `manager.Condition()`.
     pub fn condition(&self) -> Result<ConditionProxy, ManagerError> {
-        self.create(Kind::Condition).map(ConditionProxy::wrap)
+        self.make(Kind::Condition).map(ConditionProxy::wrap)
     }
 
     /// `manager.Event()`.
     pub fn event(&self) -> Result<EventProxy, ManagerError> {
-        self.create(Kind::Event).map(EventProxy::wrap)
+        self.make(Kind::Event).map(EventProxy::wrap)
     }
 
     /// `manager.Barrier(parties)`.
@@ -400,11 +432,31 @@ impl Manager {
         parties: usize,
         timeout: Option<Duration>,
     ) -> Result<BarrierProxy, ManagerError> {
-        self.create(Kind::Barrier {
+        self.make(Kind::Barrier {
             parties: parties as u64,
             timeout: micros(timeout),
         })
         .map(BarrierProxy::wrap)
+    }
+
+    /// A new object of a registered type, made on the server from `args` (see
+    /// [`register`](super::register)); [`ManagerError::Refused`] if the server has no such
+    /// type.
+    pub fn create<P: ServedProxy, A: Serialize>(&self, args: A) -> Result<P, ManagerError> {
+        let typeid = <P::Target as Served>::TYPEID;
+        let args = crate::wire::encode(&args).map_err(ManagerError::Data)?;
+        let kind = Kind::Custom {
+            typeid: typeid.to_owned(),
+            args,
+        };
+        match self.endpoint.request(&Request::Create(kind))? {
+            Reply::Created(id) => Ok(P::from_raw(super::register::RawProxy(Proxy {
+                id,
+                typeid: typeid.into(),
+                endpoint: self.endpoint.clone(),
+            }))),
+            other => Err(ManagerError::Data(format!("unexpected reply: {other:?}"))),
+        }
     }
 
     /// Many operations on this manager's objects in one round trip (see [`Batch`]).

@@ -38,6 +38,11 @@ pub(crate) enum Kind {
         parties: u64,
         timeout: Micros,
     },
+    /// A registered type (`register.rs`), made from its encoded constructor arguments.
+    Custom {
+        typeid: String,
+        args: Vec<u8>,
+    },
 }
 
 impl Kind {
@@ -60,6 +65,7 @@ impl Kind {
             Kind::Condition => "Condition",
             Kind::Event => "Event",
             Kind::Barrier { .. } => "Barrier",
+            Kind::Custom { .. } => "custom",
         }
     }
 }
@@ -135,6 +141,8 @@ pub(crate) enum Op {
     Reset,
     Abort,
     BarrierState,
+    // Registered types: a method by name, its arguments encoded.
+    Method(String, Vec<u8>),
 }
 
 /// A request from a proxy.
@@ -185,6 +193,8 @@ pub(crate) enum Reply {
     Type(String),
     /// A barrier: (parties, waiting, broken).
     Barrier(u64, u64, bool),
+    /// A registered type's method result, encoded.
+    Bytes(Vec<u8>),
 }
 
 /// A failed answer: [`ManagerError`]'s variants that the server can give.
@@ -202,6 +212,8 @@ pub(crate) enum Fault {
     Misuse(String),
     NoSuchObject(u64),
     Refused(String),
+    Panicked(String),
+    Data(String),
 }
 
 impl From<Fault> for ManagerError {
@@ -219,6 +231,8 @@ impl From<Fault> for ManagerError {
             Fault::Misuse(s) => ManagerError::Misuse(s),
             Fault::NoSuchObject(id) => ManagerError::NoSuchObject(id),
             Fault::Refused(s) => ManagerError::Refused(s),
+            Fault::Panicked(s) => ManagerError::Panicked(s),
+            Fault::Data(s) => ManagerError::Data(s),
         }
     }
 }
@@ -238,6 +252,8 @@ impl From<ManagerError> for Fault {
             ManagerError::OwnerDied => Fault::OwnerDied,
             ManagerError::Misuse(s) => Fault::Misuse(s),
             ManagerError::NoSuchObject(id) => Fault::NoSuchObject(id),
+            ManagerError::Panicked(s) => Fault::Panicked(s),
+            ManagerError::Data(s) => Fault::Data(s),
             other => Fault::Refused(other.to_string()),
         }
     }

@@ -31,6 +31,7 @@ use self::objects::Object;
 use super::protocol::{Envelope, Fault, Op, Owner, Reply, Request};
 use crate::connection::{Address, Client, Connection, Listener};
 use crate::error::{ConnectionError, ManagerError};
+use crate::manager::register::{Registration, Served};
 
 /// Limits a server applies to its clients.
 #[derive(Debug, Clone)]
@@ -63,6 +64,8 @@ struct State {
     spinning: AtomicUsize,
     /// Per client process: its open connections, and the locks it holds.
     clients: Mutex<HashMap<u64, Client>>,
+    /// The types clients may create, by typeid (`register.rs`).
+    registry: RwLock<HashMap<String, Registration>>,
     stopping: AtomicBool,
     /// A random id for this server instance: a proxy from an earlier server at the same
     /// address finds its object missing, not someone else's.
@@ -131,11 +134,31 @@ impl Server {
                 connections: AtomicUsize::new(0),
                 spinning: AtomicUsize::new(0),
                 clients: Mutex::new(HashMap::new()),
+                registry: RwLock::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
                 instance,
                 options,
             }),
         })
+    }
+
+    /// Lets clients create `T`s, each made by `make` from the arguments a client gives
+    /// [`Manager::create`](crate::manager::Manager::create) (≈ `BaseManager.register`).
+    pub fn register<A, T>(&self, make: fn(A) -> T) -> Result<(), ManagerError>
+    where
+        A: serde::de::DeserializeOwned + 'static,
+        T: Served,
+    {
+        self.add_registration(Registration::new(make)?);
+        Ok(())
+    }
+
+    pub(crate) fn add_registration(&self, r: Registration) {
+        self.state
+            .registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(r.typeid.clone(), r);
     }
 
     /// Where it listens (a TCP port 0 resolved).
@@ -352,8 +375,18 @@ fn handle(
     match request {
         Request::Ping => Ok(Reply::Int(state.instance as i64)),
         Request::Create(kind) => {
+            let obj = match kind {
+                super::protocol::Kind::Custom { typeid, args } => {
+                    let registry = state.registry.read().unwrap_or_else(|p| p.into_inner());
+                    let r = registry.get(&typeid).ok_or_else(|| {
+                        Fault::Refused(format!("no type '{typeid}' is registered on this manager"))
+                    })?;
+                    Object::Served(std::sync::Mutex::new(r.construct(args)?), typeid)
+                }
+                kind => Object::new(kind),
+            };
             let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-            let obj = Arc::new(Object::new(kind));
+            let obj = Arc::new(obj);
             state
                 .objects
                 .write()

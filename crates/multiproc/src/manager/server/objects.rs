@@ -13,6 +13,7 @@ use indexmap::IndexMap;
 use super::blocking::{Acquirer, Barrier, Caller, Condition, Event, Queue};
 use crate::manager::data::{Data, Value, add, repr};
 use crate::manager::protocol::{Fault, Kind, Op, Reply};
+use crate::manager::register::ServedDyn;
 
 /// One served object.
 pub(crate) enum Object {
@@ -26,6 +27,8 @@ pub(crate) enum Object {
     Condition(Condition),
     Event(Event),
     Barrier(Barrier),
+    /// A registered type's value, and its typeid.
+    Served(Mutex<Box<dyn ServedDyn>>, String),
 }
 
 impl Object {
@@ -46,11 +49,12 @@ impl Object {
             Kind::Condition => Object::Condition(Condition::default()),
             Kind::Event => Object::Event(Event::default()),
             Kind::Barrier { parties, timeout } => Object::Barrier(Barrier::new(parties, timeout)),
+            Kind::Custom { .. } => unreachable!("made by the server from its registrations"),
         }
     }
 
     /// Python's name for its kind.
-    pub(crate) fn typeid(&self) -> &'static str {
+    pub(crate) fn typeid(&self) -> &str {
         match self {
             Object::Map(_, t) => t,
             Object::Seq(_, false) => "list",
@@ -61,6 +65,7 @@ impl Object {
             Object::Condition(_) => "Condition",
             Object::Event(_) => "Event",
             Object::Barrier(_) => "Barrier",
+            Object::Served(_, t) => t,
         }
     }
 
@@ -78,6 +83,29 @@ impl Object {
             Object::Condition(c) => c.call(op, caller),
             Object::Event(e) => e.call(op, caller),
             Object::Barrier(b) => b.call(op, caller),
+            Object::Served(obj, typeid) => served_op(obj, typeid, op),
+        }
+    }
+}
+
+/// A method of a registered type; a panic in it is the caller's typed error, and the object
+/// and the server go on.
+fn served_op(obj: &Mutex<Box<dyn ServedDyn>>, typeid: &str, op: Op) -> Result<Reply, Fault> {
+    let Op::Method(name, args) = op else {
+        return Err(unsupported(&op, typeid));
+    };
+    let mut g = obj.lock().unwrap_or_else(|p| p.into_inner());
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.dispatch(&name, &args)));
+    match r {
+        Ok(Ok(bytes)) => Ok(Reply::Bytes(bytes)),
+        Ok(Err(e)) => Err(e.into()),
+        Err(p) => {
+            let p = crate::thread::to_panic("manager", &*p);
+            let at = p.location.map(|l| format!(" at {l}")).unwrap_or_default();
+            Err(Fault::Panicked(format!(
+                "{typeid}.{name}{at}: {}",
+                p.message
+            )))
         }
     }
 }
