@@ -612,6 +612,7 @@ fn both_transports_serve_the_same_calls() {
 
 /// A registered type (CPython's `_TestMyManager`: `FooBar` with `f`, `g` raising, `_h`
 /// not exposed).
+#[derive(Debug)]
 pub struct FooBar {
     calls: u64,
     log: Vec<String>,
