@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod manager;
 mod tour;
 
 #[derive(Parser, Debug)]
@@ -50,6 +51,24 @@ enum Command {
         #[arg(long)]
         no_python: bool,
     },
+    /// Manager servers for other programs.
+    Manager {
+        #[command(subcommand)]
+        command: ManagerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ManagerCommand {
+    /// Serve shared dicts, lists, queues and locks until a client calls shutdown.
+    Serve {
+        /// Where to listen: host:port for TCP, @name for an abstract Unix name, or a path.
+        #[arg(long)]
+        address: multiproc::connection::Address,
+        /// A file holding the authkey (mode 600: a key others can read is refused).
+        #[arg(long)]
+        authkey_file: std::path::PathBuf,
+    },
 }
 
 fn main() {
@@ -91,6 +110,18 @@ fn main() {
             if let Err(e) = bench::run(&opts) {
                 eprintln!("cannot write the report {}: {e}", opts.out.display());
                 std::process::exit(1);
+            }
+        }
+        Command::Manager {
+            command:
+                ManagerCommand::Serve {
+                    address,
+                    authkey_file,
+                },
+        } => {
+            if let Err(e) = manager::serve(address, &authkey_file) {
+                eprintln!("multiproc manager serve: {e}");
+                std::process::exit(2);
             }
         }
     }
