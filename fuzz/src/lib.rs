@@ -135,3 +135,55 @@ fn unique_name() -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// One manager server for the whole fuzzing run, on a thread of this process.
+fn manager_server() -> &'static (Address, Vec<u8>) {
+    static SERVER: std::sync::OnceLock<(Address, Vec<u8>)> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let key = b"fuzz manager key".to_vec();
+        // A client's `shutdown` is a valid request (the fuzzer finds it): refused here, so
+        // the server outlives every input.
+        let options = multiproc::manager::ServerOptions {
+            allow_shutdown: false,
+            ..Default::default()
+        };
+        let server = multiproc::manager::Server::bind_with(
+            Some(Address::Abstract(unique_name())),
+            &key,
+            options,
+        )
+        .expect("bind");
+        let address = server.address().clone();
+        std::thread::spawn(move || server.serve_forever());
+        (address, key)
+    })
+}
+
+/// Arbitrary bytes from an authenticated client of a manager: as the raw stream (first byte
+/// even) or as the body of one well-framed request (odd). The server answers or closes that
+/// connection, never panics or hangs, and a genuine client is served afterwards.
+pub fn manager_protocol(data: &[u8]) {
+    let (address, key) = manager_server();
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let rest = &rest[..rest.len().min(64 << 10)];
+    let mut c = Client(address, Some(key)).expect("handshake");
+    if mode % 2 == 0 {
+        write_all_raw(c.as_fd(), rest);
+    } else {
+        c.send_bytes(rest).expect("send");
+        // An answer (typed refusal or a reply) or the connection closed: either is fine.
+        let _ = c.recv_bytes();
+    }
+    drop(c);
+    let m = multiproc::manager::Manager::connect_with(
+        address,
+        key,
+        multiproc::manager::Transport::Socket,
+    )
+    .expect("a genuine client connects");
+    let d = m.dict::<u8, u8>().expect("the server still serves");
+    d.insert(1, mode).expect("insert");
+    assert_eq!(d.get(&1).expect("get"), Some(mode));
+}

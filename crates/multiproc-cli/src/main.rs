@@ -68,6 +68,9 @@ enum ManagerCommand {
         /// A file holding the authkey (mode 600: a key others can read is refused).
         #[arg(long)]
         authkey_file: std::path::PathBuf,
+        /// Refuse clients' `shutdown` (stop the server by killing it).
+        #[arg(long)]
+        refuse_shutdown: bool,
     },
 }
 
@@ -117,9 +120,10 @@ fn main() {
                 ManagerCommand::Serve {
                     address,
                     authkey_file,
+                    refuse_shutdown,
                 },
         } => {
-            if let Err(e) = manager::serve(address, &authkey_file) {
+            if let Err(e) = manager::serve(address, &authkey_file, !refuse_shutdown) {
                 eprintln!("multiproc manager serve: {e}");
                 std::process::exit(2);
             }

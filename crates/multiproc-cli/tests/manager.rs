@@ -25,7 +25,13 @@ fn serve_then_connect_use_and_shut_down() {
     common::watchdog(60, || {
         let key = key_file("serve", 0o600);
         let mut server = Command::new(env!("CARGO_BIN_EXE_multiproc"))
-            .args(["manager", "serve", "--address", "127.0.0.1:0", "--authkey-file"])
+            .args([
+                "manager",
+                "serve",
+                "--address",
+                "127.0.0.1:0",
+                "--authkey-file",
+            ])
             .arg(&key)
             .stdout(Stdio::piped())
             .spawn()
@@ -51,7 +57,10 @@ fn serve_then_connect_use_and_shut_down() {
                 assert!(status.success(), "{status}");
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(20), "server still running");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "server still running"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = std::fs::remove_dir_all(key.parent().unwrap());
@@ -63,7 +72,13 @@ fn a_key_file_others_can_read_is_refused() {
     common::watchdog(60, || {
         let key = key_file("open", 0o644);
         let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
-            .args(["manager", "serve", "--address", "127.0.0.1:0", "--authkey-file"])
+            .args([
+                "manager",
+                "serve",
+                "--address",
+                "127.0.0.1:0",
+                "--authkey-file",
+            ])
             .arg(&key)
             .output()
             .unwrap();

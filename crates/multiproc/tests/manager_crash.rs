@@ -387,3 +387,26 @@ fn the_manager_killed_fails_calls_on_either_transport_within_a_second() {
         }
     });
 }
+
+#[test]
+fn a_server_may_refuse_clients_shutdown() {
+    common::watchdog(30, || {
+        let mut m = Manager::builder()
+            .server_options(multiproc::manager::ServerOptions {
+                allow_shutdown: false,
+                ..Default::default()
+            })
+            .start()
+            .unwrap();
+        let other = Manager::connect(m.address(), &multiproc::process::authkey());
+        let mut other = other.unwrap();
+        assert!(matches!(other.shutdown(), Err(ManagerError::Refused(_))));
+        let d = m.dict::<u8, u8>().unwrap();
+        d.insert(1, 1).unwrap();
+        // Its owner stops it (SIGTERM to the process it started).
+        let t = Instant::now();
+        m.shutdown().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        assert!(d.get(&1).is_err());
+    });
+}

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use multiproc::connection::Address;
-use multiproc::manager::Server;
+use multiproc::manager::{Server, ServerOptions};
 
 /// Why serving could not start.
 #[derive(Debug)]
@@ -38,7 +38,8 @@ impl std::fmt::Display for ServeError {
 /// Reads an authkey file: it must exist, hold at least one byte, and be private to its owner.
 pub fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| ServeError::Key(format!("{}: {e}", path.display())))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| ServeError::Key(format!("{}: {e}", path.display())))?;
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(ServeError::Key(format!(
@@ -47,7 +48,8 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
             mode & 0o777
         )));
     }
-    let key = std::fs::read(path).map_err(|e| ServeError::Key(format!("{}: {e}", path.display())))?;
+    let key =
+        std::fs::read(path).map_err(|e| ServeError::Key(format!("{}: {e}", path.display())))?;
     // A trailing newline from `echo secret > key` is not part of the key.
     let key = key.strip_suffix(b"\n").map(<[u8]>::to_vec).unwrap_or(key);
     if key.is_empty() {
@@ -58,9 +60,13 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>, ServeError> {
 
 /// Binds and serves until a client asks the server to stop. Prints the address it listens
 /// on (a TCP port 0 resolved) on stdout first, for scripts.
-pub fn serve(address: Address, key_file: &Path) -> Result<(), ServeError> {
+pub fn serve(address: Address, key_file: &Path, allow_shutdown: bool) -> Result<(), ServeError> {
     let key = read_key(key_file)?;
-    let server = Server::bind(Some(address), &key).map_err(ServeError::Server)?;
+    let options = ServerOptions {
+        allow_shutdown,
+        ..Default::default()
+    };
+    let server = Server::bind_with(Some(address), &key, options).map_err(ServeError::Server)?;
     println!("{}", server.address());
     server.serve_forever().map_err(ServeError::Server)
 }

@@ -155,6 +155,7 @@ impl ManagerBuilder {
                 max_message: self.options.max_message,
                 request_timeout: self.options.request_timeout,
                 max_connections: self.options.max_connections,
+                allow_shutdown: self.options.allow_shutdown,
                 registrations: self.registrations,
                 ready: theirs,
             },
@@ -211,6 +212,7 @@ struct ServeArgs {
     max_message: u64,
     request_timeout: Duration,
     max_connections: usize,
+    allow_shutdown: bool,
     registrations: Vec<Registration>,
     ready: Connection,
 }
@@ -223,6 +225,7 @@ fn serve_child(args: ServeArgs) {
         max_message,
         request_timeout,
         max_connections,
+        allow_shutdown,
         registrations,
         mut ready,
     } = args;
@@ -230,6 +233,7 @@ fn serve_child(args: ServeArgs) {
         max_message,
         request_timeout,
         max_connections,
+        allow_shutdown,
     };
     match Server::bind_with(address, &authkey, options) {
         Ok(server) => {
@@ -297,6 +301,12 @@ impl Manager {
     pub fn shutdown(&mut self) -> Result<(), ManagerError> {
         let asked = self.endpoint.request(&Request::Shutdown);
         if let Some(mut p) = self.process.take() {
+            if matches!(asked, Err(ManagerError::Refused(_))) {
+                // A server that refuses clients' shutdown is stopped by its owner.
+                let _ = p.terminate();
+                let _ = p.join_timeout(STOP_TIMEOUT);
+                return Ok(());
+            }
             if p.join_timeout(STOP_TIMEOUT).is_err() {
                 let _ = p.kill();
                 let _ = p.join_timeout(STOP_TIMEOUT);

@@ -43,6 +43,9 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Clients served at once (default 1024).
     pub max_connections: usize,
+    /// Whether a client's `shutdown` stops the server (default `true`, as in Python; a
+    /// long-lived service may refuse it, and is then stopped by its owner).
+    pub allow_shutdown: bool,
 }
 
 impl Default for ServerOptions {
@@ -51,6 +54,7 @@ impl Default for ServerOptions {
             max_message: 64 << 20,
             request_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            allow_shutdown: true,
         }
     }
 }
@@ -254,6 +258,15 @@ fn serve_connection(state: &Arc<State>, mut conn: Connection) -> bool {
         if let Request::OpenChannel = request {
             if let Err(e) = rings::open(state, &mut conn, from.process) {
                 let _ = send(&mut conn, &mut out, &Err(Fault::Refused(e)));
+            }
+            continue;
+        }
+        if let Request::Shutdown = request
+            && !state.options.allow_shutdown
+        {
+            let refusal = Fault::Refused("this server does not stop on a client's request".into());
+            if send(&mut conn, &mut out, &Err(refusal)).is_err() {
+                break false;
             }
             continue;
         }
