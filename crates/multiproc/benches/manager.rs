@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use multiproc::manager::Manager;
+use multiproc::manager::{Manager, Transport};
 use multiproc::process::Process;
 
 fn config() -> Criterion {
@@ -42,37 +42,43 @@ fn round_trip(c: &mut Criterion) {
         ours.write_all(&[0]).unwrap();
         let _ = p.join();
     });
-    let m = Manager::start().unwrap();
-    let d = m.dict::<u64, u64>().unwrap();
-    d.insert(1, 1).unwrap();
-    g.bench_function("dict insert", |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            i += 1;
-            d.insert(i & 1023, i).unwrap();
+    for (name, t) in [
+        ("shared memory", Transport::SharedMemory),
+        ("socket", Transport::Socket),
+    ] {
+        let m = Manager::builder().transport(t).start().unwrap();
+        let d = m.dict::<u64, u64>().unwrap();
+        d.insert(1, 1).unwrap();
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("{name}: dict insert"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                d.insert(i & 1023, i).unwrap();
+            });
         });
-    });
-    g.bench_function("dict get", |b| {
-        b.iter(|| d.get(&1).unwrap());
-    });
-    g.bench_function("dict add (atomic)", |b| {
-        b.iter(|| d.add(7, 1).unwrap());
-    });
-    g.throughput(Throughput::Elements(100));
-    let keys: Vec<u64> = (0..100).collect();
-    g.bench_function("dict get_many (100 keys, per key)", |b| {
-        b.iter(|| d.get_many(&keys).unwrap());
-    });
-    g.bench_function("batch of 100 add (per op)", |b| {
-        b.iter(|| {
-            let mut batch = m.batch();
-            let pending: Vec<_> = (0..100).map(|k| batch.add(&d, k, 1).unwrap()).collect();
-            let mut out = batch.run().unwrap();
-            for p in pending {
-                out.take(p).unwrap();
-            }
+        g.bench_function(format!("{name}: dict get"), |b| {
+            b.iter(|| d.get(&1).unwrap());
         });
-    });
+        g.bench_function(format!("{name}: dict add (atomic)"), |b| {
+            b.iter(|| d.add(7, 1).unwrap());
+        });
+        g.throughput(Throughput::Elements(100));
+        let keys: Vec<u64> = (0..100).collect();
+        g.bench_function(format!("{name}: dict get_many (100 keys)"), |b| {
+            b.iter(|| d.get_many(&keys).unwrap());
+        });
+        g.bench_function(format!("{name}: batch of 100 add"), |b| {
+            b.iter(|| {
+                let mut batch = m.batch();
+                let pending: Vec<_> = (0..100).map(|k| batch.add(&d, k, 1).unwrap()).collect();
+                let mut out = batch.run().unwrap();
+                for p in pending {
+                    out.take(p).unwrap();
+                }
+            });
+        });
+    }
     g.finish();
 }
 
@@ -102,14 +108,19 @@ fn clients_at_once(
 
 fn many_clients(c: &mut Criterion) {
     let mut g = c.benchmark_group("manager_clients");
-    let m = Manager::start().unwrap();
-    let d = m.dict::<u64, u64>().unwrap();
-    d.insert(1, 1).unwrap();
-    for clients in [1usize, 64] {
-        g.throughput(Throughput::Elements(clients as u64 * 200));
-        g.bench_function(format!("{clients} clients x 200 gets (per op)"), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| clients_at_once(&d, clients, 200)).sum());
-        });
+    for (name, t) in [
+        ("shared memory", Transport::SharedMemory),
+        ("socket", Transport::Socket),
+    ] {
+        let m = Manager::builder().transport(t).start().unwrap();
+        let d = m.dict::<u64, u64>().unwrap();
+        d.insert(1, 1).unwrap();
+        for clients in [1usize, 64] {
+            g.throughput(Throughput::Elements(clients as u64 * 200));
+            g.bench_function(format!("{name}: {clients} clients x 200 gets"), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| clients_at_once(&d, clients, 200)).sum());
+            });
+        }
     }
     g.finish();
 }

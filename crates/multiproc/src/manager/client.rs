@@ -36,7 +36,7 @@ use crate::error::{ConnectionError, ManagerError};
 use crate::sync::ResetAfterFork;
 
 /// Idle connections kept per endpoint.
-const MAX_IDLE: usize = 16;
+const MAX_IDLE: usize = 64;
 
 /// The connections of this process to one server.
 pub(crate) struct Endpoint {
