@@ -121,6 +121,15 @@ fn many_clients(c: &mut Criterion) {
                 b.iter_custom(|iters| (0..iters).map(|_| clients_at_once(&d, clients, 200)).sum());
             });
         }
+        // The 64 connections of the last run stay open (the idle pool keeps them, each with
+        // its server thread): one client among 64 connected.
+        g.throughput(Throughput::Elements(200));
+        g.bench_function(
+            format!("{name}: 1 active of 64 connected x 200 gets"),
+            |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| clients_at_once(&d, 1, 200)).sum());
+            },
+        );
     }
     g.finish();
 }

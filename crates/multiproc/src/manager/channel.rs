@@ -50,7 +50,7 @@ const LOOK: Duration = Duration::from_millis(100);
 /// itself spins for tens of µs; an answer that takes longer (a batch, a big value) would
 /// then cost a futex wake-up, which on a virtual machine's idle CPU costs 20 to 40 µs, more
 /// than the call. A client with a call in flight is busy anyway; an idle one spins never.
-const SPIN: Duration = Duration::from_micros(200);
+pub(crate) const SPIN: Duration = Duration::from_micros(200);
 /// The first, ring-watching part of that: shorter than the ring's own spin, so it never
 /// naps.
 const QUICK: Duration = Duration::from_micros(5);
@@ -89,16 +89,12 @@ impl Link {
             Err(GetError::Empty) => {}
             Err(e) => return Err(ring_failed(e.to_string())),
         }
-        let start = std::time::Instant::now();
-        while start.elapsed() < SPIN {
-            if !resp.empty() {
-                match resp.get_nowait() {
-                    Ok(answer) => return Ok(answer),
-                    Err(GetError::Empty) => {}
-                    Err(e) => return Err(ring_failed(e.to_string())),
-                }
+        if look_awhile(|| !resp.empty()) {
+            match resp.get_nowait() {
+                Ok(answer) => return Ok(answer),
+                Err(GetError::Empty) => {}
+                Err(e) => return Err(ring_failed(e.to_string())),
             }
-            std::thread::yield_now();
         }
         loop {
             match resp.get_timeout(LOOK) {
@@ -119,6 +115,48 @@ impl Link {
     }
 }
 
+/// How many threads of a process may look at once: one fewer than the CPUs, at least one.
+/// (Worked out once: `available_parallelism` reads cgroup files, tens of µs.)
+pub(crate) fn lookers() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // after-fork: kept (the machine's CPUs do not change with a fork)
+    static N: AtomicUsize = AtomicUsize::new(0);
+    match N.load(Ordering::Relaxed) {
+        0 => {
+            let n = crate::sys::process::cpu_count().saturating_sub(1).max(1);
+            N.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
+
+/// Looks until `ready()`, yielding in between, for up to [`SPIN`]; whether it became ready.
+/// Only a few threads of this process look at once (one fewer than the CPUs): with many
+/// calls in flight, looking would only crowd the CPUs the server needs, so the rest sleep
+/// at once.
+pub(crate) fn look_awhile(mut ready: impl FnMut() -> bool) -> bool {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // after-fork: kept (a count of this process's threads looking now; a forked child has
+    // one thread, and it is not looking)
+    static LOOKING: AtomicUsize = AtomicUsize::new(0);
+    if LOOKING.fetch_add(1, Ordering::Relaxed) >= lookers() {
+        LOOKING.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    let start = std::time::Instant::now();
+    let mut found = false;
+    while start.elapsed() < SPIN {
+        if ready() {
+            found = true;
+            break;
+        }
+        std::thread::yield_now();
+    }
+    LOOKING.fetch_sub(1, Ordering::Relaxed);
+    found
+}
+
 fn ring_failed(why: String) -> ManagerError {
     ManagerError::Connection(ConnectionError::Io(std::io::Error::other(format!(
         "shared-memory channel failed: {why}"
@@ -127,7 +165,7 @@ fn ring_failed(why: String) -> ManagerError {
 
 /// Whether a request may wait on other clients (those stay on the socket, whose server
 /// thread watches the caller while it waits).
-fn may_wait(request: &Request) -> bool {
+pub(crate) fn may_wait(request: &Request) -> bool {
     match request {
         Request::Call(
             _,

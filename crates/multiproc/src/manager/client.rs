@@ -193,6 +193,9 @@ impl Endpoint {
             link.call_rings(bytes)?
         } else {
             link.conn.send_bytes(&bytes)?;
+            if !super::channel::may_wait(request) {
+                super::channel::look_awhile(|| link.conn.poll());
+            }
             link.conn.recv_bytes()?
         };
         let reply = decode_reply(&answer)?;

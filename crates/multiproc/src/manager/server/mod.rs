@@ -19,6 +19,7 @@
 pub(crate) mod blocking;
 pub(crate) mod objects;
 mod rings;
+mod spin;
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
@@ -288,6 +289,8 @@ fn serve_connection(state: &Arc<State>, mut conn: Connection) -> bool {
         if shutdown {
             break true;
         }
+        // The client is likely back at once (see `spin.rs`).
+        spin::look_awhile(state, false, || conn.poll());
     };
     if let Some((p, _)) = process {
         leave_client(state, p);

@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::spin::look_awhile;
 use super::{State, handle, join_client, leave_client};
 use crate::connection::Connection;
 use crate::error::GetError;
@@ -15,61 +16,9 @@ use crate::manager::protocol::{Envelope, Fault, Reply, Request};
 /// How often an idle ring thread looks whether its client is still there.
 const LOOK: Duration = Duration::from_secs(1);
 
-/// How long a ring thread looks for its client's next request, yielding, before it lets the
-/// ring put it to sleep: a client in a loop (building a batch, using an answer) comes back
-/// within this, and finds the thread awake instead of paying a futex wake-up (20 to 40 µs on
-/// a virtual machine's idle CPU). Only a few threads look at once (see [`spinners`]), so
-/// many clients do not crowd the CPUs with looking.
-const SPIN: Duration = Duration::from_micros(200);
-
-/// The first part of that: the ring's own wait, shorter than its own spin (so it never naps).
+/// The first part of a ring thread's wait for its client's next request: the ring's own
+/// wait, shorter than its own spin (so it never naps); then [`look_awhile`].
 const QUICK: Duration = Duration::from_micros(5);
-
-/// How many ring threads may look at once: one fewer than the CPUs, at least one. (Worked
-/// out once: `available_parallelism` reads cgroup files, tens of µs.)
-fn spinners() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // after-fork: kept (the machine's CPUs do not change with a fork)
-    static N: AtomicUsize = AtomicUsize::new(0);
-    match N.load(Ordering::Relaxed) {
-        0 => {
-            let n = std::thread::available_parallelism()
-                .map_or(1, |n| n.get().saturating_sub(1).max(1));
-            N.store(n, Ordering::Relaxed);
-            n
-        }
-        n => n,
-    }
-}
-
-/// Looks for a request for up to [`SPIN`] if few other threads are looking; whether one is
-/// there.
-fn look_awhile(state: &State, req: &crate::process::Queue<Vec<u8>>) -> bool {
-    use std::sync::atomic::Ordering;
-    if state.spinning.fetch_add(1, Ordering::Relaxed) >= spinners() {
-        state.spinning.fetch_sub(1, Ordering::Relaxed);
-        return false;
-    }
-    let start = std::time::Instant::now();
-    let mut found = false;
-    let mut looks = 0u32;
-    while looks < 256 || start.elapsed() < SPIN {
-        if !req.empty() {
-            found = true;
-            break;
-        }
-        // Spin for the first µs or so (a client in a tight loop is back by then), then
-        // yield the CPU between looks.
-        looks += 1;
-        if looks < 256 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    state.spinning.fetch_sub(1, Ordering::Relaxed);
-    found
-}
 
 /// Makes the rings for a client, sends them on `conn`, and serves them on a new thread.
 pub(super) fn open(state: &Arc<State>, conn: &mut Connection, process: u64) -> Result<(), String> {
@@ -119,7 +68,7 @@ fn serve(
         let next = match quick {
             Err(GetError::Empty) => {
                 if served {
-                    look_awhile(state, &req);
+                    look_awhile(state, true, || !req.empty());
                 }
                 req.get_timeout(LOOK)
             }
