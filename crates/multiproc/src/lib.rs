@@ -1,8 +1,8 @@
 //! # multiproc
 //!
 //! Python's `threading`, `queue`, `multiprocessing` (processes, shared memory, pipes, process
-//! queues, pools) and `concurrent.futures`, every wait awaitable too (managers in a coming
-//! release), built for Rust on Linux: the names a Python user expects, with the conventions a Rust user
+//! queues, pools, managers) and `concurrent.futures`, every wait awaitable too, built for Rust
+//! on Linux: the names a Python user expects, with the conventions a Rust user
 //! expects (`try_` / `_timeout` forms, RAII guards, `Result`s).
 //!
 //! | Python | multiproc |
@@ -18,6 +18,7 @@
 //! | `multiprocessing.Queue`, `SimpleQueue`, `JoinableQueue` | [`process::Queue`] ([`queue::process`]) |
 //! | `multiprocessing.Pool`, `pool.ThreadPool`, `multiprocessing.dummy.Pool`, the `threadpool` package | [`pool`] |
 //! | `concurrent.futures`: `ThreadPoolExecutor`, `ProcessPoolExecutor`, `Future`, `wait`, `as_completed`; `await` | [`futures`] |
+//! | `multiprocessing.Manager()`: `dict`, `list`, `Namespace`, `Queue`, `Lock`, ...; `BaseManager` | [`manager`] |
 //! | pymalloc, `sys._debugmallocstats()` | [`mempool`] |
 //! | `multiprocessing.heap` | [`mempool::SharedHeap`] |
 //!
