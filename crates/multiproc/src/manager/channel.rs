@@ -131,15 +131,16 @@ pub(crate) fn lookers() -> usize {
     }
 }
 
+// after-fork: reset by manager::client (a thread of the parent may have been looking; the
+// child has none)
+pub(crate) static LOOKING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Looks until `ready()`, yielding in between, for up to [`SPIN`]; whether it became ready.
 /// Only a few threads of this process look at once (one fewer than the CPUs): with many
 /// calls in flight, looking would only crowd the CPUs the server needs, so the rest sleep
 /// at once.
 pub(crate) fn look_awhile(mut ready: impl FnMut() -> bool) -> bool {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // after-fork: kept (a count of this process's threads looking now; a forked child has
-    // one thread, and it is not looking)
-    static LOOKING: AtomicUsize = AtomicUsize::new(0);
+    use std::sync::atomic::Ordering;
     if LOOKING.fetch_add(1, Ordering::Relaxed) >= lookers() {
         LOOKING.fetch_sub(1, Ordering::Relaxed);
         return false;

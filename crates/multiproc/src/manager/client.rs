@@ -73,6 +73,7 @@ static AT_FORK: crate::sys::at_fork::Handler =
     crate::sys::at_fork::Handler::child("manager::client", || {
         ENDPOINTS.force_unlock_after_fork();
         KEYS.force_unlock_after_fork();
+        super::channel::LOOKING.store(0, std::sync::atomic::Ordering::Relaxed);
     });
 
 /// Remembers `authkey` (and the transport asked for) for proxies of `address` that arrive
