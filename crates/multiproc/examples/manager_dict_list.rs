@@ -24,8 +24,12 @@ fn count_hits(hits: DictProxy<String, u64>) {
     }
 }
 
-/// Runs the seed with `method`; returns the dict, the list and the pids of the children.
-pub fn run(method: StartMethod, quiet: bool) -> (Vec<(String, String)>, Vec<u32>, Vec<u32>, u64) {
+/// What the seed ends with: the dict's items, the list, the children's pids, and the hits
+/// counted by ten processes.
+pub type Outcome = (Vec<(String, String)>, Vec<u32>, Vec<u32>, u64);
+
+/// Runs the seed with `method`.
+pub fn run(method: StartMethod, quiet: bool) -> Outcome {
     let manager = Manager::builder()
         .context(get_context(Some(method)))
         .start()
