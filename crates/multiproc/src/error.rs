@@ -710,6 +710,10 @@ pub enum ManagerError {
     /// where. The object and the server go on.
     #[error("a served method panicked: {0}")]
     Panicked(String),
+    /// A task of a manager's pool failed (it panicked, its worker died, it timed out), in the
+    /// pool's words; the pool goes on.
+    #[error("pool task failed: {0}")]
+    Task(String),
     /// The method is not exposed by the registered type, or the server refuses the request.
     #[error("refused: {0}")]
     Refused(String),

@@ -752,3 +752,117 @@ fn a_server_in_this_program_serves_registered_types_to_another_process() {
         serving.join().unwrap().unwrap();
     });
 }
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn panics(x: u64) -> u64 {
+    panic!("task {x} fails on purpose")
+}
+
+fn dies(code: i32) -> u64 {
+    std::process::exit(code)
+}
+
+fn slow(ms: u64) -> u64 {
+    // The task's workload: it takes this long.
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn pool_from_a_child(
+    (pool, r): (
+        multiproc::manager::PoolProxy,
+        multiproc::manager::ManagedResult<u64>,
+    ),
+) -> (u64, Vec<u64>, u64) {
+    (
+        pool.apply(square, 12).unwrap(),
+        pool.map(square, [1u64, 2, 3]).unwrap(),
+        r.get().unwrap(),
+    )
+}
+
+#[test]
+fn a_managers_pool_runs_functions_by_name_for_every_process() {
+    common::watchdog(120, || {
+        let m = manager();
+        let pool = m.pool(2).unwrap();
+        assert_eq!(pool.apply(square, 7).unwrap(), 49);
+        assert_eq!(
+            pool.map(square, 0..10u64).unwrap(),
+            (0..10).map(|x| x * x).collect::<Vec<_>>()
+        );
+        assert!(pool.map(square, Vec::<u64>::new()).unwrap().is_empty());
+        // A result taken in another process (spawned: a fresh image of this program).
+        let r = pool.apply_async(square, 11).unwrap();
+        let mut p = get_context(Some(multiproc::process::StartMethod::Spawn))
+            .process()
+            .target(pool_from_a_child, (pool.clone(), r.clone()));
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), (144, vec![1, 4, 9], 121));
+        assert!(matches!(r.get(), Err(ManagerError::Task(m)) if m.contains("already taken")));
+        // A panicking task, a dying worker: that call fails, typed; the pool goes on.
+        match pool.apply(panics, 3) {
+            Err(ManagerError::Task(msg)) => {
+                assert!(msg.contains("task 3 fails on purpose"), "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match pool.apply(dies, 7) {
+            Err(ManagerError::Task(msg)) => assert!(msg.contains("exit status 7"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(pool.apply(square, 3).unwrap(), 9);
+        // A result not ready in time.
+        let r = pool.apply_async(slow, 300).unwrap();
+        assert!(!r.ready().unwrap());
+        assert!(matches!(
+            r.get_timeout(Duration::from_millis(10)),
+            Err(ManagerError::Timeout)
+        ));
+        assert_eq!(r.get_timeout(Duration::from_secs(20)).unwrap(), 300);
+        pool.close().unwrap();
+        pool.join().unwrap();
+        assert!(matches!(pool.apply(square, 1), Err(ManagerError::Task(_))));
+    });
+}
+
+#[test]
+fn a_server_refuses_pools_unless_told() {
+    common::watchdog(60, || {
+        let server =
+            multiproc::manager::Server::bind(Some("127.0.0.1:0".parse().unwrap()), b"k").unwrap();
+        let address = server.address().clone();
+        let serving = std::thread::spawn(move || server.serve_forever());
+        let mut m = Manager::connect(&address, b"k").unwrap();
+        match m.pool(1) {
+            Err(ManagerError::Refused(msg)) => assert!(msg.contains("does not run pools"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        m.shutdown().unwrap();
+        serving.join().unwrap().unwrap();
+    });
+}
+
+fn forget_a_manager(_: ()) -> u32 {
+    let m = Manager::start().unwrap();
+    let pid = m.pid().unwrap();
+    // Never shut down or dropped: the exit must stop it, not wait for it.
+    std::mem::forget(m);
+    pid
+}
+
+#[test]
+fn a_process_that_forgets_its_manager_still_exits_and_stops_it() {
+    common::watchdog(60, || {
+        let mut p = Process::new(forget_a_manager, ());
+        p.start().unwrap();
+        let server = p.join_timeout(Duration::from_secs(30)).unwrap();
+        assert!(
+            common::eventually(10, || !common::alive(server)),
+            "the manager process {server} outlived its parent"
+        );
+    });
+}

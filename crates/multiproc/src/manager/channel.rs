@@ -9,7 +9,9 @@
 //!   futex: no system call while both sides are busy, nothing at all while they are idle.
 //!   Calls that may wait for another client (a queue `get` with a timeout, a lock `acquire`,
 //!   an event or barrier `wait`) still go over the socket, whose thread on the server
-//!   watches the client while it waits; the rest go over the rings.
+//!   watches the client while it waits. So do calls made while (CPUs − 1) other threads of
+//!   the process are already looking for their answers (see [`Looking`]): the rings pay off
+//!   while a caller can look for its answer instead of sleeping. The rest go over the rings.
 //!
 //! [`Transport::Auto`] (the default) takes shared memory when the address is a Unix one and
 //! the server agrees; [`Transport::Socket`] never does; [`Transport::SharedMemory`] insists
@@ -62,13 +64,18 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Whether `request` should go over the rings.
+    /// Whether `request` may go over the rings (if its caller may look for the answer: see
+    /// [`Looking`]).
     pub(crate) fn by_rings(&self, request: &Request) -> bool {
         self.rings.is_some() && !may_wait(request)
     }
 
     /// One call over the rings: the answer's bytes.
-    pub(crate) fn call_rings(&self, bytes: Vec<u8>) -> Result<Vec<u8>, ManagerError> {
+    pub(crate) fn call_rings(
+        &self,
+        bytes: Vec<u8>,
+        looking: &Looking,
+    ) -> Result<Vec<u8>, ManagerError> {
         let (req, resp) = self.rings.as_ref().expect("by_rings said so");
         let mut item = bytes;
         loop {
@@ -89,7 +96,7 @@ impl Link {
             Err(GetError::Empty) => {}
             Err(e) => return Err(ring_failed(e.to_string())),
         }
-        if look_awhile(|| !resp.empty()) {
+        if looking.look(|| !resp.empty()) {
             match resp.get_nowait() {
                 Ok(answer) => return Ok(answer),
                 Err(GetError::Empty) => {}
@@ -135,27 +142,42 @@ pub(crate) fn lookers() -> usize {
 // child has none)
 pub(crate) static LOOKING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Looks until `ready()`, yielding in between, for up to [`SPIN`]; whether it became ready.
-/// Only a few threads of this process look at once (one fewer than the CPUs): with many
-/// calls in flight, looking would only crowd the CPUs the server needs, so the rest sleep
-/// at once.
-pub(crate) fn look_awhile(mut ready: impl FnMut() -> bool) -> bool {
-    use std::sync::atomic::Ordering;
-    if LOOKING.fetch_add(1, Ordering::Relaxed) >= lookers() {
-        LOOKING.fetch_sub(1, Ordering::Relaxed);
-        return false;
-    }
-    let start = std::time::Instant::now();
-    let mut found = false;
-    while start.elapsed() < SPIN {
-        if ready() {
-            found = true;
-            break;
+/// Leave to look for an answer instead of sleeping at once: at most [`lookers`] threads of a
+/// process hold one (one fewer than the CPUs), because with more calls in flight looking
+/// would only crowd the CPUs the server needs. A call that gets one goes over the rings (if
+/// it has them) and looks; one that does not sleeps on the socket, whose wake-ups under load
+/// cost less than the rings' (a ring's sleeper pairs with a `membarrier`, an interrupt to
+/// every CPU, each time).
+pub(crate) struct Looking(());
+
+impl Looking {
+    pub(crate) fn try_start() -> Option<Looking> {
+        use std::sync::atomic::Ordering;
+        if LOOKING.fetch_add(1, Ordering::Relaxed) >= lookers() {
+            LOOKING.fetch_sub(1, Ordering::Relaxed);
+            return None;
         }
-        std::thread::yield_now();
+        Some(Looking(()))
     }
-    LOOKING.fetch_sub(1, Ordering::Relaxed);
-    found
+
+    /// Looks until `ready()`, yielding in between, for up to [`SPIN`]; whether it became
+    /// ready.
+    pub(crate) fn look(&self, mut ready: impl FnMut() -> bool) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < SPIN {
+            if ready() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        false
+    }
+}
+
+impl Drop for Looking {
+    fn drop(&mut self) {
+        LOOKING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn ring_failed(why: String) -> ManagerError {
@@ -177,6 +199,8 @@ pub(crate) fn may_wait(request: &Request) -> bool {
             | Op::Wait(t)
             | Op::BarrierWait(t),
         ) => *t != Some(0),
+        Request::Call(_, Op::ResultGet(t)) => *t != Some(0),
+        Request::Call(_, Op::PoolApply(_) | Op::PoolMap(..) | Op::PoolJoin) => true,
         Request::Shutdown => true,
         _ => false,
     }

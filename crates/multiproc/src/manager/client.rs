@@ -190,15 +190,19 @@ impl Endpoint {
             Some(c) => c,
             None => self.connect()?,
         };
-        let answer = if link.by_rings(request) {
-            link.call_rings(bytes)?
-        } else {
-            link.conn.send_bytes(&bytes)?;
-            if !super::channel::may_wait(request) {
-                super::channel::look_awhile(|| link.conn.poll());
+        let looking =
+            super::channel::Looking::try_start().filter(|_| !super::channel::may_wait(request));
+        let answer = match &looking {
+            Some(l) if link.by_rings(request) => link.call_rings(bytes, l)?,
+            _ => {
+                link.conn.send_bytes(&bytes)?;
+                if let Some(l) = &looking {
+                    l.look(|| link.conn.poll());
+                }
+                link.conn.recv_bytes()?
             }
-            link.conn.recv_bytes()?
         };
+        drop(looking);
         let reply = decode_reply(&answer)?;
         self.give_back(link);
         reply.map_err(ManagerError::from)

@@ -14,6 +14,7 @@ use super::data::to_data;
 use super::dict::DictProxy;
 use super::list::{ArrayProxy, ListProxy};
 use super::namespace::Namespace;
+use super::pool::PoolProxy;
 use super::protocol::{Kind, Reply, Request, micros};
 use super::queue::{JoinableQueueProxy, QueueProxy};
 use super::register::{Registration, Served, ServedProxy};
@@ -146,8 +147,7 @@ impl ManagerBuilder {
             Some(ctx) => ctx.process(),
             None => Process::builder(),
         };
-        // A daemon: at exit it is stopped, not waited for (as Python finalizes its manager).
-        let mut process = builder.name("SyncManager").daemon(true).target(
+        let mut process = builder.name("SyncManager").target(
             serve_child,
             ServeArgs {
                 address: self.address,
@@ -156,6 +156,8 @@ impl ManagerBuilder {
                 request_timeout: self.options.request_timeout,
                 max_connections: self.options.max_connections,
                 allow_shutdown: self.options.allow_shutdown,
+                // Its clients run this program (see `manager::pool`).
+                serve_pools: true,
                 registrations: self.registrations,
                 ready: theirs,
             },
@@ -163,6 +165,9 @@ impl ManagerBuilder {
         process
             .start()
             .map_err(|e| ManagerError::Start(e.to_string()))?;
+        // At exit it is stopped, not waited for (as Python finalizes its manager); it is not
+        // a daemon, so that its pools may start workers.
+        process.stop_at_exit();
         let address = wait_ready(mine, &process)?;
         remember_key(&address, &authkey, self.transport);
         let endpoint = Endpoint::get(&address, &authkey, self.transport);
@@ -213,6 +218,7 @@ struct ServeArgs {
     request_timeout: Duration,
     max_connections: usize,
     allow_shutdown: bool,
+    serve_pools: bool,
     registrations: Vec<Registration>,
     ready: Connection,
 }
@@ -226,6 +232,7 @@ fn serve_child(args: ServeArgs) {
         request_timeout,
         max_connections,
         allow_shutdown,
+        serve_pools,
         registrations,
         mut ready,
     } = args;
@@ -234,6 +241,7 @@ fn serve_child(args: ServeArgs) {
         request_timeout,
         max_connections,
         allow_shutdown,
+        serve_pools,
     };
     match Server::bind_with(address, &authkey, options) {
         Ok(server) => {
@@ -391,6 +399,14 @@ impl Manager {
             joinable: true,
         })
         .map(JoinableQueueProxy::wrap)
+    }
+
+    /// `manager.Pool(processes)`: a process pool in the server (see [`PoolProxy`]).
+    pub fn pool(&self, processes: usize) -> Result<PoolProxy, ManagerError> {
+        self.make(Kind::Pool {
+            processes: processes as u64,
+        })
+        .map(PoolProxy::wrap)
     }
 
     /// `manager.Lock()`.

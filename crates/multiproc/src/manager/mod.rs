@@ -35,6 +35,7 @@
 //! | `m.Queue()`, `m.JoinableQueue()` | [`QueueProxy`], [`JoinableQueueProxy`] |
 //! | `m.Lock()`, `RLock`, `Semaphore`, `BoundedSemaphore` | [`AcquirerProxy`] |
 //! | `m.Condition()`, `m.Event()`, `m.Barrier()` | [`ConditionProxy`], [`EventProxy`], [`BarrierProxy`] |
+//! | `m.Pool(n)`, its `apply`, `apply_async`, `map`, `close`, `terminate`, `join` | [`PoolProxy`], [`ManagedResult`] |
 //!
 //! # Where it differs from Python, and why
 //!
@@ -75,6 +76,7 @@ pub mod list;
 #[allow(clippy::module_inception)]
 mod manager;
 pub mod namespace;
+pub mod pool;
 pub(crate) mod protocol;
 pub mod queue;
 pub mod register;
@@ -88,6 +90,7 @@ pub use dict::DictProxy;
 pub use list::{ArrayProxy, ListProxy};
 pub use manager::{Manager, ManagerBuilder};
 pub use namespace::Namespace;
+pub use pool::{ManagedResult, PoolProxy};
 pub use queue::{JoinableQueueProxy, QueueProxy};
 pub use register::{Served, ServedProxy};
 pub use server::{Server, ServerOptions};

@@ -43,6 +43,10 @@ pub(crate) enum Kind {
         typeid: String,
         args: Vec<u8>,
     },
+    /// A process pool in the server (`pool.rs`).
+    Pool {
+        processes: u64,
+    },
 }
 
 impl Kind {
@@ -66,6 +70,7 @@ impl Kind {
             Kind::Event => "Event",
             Kind::Barrier { .. } => "Barrier",
             Kind::Custom { .. } => "custom",
+            Kind::Pool { .. } => "Pool",
         }
     }
 }
@@ -143,6 +148,25 @@ pub(crate) enum Op {
     BarrierState,
     // Registered types: a method by name, its arguments encoded.
     Method(String, Vec<u8>),
+    // Pools (`pool.rs`): the task trampoline and the function as encoded `Callable`s, the
+    // arguments encoded.
+    PoolApply(PoolTask),
+    PoolApplyAsync(PoolTask),
+    PoolMap(PoolTask, Vec<Vec<u8>>),
+    PoolClose,
+    PoolTerminate,
+    PoolJoin,
+    // A pool's `AsyncResult`.
+    ResultGet(Micros),
+    ResultReady,
+}
+
+/// A call for a served pool: which trampoline runs it, which function, its arguments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PoolTask {
+    pub(crate) trampoline: Vec<u8>,
+    pub(crate) f: Vec<u8>,
+    pub(crate) args: Vec<u8>,
 }
 
 /// A request from a proxy.
@@ -195,6 +219,8 @@ pub(crate) enum Reply {
     Barrier(u64, u64, bool),
     /// A registered type's method result, encoded.
     Bytes(Vec<u8>),
+    /// A served pool's `map`: each result, encoded.
+    Blobs(Vec<Vec<u8>>),
 }
 
 /// A failed answer: [`ManagerError`]'s variants that the server can give.
@@ -214,6 +240,7 @@ pub(crate) enum Fault {
     Refused(String),
     Panicked(String),
     Data(String),
+    Task(String),
 }
 
 impl From<Fault> for ManagerError {
@@ -233,6 +260,7 @@ impl From<Fault> for ManagerError {
             Fault::Refused(s) => ManagerError::Refused(s),
             Fault::Panicked(s) => ManagerError::Panicked(s),
             Fault::Data(s) => ManagerError::Data(s),
+            Fault::Task(s) => ManagerError::Task(s),
         }
     }
 }
@@ -254,6 +282,7 @@ impl From<ManagerError> for Fault {
             ManagerError::NoSuchObject(id) => Fault::NoSuchObject(id),
             ManagerError::Panicked(s) => Fault::Panicked(s),
             ManagerError::Data(s) => Fault::Data(s),
+            ManagerError::Task(s) => Fault::Task(s),
             other => Fault::Refused(other.to_string()),
         }
     }

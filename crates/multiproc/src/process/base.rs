@@ -363,6 +363,15 @@ impl<R> Process<R> {
         &self.name
     }
 
+    /// At exit, terminate it as a daemon is (instead of waiting for it), though it is not a
+    /// daemon and may start children: a manager's server.
+    pub(crate) fn stop_at_exit(&self) {
+        if let Some(c) = &self.child {
+            c.stop_at_exit
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Whether it is a daemon process.
     pub fn daemon(&self) -> bool {
         self.daemon

@@ -142,6 +142,9 @@ pub(crate) struct Child {
     pub(crate) pid: u32,
     pub(crate) name: String,
     pub(crate) daemon: bool,
+    /// Terminated first at exit, as a daemon is, though it may have children (a manager's
+    /// server, ≈ Python's manager finalizer).
+    pub(crate) stop_at_exit: std::sync::atomic::AtomicBool,
     watch: ExitWatch,
     state: Mutex<State>,
 }
@@ -159,6 +162,7 @@ impl Child {
             pid,
             name,
             daemon,
+            stop_at_exit: std::sync::atomic::AtomicBool::new(false),
             watch,
             state: Mutex::new(State {
                 results: Some(results),

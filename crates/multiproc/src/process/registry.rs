@@ -53,12 +53,13 @@ extern "C" fn at_exit() {
         return;
     }
     let children = std::mem::take(&mut *CHILDREN.lock());
-    for c in children.iter().filter(|c| c.daemon) {
+    let first = |c: &Child| c.daemon || c.stop_at_exit.load(Ordering::Relaxed);
+    for c in children.iter().filter(|c| first(c)) {
         let _ = c.signal(crate::sys::process::SIGTERM);
     }
     for c in &children {
         // A daemon child that ignores SIGTERM gets SIGKILL after a grace period.
-        if c.daemon
+        if first(c)
             && matches!(
                 c.wait(crate::sync::deadline(Duration::from_secs(1))),
                 Ok(None)

@@ -29,7 +29,7 @@ pub(crate) struct Caller<'a> {
 }
 
 impl Caller<'_> {
-    fn gone(&self) -> bool {
+    pub(crate) fn gone(&self) -> bool {
         crate::sys::io::peer_hung_up(self.peer)
     }
 

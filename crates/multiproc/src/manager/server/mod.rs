@@ -18,6 +18,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod objects;
+mod pool;
 mod rings;
 mod spin;
 
@@ -47,6 +48,10 @@ pub struct ServerOptions {
     /// Whether a client's `shutdown` stops the server (default `true`, as in Python; a
     /// long-lived service may refuse it, and is then stopped by its owner).
     pub allow_shutdown: bool,
+    /// Whether clients may create pools, which run functions they name (by name in this
+    /// executable, never as code; see [`crate::manager::pool`]). Default `false`; a
+    /// manager started by `Manager::start` (a child of the program its clients run) does.
+    pub serve_pools: bool,
 }
 
 impl Default for ServerOptions {
@@ -56,6 +61,7 @@ impl Default for ServerOptions {
             request_timeout: Duration::from_secs(10),
             max_connections: 1024,
             allow_shutdown: true,
+            serve_pools: false,
         }
     }
 }
@@ -298,6 +304,17 @@ fn serve_connection(state: &Arc<State>, mut conn: Connection) -> bool {
     stop
 }
 
+/// Adds an object to the table; its id.
+fn add_object(state: &State, obj: Object) -> u64 {
+    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    state
+        .objects
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, Arc::new(obj));
+    id
+}
+
 /// An item a queue gave to a caller whose answer could not be sent goes back.
 fn requeue(state: &State, id: u64, item: super::data::Data) {
     let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
@@ -386,7 +403,10 @@ fn handle(
             peer,
             held,
         };
-        obj.call(op, &caller)
+        match &*obj {
+            Object::Pool(_) | Object::PoolResult(_) => pool::call(state, &obj, op, &caller),
+            _ => obj.call(op, &caller),
+        }
     };
     match request {
         Request::Ping => Ok(Reply::Int(state.instance as i64)),
@@ -399,16 +419,10 @@ fn handle(
                     })?;
                     Object::Served(std::sync::Mutex::new(r.construct(args)?), typeid)
                 }
+                super::protocol::Kind::Pool { processes } => pool::create(state, processes)?,
                 kind => Object::new(kind),
             };
-            let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-            let obj = Arc::new(obj);
-            state
-                .objects
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, obj);
-            Ok(Reply::Created(id))
+            Ok(Reply::Created(add_object(state, obj)))
         }
         Request::Call(id, op) => call(id, op),
         Request::Batch(calls) => Ok(Reply::Batch(

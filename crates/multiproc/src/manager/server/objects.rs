@@ -29,6 +29,9 @@ pub(crate) enum Object {
     Barrier(Barrier),
     /// A registered type's value, and its typeid.
     Served(Mutex<Box<dyn ServedDyn>>, String),
+    /// A process pool (`pool.rs`), and a result of one waiting to be taken.
+    Pool(crate::pool::Pool),
+    PoolResult(super::pool::Pending),
 }
 
 impl Object {
@@ -49,7 +52,9 @@ impl Object {
             Kind::Condition => Object::Condition(Condition::default()),
             Kind::Event => Object::Event(Event::default()),
             Kind::Barrier { parties, timeout } => Object::Barrier(Barrier::new(parties, timeout)),
-            Kind::Custom { .. } => unreachable!("made by the server from its registrations"),
+            Kind::Custom { .. } | Kind::Pool { .. } => {
+                unreachable!("made by the server itself (register.rs, pool.rs)")
+            }
         }
     }
 
@@ -66,6 +71,8 @@ impl Object {
             Object::Event(_) => "Event",
             Object::Barrier(_) => "Barrier",
             Object::Served(_, t) => t,
+            Object::Pool(_) => "Pool",
+            Object::PoolResult(_) => "AsyncResult",
         }
     }
 
@@ -84,6 +91,9 @@ impl Object {
             Object::Event(e) => e.call(op, caller),
             Object::Barrier(b) => b.call(op, caller),
             Object::Served(obj, typeid) => served_op(obj, typeid, op),
+            Object::Pool(_) | Object::PoolResult(_) => {
+                unreachable!("pool operations go through server::pool::call")
+            }
         }
     }
 }
