@@ -5,34 +5,11 @@ socketpair round trip between two processes in the same run.
 Run: python3 bench/python/manager_bench.py
 """
 import multiprocessing as mp
-import socket
 import statistics
 import sys
 import time
 
-
-def raw_echo(sock):
-    while True:
-        b = sock.recv(1)
-        if not b or b == b"\0":
-            break
-        sock.sendall(b)
-
-
-def raw_rtt(n=20_000):
-    ctx = mp.get_context("fork")
-    a, b = socket.socketpair()
-    p = ctx.Process(target=raw_echo, args=(b,))
-    p.start()
-    b.close()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        a.sendall(b"x")
-        a.recv(1)
-    d = time.perf_counter() - t0
-    a.sendall(b"\0")
-    p.join()
-    return d / n * 1e6
+from ipc_bench import raw_rtt  # the same floor as the IPC figures
 
 
 def client(d, n, out):

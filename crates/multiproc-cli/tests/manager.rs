@@ -20,22 +20,25 @@ fn key_file(name: &str, mode: u32) -> std::path::PathBuf {
     path
 }
 
+/// `multiproc manager serve` on a free TCP port with `key`.
+fn serve(key: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_multiproc"));
+    c.args([
+        "manager",
+        "serve",
+        "--address",
+        "127.0.0.1:0",
+        "--authkey-file",
+    ])
+    .arg(key);
+    c
+}
+
 #[test]
 fn serve_then_connect_use_and_shut_down() {
     common::watchdog(60, || {
         let key = key_file("serve", 0o600);
-        let mut server = Command::new(env!("CARGO_BIN_EXE_multiproc"))
-            .args([
-                "manager",
-                "serve",
-                "--address",
-                "127.0.0.1:0",
-                "--authkey-file",
-            ])
-            .arg(&key)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut server = serve(&key).stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(server.stdout.take().unwrap())
             .read_line(&mut line)
@@ -71,17 +74,7 @@ fn serve_then_connect_use_and_shut_down() {
 fn a_key_file_others_can_read_is_refused() {
     common::watchdog(60, || {
         let key = key_file("open", 0o644);
-        let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
-            .args([
-                "manager",
-                "serve",
-                "--address",
-                "127.0.0.1:0",
-                "--authkey-file",
-            ])
-            .arg(&key)
-            .output()
-            .unwrap();
+        let out = serve(&key).output().unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("readable by others"), "{err}");

@@ -4,9 +4,10 @@
 //!
 //! `cargo bench -p multiproc --bench ipc`
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
+
+#[path = "common/raw.rs"]
+mod raw;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use multiproc::connection::{Connection, Pipe};
@@ -32,26 +33,7 @@ fn echo(mut conn: Connection) {
 fn pipe_round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipe_round_trip");
     // Raw limit: a socketpair, one byte each way, a forked echo process.
-    g.bench_function("raw socketpair ping-pong (1 byte)", |b| {
-        let (mut ours, theirs) = UnixStream::pair().unwrap();
-        let mut p = Process::builder().fork_target(move || {
-            let mut theirs = theirs;
-            let mut byte = [0u8; 1];
-            while theirs.read_exact(&mut byte).is_ok() && byte[0] != 0 {
-                if theirs.write_all(&byte).is_err() {
-                    break;
-                }
-            }
-        });
-        p.start().unwrap();
-        let mut byte = [1u8; 1];
-        b.iter(|| {
-            ours.write_all(&byte).unwrap();
-            ours.read_exact(&mut byte).unwrap();
-        });
-        ours.write_all(&[0]).unwrap();
-        let _ = p.join();
-    });
+    raw::raw_socketpair(&mut g);
     g.bench_function("multiproc Pipe, send_bytes/recv_bytes (4 bytes)", |b| {
         let (mut ours, theirs) = Pipe(true).unwrap();
         let mut p = Process::builder()

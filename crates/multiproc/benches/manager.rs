@@ -5,13 +5,13 @@
 //!
 //! `cargo bench -p multiproc --bench manager`
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
+
+#[path = "common/raw.rs"]
+mod raw;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use multiproc::manager::{Manager, Transport};
-use multiproc::process::Process;
 
 fn config() -> Criterion {
     Criterion::default()
@@ -22,26 +22,7 @@ fn config() -> Criterion {
 
 fn round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("manager_round_trip");
-    g.bench_function("raw socketpair ping-pong (1 byte)", |b| {
-        let (mut ours, theirs) = UnixStream::pair().unwrap();
-        let mut p = Process::builder().fork_target(move || {
-            let mut theirs = theirs;
-            let mut byte = [0u8; 1];
-            while theirs.read_exact(&mut byte).is_ok() && byte[0] != 0 {
-                if theirs.write_all(&byte).is_err() {
-                    break;
-                }
-            }
-        });
-        p.start().unwrap();
-        let mut byte = [1u8; 1];
-        b.iter(|| {
-            ours.write_all(&byte).unwrap();
-            ours.read_exact(&mut byte).unwrap();
-        });
-        ours.write_all(&[0]).unwrap();
-        let _ = p.join();
-    });
+    raw::raw_socketpair(&mut g);
     for (name, t) in [
         ("shared memory", Transport::SharedMemory),
         ("socket", Transport::Socket),

@@ -112,6 +112,22 @@ macro_rules! sequence_methods {
             self.inner.call(Op::Reverse)?.unit()
         }
 
+        /// `l[start:stop] = items`: a list's length may change; an array's slice must be given
+        /// as many items as it holds ([`ManagerError::ValueError`] otherwise).
+        pub fn set_slice(
+            &self,
+            start: Option<isize>,
+            stop: Option<isize>,
+            items: impl IntoIterator<Item = T>,
+        ) -> Result<(), ManagerError> {
+            let (a, b) = range(start, stop);
+            let items = items
+                .into_iter()
+                .map(|x| to_data(&x))
+                .collect::<Result<_, _>>()?;
+            self.inner.call(Op::SetSlice(a, b, items))?.unit()
+        }
+
         /// `l[i] += delta`, atomically on the server; the new value.
         pub fn add_at(&self, index: isize, delta: T) -> Result<T, ManagerError> {
             self.inner
@@ -165,21 +181,6 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         self.inner.call(Op::DelAt(index as i64))?.unit()
     }
 
-    /// `l[start:stop] = items` (the length may change).
-    pub fn set_slice(
-        &self,
-        start: Option<isize>,
-        stop: Option<isize>,
-        items: impl IntoIterator<Item = T>,
-    ) -> Result<(), ManagerError> {
-        let (a, b) = range(start, stop);
-        let items = items
-            .into_iter()
-            .map(|x| to_data(&x))
-            .collect::<Result<_, _>>()?;
-        self.inner.call(Op::SetSlice(a, b, items))?.unit()
-    }
-
     /// `l.clear()`.
     pub fn clear(&self) -> Result<(), ManagerError> {
         self.inner.call(Op::Clear)?.unit()
@@ -188,20 +189,4 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 
 impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     sequence_methods!();
-
-    /// `a[start:stop] = items`, which must be as long as the slice
-    /// ([`ManagerError::ValueError`] otherwise).
-    pub fn set_slice(
-        &self,
-        start: Option<isize>,
-        stop: Option<isize>,
-        items: impl IntoIterator<Item = T>,
-    ) -> Result<(), ManagerError> {
-        let (a, b) = range(start, stop);
-        let items = items
-            .into_iter()
-            .map(|x| to_data(&x))
-            .collect::<Result<_, _>>()?;
-        self.inner.call(Op::SetSlice(a, b, items))?.unit()
-    }
 }
