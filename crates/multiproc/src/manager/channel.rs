@@ -153,6 +153,11 @@ pub(crate) struct Looking(());
 impl Looking {
     pub(crate) fn try_start() -> Option<Looking> {
         use std::sync::atomic::Ordering;
+        if BACKING_OFF.load(Ordering::Relaxed) > 0 {
+            let _ = BACKING_OFF
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            return None;
+        }
         if LOOKING.fetch_add(1, Ordering::Relaxed) >= lookers() {
             LOOKING.fetch_sub(1, Ordering::Relaxed);
             return None;
@@ -170,9 +175,18 @@ impl Looking {
             }
             std::thread::yield_now();
         }
+        // Looked in vain: the server is busy (many clients, or CPUs crowded), where looking
+        // only takes CPU from it. The next calls sleep at once.
+        BACKING_OFF.store(BACK_OFF_CALLS, std::sync::atomic::Ordering::Relaxed);
         false
     }
 }
+
+/// Calls that do not look after a look found nothing in [`SPIN`].
+const BACK_OFF_CALLS: u32 = 64;
+
+// after-fork: kept (a hint: at worst a child's first calls sleep instead of looking)
+static BACKING_OFF: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Drop for Looking {
     fn drop(&mut self) {
