@@ -124,7 +124,10 @@ fn the_manager_killed_fails_every_blocked_client_within_a_second() {
             let (lock, tx) = (lock.clone(), tx.clone());
             let waiting = waiting.clone();
             threads.push(std::thread::spawn(move || {
-                waiting.set().unwrap();
+                // The kill may come as soon as the server has set it, before its answer
+                // reaches us (failed once in CI as `Connection(Eof)` here): then the acquire
+                // below fails at once, which is what is asserted anyway.
+                let _ = waiting.set();
                 let r = lock.acquire();
                 tx.send((Instant::now(), format!("acquire: {r:?}")))
                     .unwrap();
