@@ -228,9 +228,21 @@ fn garbage_huge_headers_and_slow_clients_stall_nobody() {
         let mut c = c;
         assert!(matches!(c.recv_bytes(), Err(ConnectionError::Eof)));
         good(5);
-        drop((before, after, g));
+        // A request whose value nests 60,000 levels deep (one byte a level): refused, that
+        // connection closed; it used to overflow the server thread's stack and kill the
+        // server. The bytes: from (process 1, thread 1), Call, object 1, SetItem, then
+        // Newtype(Newtype(...(Unit))) and a Unit value.
+        let mut c = Client(&address, Some(&key)).unwrap();
+        let mut deep = vec![1u8, 1, 2, 1, 2];
+        deep.extend(std::iter::repeat_n(15u8, 60_000));
+        deep.extend([13, 13]);
+        c.send_bytes(&deep).unwrap();
+        let _refusal = c.recv_bytes().unwrap();
+        assert!(matches!(c.recv_bytes(), Err(ConnectionError::Eof)));
         good(6);
-        assert_eq!(d.len().unwrap(), 7);
+        drop((before, after, g));
+        good(7);
+        assert_eq!(d.len().unwrap(), 8);
     });
 }
 

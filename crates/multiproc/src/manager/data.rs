@@ -22,8 +22,10 @@ pub(crate) use serde_value::Value;
 
 use crate::error::ManagerError;
 
-/// A [`Value`] as it crosses the wire.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A [`Value`] as it crosses the wire. Decoding refuses values nested deeper than
+/// [`MAX_DEPTH`]: a peer's few bytes (`Newtype(Newtype(...))` is one byte a level) must not
+/// recurse a server thread off its stack.
+#[derive(Debug, Clone, Serialize)]
 pub(crate) enum Data {
     Bool(bool),
     U8(u8),
@@ -44,6 +46,82 @@ pub(crate) enum Data {
     Seq(Vec<Data>),
     Map(Vec<(Data, Data)>),
     Bytes(Vec<u8>),
+}
+
+/// How deep a value may nest on the wire (a serde struct in a list in a map is 3 or 4).
+pub(crate) const MAX_DEPTH: u32 = 128;
+
+thread_local! {
+    // after-fork: kept (nonzero only within one decode call on this thread)
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// [`Data`] as serde derives its decoding: the same variants in the same order (so the same
+/// bytes), whose nested values decode through [`Data`]'s depth-counting impl.
+#[derive(Deserialize)]
+#[serde(rename = "Data")]
+enum Repr {
+    Bool(bool),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Char(char),
+    String(String),
+    Unit,
+    Option(Option<Box<Data>>),
+    Newtype(Box<Data>),
+    Seq(Vec<Data>),
+    Map(Vec<(Data, Data)>),
+    Bytes(Vec<u8>),
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Data, D::Error> {
+        struct Level;
+        impl Drop for Level {
+            fn drop(&mut self) {
+                DEPTH.with(|c| c.set(c.get().saturating_sub(1)));
+            }
+        }
+        let depth = DEPTH.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        let _level = Level;
+        if depth > MAX_DEPTH {
+            return Err(crate::wire::de_error(format!(
+                "a value nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        Ok(match Repr::deserialize(d)? {
+            Repr::Bool(x) => Data::Bool(x),
+            Repr::U8(x) => Data::U8(x),
+            Repr::U16(x) => Data::U16(x),
+            Repr::U32(x) => Data::U32(x),
+            Repr::U64(x) => Data::U64(x),
+            Repr::I8(x) => Data::I8(x),
+            Repr::I16(x) => Data::I16(x),
+            Repr::I32(x) => Data::I32(x),
+            Repr::I64(x) => Data::I64(x),
+            Repr::F32(x) => Data::F32(x),
+            Repr::F64(x) => Data::F64(x),
+            Repr::Char(x) => Data::Char(x),
+            Repr::String(x) => Data::String(x),
+            Repr::Unit => Data::Unit,
+            Repr::Option(x) => Data::Option(x),
+            Repr::Newtype(x) => Data::Newtype(x),
+            Repr::Seq(x) => Data::Seq(x),
+            Repr::Map(x) => Data::Map(x),
+            Repr::Bytes(x) => Data::Bytes(x),
+        })
+    }
 }
 
 impl From<Value> for Data {
@@ -230,6 +308,24 @@ mod tests {
         let d: Data = postcard::from_bytes(&bytes).unwrap();
         let back: (String, Vec<u32>, Option<f64>, [E; 3]) = from_data(d).unwrap();
         assert_eq!(back, v);
+    }
+
+    /// A million levels of `Newtype` is a million bytes: decoding it used to recurse a
+    /// million frames deep and overflow the thread's stack (the whole server process dies of
+    /// that); now it is a typed error at level 129.
+    #[test]
+    fn deeply_nested_data_is_refused_not_recursed_into() {
+        let mut bytes = vec![15u8; 1_000_000]; // Newtype, Newtype, ...
+        bytes.push(13); // Unit
+        let err = crate::wire::decode::<Data>(&bytes).unwrap_err();
+        assert!(err.contains("nested more than 128"), "{err}");
+        // The counter is back to zero: an ordinary value still decodes.
+        let ok = postcard::to_stdvec(&to_data(&vec![vec![1u8]]).unwrap()).unwrap();
+        assert!(crate::wire::decode::<Data>(&ok).is_ok());
+        // 128 levels are fine.
+        let mut deep = vec![15u8; 127];
+        deep.push(13);
+        assert!(crate::wire::decode::<Data>(&deep).is_ok());
     }
 
     #[test]
