@@ -134,8 +134,8 @@ fn the_manager_killed_fails_every_blocked_client_within_a_second() {
             }));
         }
         assert!(waiting.wait_timeout(Duration::from_secs(10)).unwrap());
-        // Let the three calls reach the server (they block there; nothing to observe).
-        assert!(common::eventually(10, || q.qsize().is_ok()));
+        // The three calls may or may not have reached the server yet: either way each must
+        // end with a typed error within a second of the kill.
         let killed = Instant::now();
         sigkill(m.pid().unwrap());
         for _ in 0..3 {

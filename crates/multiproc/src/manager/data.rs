@@ -25,7 +25,7 @@ use crate::error::ManagerError;
 /// A [`Value`] as it crosses the wire. Decoding refuses values nested deeper than
 /// [`MAX_DEPTH`]: a peer's few bytes (`Newtype(Newtype(...))` is one byte a level) must not
 /// recurse a server thread off its stack.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Data {
     Bool(bool),
     U8(u8),
@@ -41,10 +41,10 @@ pub(crate) enum Data {
     Char(char),
     String(String),
     Unit,
-    Option(Option<Box<Data>>),
-    Newtype(Box<Data>),
-    Seq(Vec<Data>),
-    Map(Vec<(Data, Data)>),
+    Option(#[serde(deserialize_with = "nested")] Option<Box<Data>>),
+    Newtype(#[serde(deserialize_with = "nested")] Box<Data>),
+    Seq(#[serde(deserialize_with = "nested")] Vec<Data>),
+    Map(#[serde(deserialize_with = "nested")] Vec<(Data, Data)>),
     Bytes(Vec<u8>),
 }
 
@@ -56,72 +56,30 @@ thread_local! {
     static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// [`Data`] as serde derives its decoding: the same variants in the same order (so the same
-/// bytes), whose nested values decode through [`Data`]'s depth-counting impl.
-#[derive(Deserialize)]
-#[serde(rename = "Data")]
-enum Repr {
-    Bool(bool),
-    U8(u8),
-    U16(u16),
-    U32(u32),
-    U64(u64),
-    I8(i8),
-    I16(i16),
-    I32(i32),
-    I64(i64),
-    F32(f32),
-    F64(f64),
-    Char(char),
-    String(String),
-    Unit,
-    Option(Option<Box<Data>>),
-    Newtype(Box<Data>),
-    Seq(Vec<Data>),
-    Map(Vec<(Data, Data)>),
-    Bytes(Vec<u8>),
-}
-
-impl<'de> Deserialize<'de> for Data {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Data, D::Error> {
-        struct Level;
-        impl Drop for Level {
-            fn drop(&mut self) {
-                DEPTH.with(|c| c.set(c.get().saturating_sub(1)));
-            }
+/// Decodes one nested value (every recursive field of [`Data`] goes through here), counting
+/// the depth on this thread and refusing past [`MAX_DEPTH`].
+fn nested<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|c| c.set(c.get().saturating_sub(1)));
         }
-        let depth = DEPTH.with(|c| {
-            c.set(c.get() + 1);
-            c.get()
-        });
-        let _level = Level;
-        if depth > MAX_DEPTH {
-            return Err(crate::wire::de_error(format!(
-                "a value nested more than {MAX_DEPTH} levels deep"
-            )));
-        }
-        Ok(match Repr::deserialize(d)? {
-            Repr::Bool(x) => Data::Bool(x),
-            Repr::U8(x) => Data::U8(x),
-            Repr::U16(x) => Data::U16(x),
-            Repr::U32(x) => Data::U32(x),
-            Repr::U64(x) => Data::U64(x),
-            Repr::I8(x) => Data::I8(x),
-            Repr::I16(x) => Data::I16(x),
-            Repr::I32(x) => Data::I32(x),
-            Repr::I64(x) => Data::I64(x),
-            Repr::F32(x) => Data::F32(x),
-            Repr::F64(x) => Data::F64(x),
-            Repr::Char(x) => Data::Char(x),
-            Repr::String(x) => Data::String(x),
-            Repr::Unit => Data::Unit,
-            Repr::Option(x) => Data::Option(x),
-            Repr::Newtype(x) => Data::Newtype(x),
-            Repr::Seq(x) => Data::Seq(x),
-            Repr::Map(x) => Data::Map(x),
-            Repr::Bytes(x) => Data::Bytes(x),
-        })
     }
+    let depth = DEPTH.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let _level = Level;
+    if depth > MAX_DEPTH {
+        return Err(crate::wire::de_error(format!(
+            "a value nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
+    T::deserialize(d)
 }
 
 impl From<Value> for Data {

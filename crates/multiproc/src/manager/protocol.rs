@@ -172,14 +172,10 @@ pub(crate) struct PoolTask {
 /// A request from a proxy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Request {
-    /// Is the server there (and which one: the reply is its instance id).
-    Ping,
     Create(Kind),
     Call(u64, Op),
     /// Many calls, one round trip; each answered in order (one failing stops nothing).
     Batch(Vec<(u64, Op)>),
-    /// The kind of an object (checked when a proxy is rebuilt from a token).
-    TypeOf(u64),
     Shutdown,
     /// A shared-memory channel for this connection: answered `Unit`, then the two rings
     /// follow as a `Connection` message with their file descriptors (see `channel.rs`).
@@ -214,7 +210,6 @@ pub(crate) enum Reply {
     Pairs(Vec<(Data, Data)>),
     Created(u64),
     Batch(Vec<Result<Reply, Fault>>),
-    Type(String),
     /// A barrier: (parties, waiting, broken).
     Barrier(u64, u64, bool),
     /// A registered type's method result, encoded.

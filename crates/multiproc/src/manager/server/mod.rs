@@ -78,9 +78,6 @@ struct State {
     /// The types clients may create, by typeid (`register.rs`).
     registry: RwLock<HashMap<String, Registration>>,
     stopping: AtomicBool,
-    /// A random id for this server instance: a proxy from an earlier server at the same
-    /// address finds its object missing, not someone else's.
-    instance: u64,
     options: ServerOptions,
 }
 
@@ -147,7 +144,6 @@ impl Server {
                 clients: Mutex::new(HashMap::new()),
                 registry: RwLock::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
-                instance,
                 options,
             }),
         })
@@ -409,7 +405,6 @@ fn handle(
         }
     };
     match request {
-        Request::Ping => Ok(Reply::Int(state.instance as i64)),
         Request::Create(kind) => {
             let obj = match kind {
                 super::protocol::Kind::Custom { typeid, args } => {
@@ -428,13 +423,6 @@ fn handle(
         Request::Batch(calls) => Ok(Reply::Batch(
             calls.into_iter().map(|(id, op)| call(id, op)).collect(),
         )),
-        Request::TypeOf(id) => state
-            .objects
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .map(|o| Reply::Type(o.typeid().into()))
-            .ok_or(Fault::NoSuchObject(id)),
         Request::Shutdown => Ok(Reply::Unit),
         Request::OpenChannel => Err(Fault::Refused("a channel is opened on a socket".into())),
     }
