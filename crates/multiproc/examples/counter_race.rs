@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// the middle, so the race shows even when both threads share one core.
 fn racy_increment(n: &AtomicU64, i: u64) {
     let v = n.load(Relaxed);
-    if i % 4096 == 0 {
+    if i.is_multiple_of(4096) {
         std::thread::yield_now();
     }
     n.store(v + 1, Relaxed);

@@ -452,6 +452,14 @@ pub enum PutError<T> {
         /// What the encoder said.
         reason: String,
     },
+    /// The server holding the queue (a Redis backend) could not be reached in time, or
+    /// lost its data; the item may not have been put.
+    Unavailable {
+        /// The item.
+        item: T,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl<T> PutError<T> {
@@ -459,7 +467,9 @@ impl<T> PutError<T> {
     pub fn into_inner(self) -> T {
         match self {
             PutError::Full(t) | PutError::Closed(t) => t,
-            PutError::TooLarge { item, .. } | PutError::Encode { item, .. } => item,
+            PutError::TooLarge { item, .. }
+            | PutError::Encode { item, .. }
+            | PutError::Unavailable { item, .. } => item,
         }
     }
 }
@@ -478,6 +488,10 @@ impl<T> fmt::Debug for PutError<T> {
                 .debug_struct("Encode")
                 .field("reason", reason)
                 .finish_non_exhaustive(),
+            PutError::Unavailable { reason, .. } => f
+                .debug_struct("Unavailable")
+                .field("reason", reason)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -494,6 +508,7 @@ impl<T> fmt::Display for PutError<T> {
                 )
             }
             PutError::Encode { reason, .. } => write!(f, "item does not encode: {reason}"),
+            PutError::Unavailable { reason, .. } => write!(f, "queue unavailable: {reason}"),
         }
     }
 }
@@ -530,6 +545,10 @@ pub enum GetError {
     /// what was in the ring was dropped.
     #[error("queue memory is corrupt: {0}")]
     Corrupt(String),
+    /// The server holding the queue (a Redis backend) could not be reached in time, or lost
+    /// its data.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// How a pool worker ended (a process's exit code, or the signal that killed it).
@@ -540,6 +559,9 @@ pub enum WorkerExit {
     /// It was killed by this signal (9: SIGKILL, the OOM killer; 6: `abort()`; 11: a
     /// segfault).
     Signal(i32),
+    /// A remote worker stopped renewing its lease (killed, stalled, cut off): how it
+    /// ended is not known here.
+    Vanished,
 }
 
 impl WorkerExit {
@@ -558,6 +580,7 @@ impl fmt::Display for WorkerExit {
         match self {
             WorkerExit::Code(c) => write!(f, "exit status {c}"),
             WorkerExit::Signal(s) => write!(f, "killed by signal {s}"),
+            WorkerExit::Vanished => f.write_str("its lease lapsed"),
         }
     }
 }
@@ -729,6 +752,66 @@ pub enum ManagerError {
     Start(String),
 }
 
+/// Why a call on a [`remote`](crate::remote) object failed (a Redis backend's error).
+///
+/// The first group is what the local objects say (Python's exceptions); the rest say why
+/// the backend could not answer. After any of them the handle stays usable: a later call
+/// reconnects by itself, except after [`RemoteError::BackendLost`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// No such key (`KeyError`); holds the key as `Debug` shows it.
+    #[error("KeyError: {0}")]
+    KeyError(String),
+    /// An index out of range (`IndexError`).
+    #[error("IndexError: {0}")]
+    IndexError(String),
+    /// A value not found, or a bad argument (`ValueError`).
+    #[error("ValueError: {0}")]
+    ValueError(String),
+    /// A `Namespace` has no field of this name (`AttributeError`).
+    #[error("AttributeError: 'Namespace' object has no attribute '{0}'")]
+    AttributeError(String),
+    /// A wait's deadline passed: the caller's timeout, or the backend's operation timeout
+    /// (a server that does not answer: stopped, overloaded, unreachable).
+    #[error("timed out")]
+    Timeout,
+    /// A barrier is broken (`BrokenBarrierError`).
+    #[error("barrier is broken")]
+    BrokenBarrier,
+    /// The lock was granted after its previous holder's lease expired without a release
+    /// (the holder died or stalled): it is held now, by this caller. Repair what it
+    /// protects, then release.
+    #[error(
+        "the previous holder's lease expired without a release (the lock is now held by the caller)"
+    )]
+    OwnerDied,
+    /// A write under a lock whose lease was lost (expired, then granted to another holder
+    /// with a higher fencing token): refused, nothing written.
+    #[error("fenced: this holder's lease on the lock was lost (fencing token {0} is stale)")]
+    Fenced(u64),
+    /// `release` of a lock not held, a bounded semaphore released too often, `task_done`
+    /// called too often (`RuntimeError`/`ValueError` in Python).
+    #[error("{0}")]
+    Misuse(String),
+    /// A value does not encode, or stored bytes do not decode as the handle's type.
+    #[error("{0}")]
+    Data(String),
+    /// The backend cannot be reached (refused, reset); the next call tries again.
+    #[error("backend unreachable: {0}")]
+    Unreachable(String),
+    /// The backend answered with an error (a wrong password, a command it refuses).
+    #[error("backend error: {0}")]
+    Backend(String),
+    /// The backend lost this namespace's data (a Redis restarted without persistence, or
+    /// flushed): objects and tasks from before are gone. Connect again to start afresh.
+    #[error("the backend lost its data (the namespace's epoch changed): connect again")]
+    BackendLost,
+    /// A bad URL, namespace or option.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Any multiproc error, for code that wants one type to `?` into.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -789,6 +872,9 @@ pub enum Error {
     /// See [`ManagerError`].
     #[error(transparent)]
     Manager(#[from] ManagerError),
+    /// See [`RemoteError`].
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }
 
 impl<G> From<OwnerDied<G>> for Error {

@@ -19,6 +19,7 @@
 //! | `multiprocessing.Pool`, `pool.ThreadPool`, `multiprocessing.dummy.Pool`, the `threadpool` package | [`pool`] |
 //! | `concurrent.futures`: `ThreadPoolExecutor`, `ProcessPoolExecutor`, `Future`, `wait`, `as_completed`; `await` | [`futures`] |
 //! | `multiprocessing.Manager()`: `dict`, `list`, `Namespace`, `Queue`, `Lock`, ...; `BaseManager` | [`manager`] |
+//! | the same objects on Redis, workers on any machine (Celery/RQ's job, Python's API) | [`remote`] |
 //! | pymalloc, `sys._debugmallocstats()` | [`mempool`] |
 //! | `multiprocessing.heap` | [`mempool::SharedHeap`] |
 //!
@@ -88,6 +89,8 @@ mod primitive;
 #[cfg(not(multiproc_loom))]
 pub mod process;
 pub mod queue;
+#[cfg(all(not(multiproc_loom), feature = "remote"))]
+pub mod remote;
 #[cfg(not(multiproc_loom))]
 pub mod shared;
 mod start_method;
@@ -111,6 +114,6 @@ pub mod __private {
 
 pub use error::{
     BrokenBarrier, ConnectionError, ContextError, Empty, Error, Full, GetError, JoinError,
-    ManagerError, OwnerDied, Panic, PoolError, ProcessError, PutError, ReleaseError, ShmError,
-    TaskDoneError, ThreadError, Timeout, WorkerExit,
+    ManagerError, OwnerDied, Panic, PoolError, ProcessError, PutError, ReleaseError, RemoteError,
+    ShmError, TaskDoneError, ThreadError, Timeout, WorkerExit,
 };

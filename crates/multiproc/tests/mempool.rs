@@ -85,7 +85,7 @@ fn random_sizes_and_lifetimes_against_a_shadow_model() {
                     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t + 1));
                     let mut live = BTreeMap::new();
                     for _ in 0..100_000 {
-                        if live.len() < 2000 && (live.is_empty() || rng.next() % 3 != 0) {
+                        if live.len() < 2000 && (live.is_empty() || !rng.next().is_multiple_of(3)) {
                             alloc_checked(&mut rng, &mut live);
                         } else {
                             let k = *live

@@ -64,6 +64,31 @@ impl<A, R> Callable<A, R> {
         self.f
     }
 
+    /// Its offset in this executable and its type tag: what names it to a process of the
+    /// same build on another machine (a remote worker checks the build id itself).
+    pub(crate) fn to_parts(self) -> Result<(i64, String), ProcessError> {
+        Ok((
+            self.offset()?,
+            crate::wire::type_tag::<fn(A) -> R>().to_string(),
+        ))
+    }
+
+    /// The other half of [`to_parts`](Self::to_parts), for a caller that checked the
+    /// executable's build id: the tag and the offset are checked here.
+    pub(crate) fn from_parts(offset: i64, tag: &str) -> Result<Self, String> {
+        let expected = crate::wire::type_tag::<fn(A) -> R>();
+        if *tag != *expected {
+            return Err(format!(
+                "a function of `{tag}` received as one of `{expected}`"
+            ));
+        }
+        bootstrap::offset_check(offset)?;
+        // SAFETY: the offset lies in this executable's text (checked), was sent by a process
+        // running an executable with the same build id (checked by the caller), from a `fn`
+        // of this type (checked by its tag).
+        Ok(Callable::new(unsafe { bootstrap::fn_at::<A, R>(offset) }))
+    }
+
     /// Its offset in this executable ([`ProcessError::ForeignTarget`] for code from another
     /// object, such as a `dlopen`ed library).
     pub(crate) fn offset(&self) -> Result<i64, ProcessError> {

@@ -225,14 +225,13 @@ impl Child {
             if ready.contains(&1) {
                 Self::read_results(&mut st)?;
             }
-            if ready.contains(&0) {
-                if let Some(code) = self.collect_exit()? {
+            if ready.contains(&0)
+                && let Some(code) = self.collect_exit()? {
                     Self::read_results(&mut st)?;
                     st.results = None;
                     st.exitcode = Some(code);
                     return Ok(Some(code));
                 }
-            }
             if ready.is_empty() {
                 return Ok(None);
             }

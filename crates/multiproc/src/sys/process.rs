@@ -223,3 +223,29 @@ pub(crate) fn exec_self(
     drop(fd);
     Ok(child.id())
 }
+
+/// Set by the `SIGTERM` handler [`on_sigterm`] installs.
+// after-fork: kept (a child that inherits the handler inherits the request too)
+pub(crate) static TERM_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_sigterm(_: libc::c_int) {
+    TERM_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes `SIGTERM` set [`TERM_REQUESTED`] instead of ending the process (a remote worker's
+/// graceful shutdown: it finishes what it runs, claims nothing new, and exits).
+pub(crate) fn on_sigterm() -> io::Result<()> {
+    // SAFETY: `sigaction` with a zeroed struct, `SA_RESTART`, and a handler that only
+    // stores to an atomic (async-signal-safe); no other handler state is touched.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = note_sigterm as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! Shared test support: a watchdog so a hang fails in seconds instead of stalling CI.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::panic::resume_unwind;
 use std::sync::mpsc;
 use std::time::Duration;

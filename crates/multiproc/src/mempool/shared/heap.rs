@@ -137,7 +137,7 @@ impl Guard<'_> {
         let size = class_size(p.class as usize) as u64;
         let within = off % POOL_SIZE as u64;
         let fits = within >= POOL_OVERHEAD as u64
-            && (within - POOL_OVERHEAD as u64) % size == 0
+            && (within - POOL_OVERHEAD as u64).is_multiple_of(size)
             && within < p.next_offset as u64;
         fits.then_some((index, p.class as usize))
     }
@@ -369,7 +369,7 @@ impl Guard<'_> {
     /// Arenas in the large block at `off`, if that is one.
     pub(super) fn large_len(&self, off: u64) -> Option<usize> {
         let i = (off / ARENA_SIZE as u64) as usize;
-        (off % ARENA_SIZE as u64 == 0
+        (off.is_multiple_of(ARENA_SIZE as u64)
             && i > 0
             && i < self.narenas as usize
             && self.l.arenas[i].state == LARGE)
@@ -596,7 +596,7 @@ impl Guard<'_> {
         let on_grid = |b: u64| {
             b > pool_off + POOL_OVERHEAD as u64 - 1
                 && b < pool_off + p.next_offset as u64
-                && (b - pool_off - POOL_OVERHEAD as u64) % size == 0
+                && (b - pool_off - POOL_OVERHEAD as u64).is_multiple_of(size)
         };
         let mut free = 0u64;
         let mut prev: Option<u64> = None;
