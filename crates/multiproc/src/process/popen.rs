@@ -226,12 +226,13 @@ impl Child {
                 Self::read_results(&mut st)?;
             }
             if ready.contains(&0)
-                && let Some(code) = self.collect_exit()? {
-                    Self::read_results(&mut st)?;
-                    st.results = None;
-                    st.exitcode = Some(code);
-                    return Ok(Some(code));
-                }
+                && let Some(code) = self.collect_exit()?
+            {
+                Self::read_results(&mut st)?;
+                st.results = None;
+                st.exitcode = Some(code);
+                return Ok(Some(code));
+            }
             if ready.is_empty() {
                 return Ok(None);
             }

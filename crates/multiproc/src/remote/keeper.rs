@@ -91,7 +91,14 @@ impl Drop for Keep {
 }
 
 /// A renewal due: (id, backend, key, holder, ttl, lapsed flag).
-type Due = (u64, Arc<dyn Backend>, String, String, Duration, Arc<AtomicBool>);
+type Due = (
+    u64,
+    Arc<dyn Backend>,
+    String,
+    String,
+    Duration,
+    Arc<AtomicBool>,
+);
 
 /// The keeper thread: renews what is due, then sleeps until the next is (a timer, not a
 /// synchronisation: a renewal late by a few ms is harmless); ends when nothing is kept.
