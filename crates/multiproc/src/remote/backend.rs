@@ -57,8 +57,9 @@ pub enum Acked {
     /// Another run of the task was accepted first (at-least-once delivery ran it twice):
     /// this result was dropped.
     Duplicate,
-    /// The worker's lease had lapsed (it stalled past its heartbeat's TTL): the task was,
-    /// or will be, taken back, and this result is refused.
+    /// The worker's lease had lapsed (it stalled past its heartbeat's TTL) and the task
+    /// was taken back (to run elsewhere, or to fail with `WorkerLost`): this result is
+    /// refused.
     Refused,
 }
 
@@ -158,24 +159,27 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// for the first. The worker must hold a live lease ([`extend`](Self::extend)).
     fn claim(&self, queue: &str, worker: &str, max: usize, wait: Wait) -> Result<Vec<Lease>>;
     /// Ends each lease with its result, in one round trip: appended to its `reply` list
-    /// (which expires `keep` after its last write) unless the lease lapsed
-    /// ([`Acked::Refused`]) or the task was answered already ([`Acked::Duplicate`]).
+    /// (which expires `keep` after its last write) unless the task was taken back from the
+    /// worker ([`Acked::Refused`]: its lease lapsed and [`reap`](Self::reap) took it) or
+    /// answered already ([`Acked::Duplicate`]).
     fn ack(&self, acks: &[Ack<'_>], keep: Duration) -> Result<Vec<Acked>>;
     /// Gives `lease` back to `queue`, to be claimed again after `delay`.
     fn nack(&self, lease: &Lease, queue: &str, delay: Duration) -> Result<bool>;
     /// Starts or extends `worker`'s lease on everything it claimed, for `ttl`. With `fresh`
-    /// the worker is new (the lease must not exist); otherwise false means it had lapsed:
-    /// the worker must stop acking and start again under a new name.
+    /// the lease must not exist (a new worker, or one that renews after being cut off);
+    /// otherwise false means it had lapsed.
     fn extend(&self, workers: &str, worker: &str, ttl: Duration, fresh: bool) -> Result<bool>;
-    /// Takes back the tasks of workers in `workers` whose lease lapsed; each goes to
-    /// `decide`, which says where it goes (see [`Reaped`]); how many were taken. Only one
-    /// caller per namespace reaps at a time (an election held for `ttl`); the others do
+    /// Takes back the tasks of workers in `workers` whose lease lapsed and stayed lapsed
+    /// for `grace` more (a worker only cut off from the backend renews by then); each goes
+    /// to `decide`, which says where it goes (see [`Reaped`]); how many were taken. Only
+    /// one caller per namespace reaps per period `every` (an election); the others do
     /// nothing.
     fn reap(
         &self,
         workers: &str,
         election: &str,
-        ttl: Duration,
+        every: Duration,
+        grace: Duration,
         decide: &mut dyn FnMut(&Lease) -> Reaped,
     ) -> Result<usize>;
     /// Moves tasks of `queue` whose delay (from [`nack`](Self::nack)) has passed back to it.

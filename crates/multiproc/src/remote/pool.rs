@@ -86,7 +86,6 @@ impl Builder {
             keys: Keys::new(&space.namespace),
             reply: super::context::key(&space.namespace, "pool", &format!("reply:{client}")),
             client,
-            lease: space.lease,
             max_attempts: self.max_attempts,
             backoff: self.backoff,
             keep: self.keep,
@@ -168,7 +167,6 @@ struct Inner {
     keys: Keys,
     reply: String,
     client: String,
-    lease: Duration,
     max_attempts: u32,
     backoff: Duration,
     keep: Duration,
@@ -559,11 +557,23 @@ pub(crate) fn reap_decision(
     }
 }
 
+/// How often workers and waiting clients try to reap (one of them wins each period).
+pub(crate) const REAP_EVERY: Duration = Duration::from_millis(250);
+/// How long a lapsed lease is watched before its tasks are taken: a worker that was only
+/// cut off from the backend retries its renewal every 100 ms and so renews well within it.
+pub(crate) const REAP_GRACE: Duration = Duration::from_millis(500);
+
 /// Reaps lapsed workers and promotes delayed retries, if this caller wins the election.
-pub(crate) fn housekeep(backend: &dyn Backend, keys: &Keys, lease: Duration) {
-    let _ = backend.reap(&keys.workers, &keys.reaper, lease / 2, &mut |l| {
-        reap_decision(backend, keys, l)
-    });
+/// A lost worker's tasks are taken back at most a lease + [`REAP_EVERY`] + [`REAP_GRACE`]
+/// after its last renewal.
+pub(crate) fn housekeep(backend: &dyn Backend, keys: &Keys) {
+    let _ = backend.reap(
+        &keys.workers,
+        &keys.reaper,
+        REAP_EVERY,
+        REAP_GRACE,
+        &mut |l| reap_decision(backend, keys, l),
+    );
     let _ = backend.promote(&keys.tasks);
 }
 
@@ -577,15 +587,21 @@ fn collect(pool: Weak<Inner>) {
         }
         let (backend, reply) = (inner.backend.clone(), inner.reply.clone());
         let waiting = inner.pending_len() > 0;
-        let every = inner.lease / 2;
         drop(inner);
-        if waiting && last_reap.elapsed() >= every {
+        if waiting && last_reap.elapsed() >= REAP_EVERY {
             if let Some(inner) = pool.upgrade() {
-                housekeep(&*backend, &inner.keys, inner.lease);
+                housekeep(&*backend, &inner.keys);
             }
             last_reap = Instant::now();
         }
-        let wait = Wait::Until(Instant::now() + every.min(Duration::from_secs(1)));
+        let wait = Wait::Until(
+            Instant::now()
+                + if waiting {
+                    REAP_EVERY
+                } else {
+                    Duration::from_secs(1)
+                },
+        );
         let got = match backend.pop(&reply, 512, false, wait) {
             Ok(g) => g,
             Err(RemoteError::BackendLost) => {
@@ -608,7 +624,11 @@ fn collect(pool: Weak<Inner>) {
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
-            Err(_) => continue,
+            // Cut off: the next try reconnects (paced, the backend being away).
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
         };
         let Some(inner) = pool.upgrade() else { return };
         for b in got {

@@ -57,6 +57,7 @@ struct Scripts {
     ack: Script,
     nack: Script,
     reap_fail: Script,
+    forget: Script,
     promote: Script,
     cas: Script,
     acquire: Script,
@@ -73,6 +74,7 @@ impl Scripts {
             ack: Script::new(scripts::ACK),
             nack: Script::new(scripts::NACK),
             reap_fail: Script::new(scripts::REAP_FAIL),
+            forget: Script::new(scripts::FORGET),
             promote: Script::new(scripts::PROMOTE),
             cas: Script::new(scripts::CAS),
             acquire: Script::new(scripts::ACQUIRE),
@@ -303,20 +305,21 @@ impl Redis {
             let got = self.call(Some(socket_deadline), |c| f(c, block.as_secs_f64()));
             match got {
                 Ok(Some(v)) => return Ok(Some(v)),
-                Ok(None) => {}
+                // A slice passed: has the server lost the data since (a `FLUSHALL` keeps
+                // connections open, so no reconnect would notice)?
+                Ok(None) => self.check()?,
                 // The server did not answer within the slice and margin: stopped or slow.
                 Err(RemoteError::Timeout) if deadline.is_none() => {}
                 Err(RemoteError::Unreachable(m)) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(RemoteError::Unreachable(m));
                     }
-                    // Reconnecting: wait a little before trying again (not synchronisation:
-                    // the pace of retries against a server that is down).
+                    // Reconnecting (a new connection checks the epoch): wait a little
+                    // first, the pace of retries against a server that is down.
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(e) => return Err(e),
             }
-            self.check()?;
         }
     }
 }
@@ -431,16 +434,16 @@ impl Backend for Redis {
             ("LPOP", "BLPOP")
         };
         let max = max.max(1);
-        let now: Vec<Vec<u8>> = self.call(None, |c| {
-            redis::cmd(pop)
-                .arg(key)
-                .arg(max)
-                .query::<Value>(c)
-                .map(bytes_list)
-        })?;
         let deadline = match wait {
-            _ if !now.is_empty() => return Ok(now),
-            Wait::No => return Ok(now),
+            Wait::No => {
+                return self.call(None, |c| {
+                    redis::cmd(pop)
+                        .arg(key)
+                        .arg(max)
+                        .query::<Value>(c)
+                        .map(bytes_list)
+                });
+            }
             Wait::Until(d) => Some(d),
             Wait::Forever => None,
         };
@@ -453,14 +456,16 @@ impl Backend for Redis {
         };
         let mut out = vec![first];
         if max > 1 {
-            let more: Vec<Vec<u8>> = self.call(None, |c| {
+            // More, if they are there now; the first is kept whatever happens here.
+            if let Ok(more) = self.call(None, |c| {
                 redis::cmd(pop)
                     .arg(key)
                     .arg(max - 1)
                     .query::<Value>(c)
                     .map(bytes_list)
-            })?;
-            out.extend(more);
+            }) {
+                out.extend(more);
+            }
         }
         Ok(out)
     }
@@ -502,7 +507,24 @@ impl Backend for Redis {
     fn claim(&self, queue: &str, worker: &str, max: usize, wait: Wait) -> Result<Vec<Lease>> {
         let (tasks, _) = worker_keys(worker);
         let deadline = match wait {
-            Wait::No => Some(Instant::now()),
+            Wait::No => {
+                let got: Vec<Vec<u8>> = self.call(None, |c| {
+                    self.scripts
+                        .claim_more
+                        .key(queue)
+                        .key(&tasks)
+                        .arg(max)
+                        .invoke::<Value>(c)
+                        .map(bytes_list)
+                })?;
+                return Ok(got
+                    .into_iter()
+                    .map(|payload| Lease {
+                        worker: worker.to_string(),
+                        payload,
+                    })
+                    .collect());
+            }
             Wait::Until(d) => Some(d),
             Wait::Forever => None,
         };
@@ -548,12 +570,11 @@ impl Backend for Redis {
         let run = |c: &mut Connection| -> RedisResult<Vec<i64>> {
             let mut p = redis::pipe();
             for a in acks {
-                let (tasks, alive) = worker_keys(&a.lease.worker);
+                let (tasks, _) = worker_keys(&a.lease.worker);
                 p.cmd("EVALSHA")
                     .arg(self.scripts.ack.get_hash())
-                    .arg(4)
+                    .arg(3)
                     .arg(&tasks)
-                    .arg(&alive)
                     .arg(format!("{}:done:{}", a.reply, a.id))
                     .arg(a.reply)
                     .arg(a.lease.payload.as_slice())
@@ -616,7 +637,8 @@ impl Backend for Redis {
         &self,
         workers: &str,
         election: &str,
-        ttl: Duration,
+        every: Duration,
+        grace: Duration,
         decide: &mut dyn FnMut(&Lease) -> Reaped,
     ) -> Result<usize> {
         let won: Option<String> = self.call(None, |c| {
@@ -625,7 +647,7 @@ impl Backend for Redis {
                 .arg(crate::sys::pid())
                 .arg("NX")
                 .arg("PX")
-                .arg(millis(ttl))
+                .arg(millis(every))
                 .query(c)
         })?;
         if won.is_none() {
@@ -634,10 +656,33 @@ impl Backend for Redis {
         let members: Vec<String> =
             self.call(None, |c| redis::cmd("SMEMBERS").arg(workers).query(c))?;
         let mut reaped = 0;
+        // A lapsed lease is watched for `grace` before its tasks are taken: a worker that
+        // was only cut off from the server (the server stalled, the network dropped)
+        // renews as soon as it gets through again, and keeps its tasks.
+        let watch = millis(grace * 8 + Duration::from_secs(60));
         for w in members {
             let (tasks, alive) = worker_keys(&w);
-            let live: bool = self.call(None, |c| redis::cmd("EXISTS").arg(&alive).query(c))?;
+            let suspect = format!("{w}:suspect");
+            let (live, fresh, left): (bool, Option<String>, i64) = self.call(None, |c| {
+                redis::pipe()
+                    .cmd("EXISTS")
+                    .arg(&alive)
+                    .cmd("SET")
+                    .arg(&suspect)
+                    .arg("1")
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(watch)
+                    .cmd("PTTL")
+                    .arg(&suspect)
+                    .query(c)
+            })?;
             if live {
+                self.call(None, |c| redis::cmd("DEL").arg(&suspect).query::<()>(c))?;
+                continue;
+            }
+            let watched = Duration::from_millis((watch as i64 - left).max(0) as u64);
+            if fresh.is_some() || watched < grace {
                 continue;
             }
             let leased: Vec<Vec<u8>> = self.call(None, |c| {
@@ -670,13 +715,16 @@ impl Backend for Redis {
                 };
                 reaped += usize::from(moved);
             }
+            // Forgotten only if it is still lapsed and holds nothing (it may have come back).
             self.call(None, |c| {
-                redis::pipe()
-                    .cmd("SREM")
-                    .arg(workers)
+                self.scripts
+                    .forget
+                    .key(workers)
+                    .key(&alive)
+                    .key(&tasks)
+                    .key(&suspect)
                     .arg(&w)
-                    .ignore()
-                    .query::<()>(c)
+                    .invoke::<i64>(c)
             })?;
         }
         Ok(reaped)

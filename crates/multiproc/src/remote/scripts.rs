@@ -29,14 +29,15 @@ end
 return out
 "#;
 
-/// `KEYS`: tasks, alive, done, reply; `ARGV`: payload, result, keep (ms).
-/// 1 accepted, 2 duplicate, 0 refused (the lease lapsed, or the task was reaped).
+/// `KEYS`: tasks, done, reply; `ARGV`: payload, result, keep (ms).
+/// 1 accepted, 2 duplicate, 0 refused (the task is no longer this worker's: its lease
+/// lapsed and the reaper took it back). A lapsed lease whose tasks were not taken yet
+/// (the worker was cut off, not lost) still acks: nobody else has the task.
 pub(crate) const ACK: &str = r#"
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3]) then return 2 end
-redis.call('RPUSH', KEYS[4], ARGV[2])
-redis.call('PEXPIRE', KEYS[4], ARGV[3])
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return 2 end
+redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 "#;
 
@@ -60,6 +61,15 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then
   redis.call('RPUSH', KEYS[3], ARGV[2])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
+return 1
+"#;
+
+/// `KEYS`: workers, alive, tasks, suspect; `ARGV`: worker. Forgets a reaped worker if it
+/// is still lapsed and holds no task (it may have renewed since it was reaped).
+pub(crate) const FORGET: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('LLEN', KEYS[3]) > 0 then return 0 end
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[4])
 return 1
 "#;
 

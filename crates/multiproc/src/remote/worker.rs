@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::backend::{Ack, Backend, Lease, Wait};
 use super::context::Remote;
 use super::object::{dec, enc};
-use super::pool::{Keys, housekeep};
+use super::pool::{Keys, REAP_EVERY, housekeep};
 use super::redis_backend::random_u128;
 use super::task::{Outcome, ReplyWire, TaskWire, Trampoline};
 use crate::error::RemoteError;
@@ -79,6 +79,22 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The lease lapsed. A worker that kept trying to renew (the backend stalled or was
+    /// cut off) renews it under the same name: the reaper, which waits a grace period for
+    /// exactly this, has not taken its tasks. A worker that itself stalled past its lease
+    /// takes a new name: whatever it finishes under the old one is refused.
+    fn renew_lapsed(&self, stalled: bool) -> Result<(), RemoteError> {
+        if !stalled
+            && self
+                .backend
+                .extend(&self.keys.workers, &self.name(), self.lease, true)?
+        {
+            return Ok(());
+        }
+        self.renamed.fetch_add(1, Ordering::Relaxed);
+        self.register()
     }
 
     /// Registers under a fresh name.
@@ -166,33 +182,44 @@ impl Worker {
         let beat = shared.lease / 3;
         let mut next_reap = Instant::now();
         let mut result = Ok(());
+        let mut slept_at = Instant::now();
+        let mut pause = Duration::ZERO;
         while !shared.stopping() && !slots.iter().all(|s| s.is_finished()) {
-            match shared
-                .backend
-                .extend(&shared.keys.workers, &shared.name(), shared.lease, false)
-            {
-                Ok(true) => {}
+            // Whether this process woke on time from its last pause: oversleeping by half
+            // a lease means it was stopped (SIGSTOP, a frozen VM), not merely cut off (time
+            // spent waiting for the backend does not count).
+            let stalled = slept_at.elapsed() > pause + shared.lease / 2;
+            let renewed =
+                shared
+                    .backend
+                    .extend(&shared.keys.workers, &shared.name(), shared.lease, false);
+            pause = match renewed {
+                Ok(true) => beat,
                 Ok(false) => {
-                    shared.renamed.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = shared.register() {
+                    if let Err(e) = shared.renew_lapsed(stalled) {
                         result = Err(e);
                         break;
                     }
+                    beat
                 }
                 Err(RemoteError::BackendLost) => {
                     result = Err(RemoteError::BackendLost);
                     break;
                 }
-                Err(_) => {} // unreachable for now: try again at the next beat
-            }
+                // Cut off: try again soon, so the lease is renewed as soon as the backend
+                // answers (the reaper waits `REAP_GRACE` for that).
+                Err(_) => Duration::from_millis(100),
+            };
             if Instant::now() >= next_reap {
-                housekeep(&*shared.backend, &shared.keys, shared.lease);
-                next_reap = Instant::now() + shared.lease / 2;
+                housekeep(&*shared.backend, &shared.keys);
+                next_reap = Instant::now() + REAP_EVERY;
             }
-            // A heartbeat period, in short steps so a stop is seen promptly.
-            let until = Instant::now() + beat;
+            // Until the next beat, in short steps so a stop is seen promptly.
+            pause = pause.min(REAP_EVERY);
+            slept_at = Instant::now();
+            let until = slept_at + pause;
             while Instant::now() < until && !shared.stopping() {
-                std::thread::sleep(Duration::from_millis(20).min(beat));
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
         shared.stop.store(true, Ordering::Relaxed);
@@ -259,20 +286,28 @@ fn slot(s: &Shared, prefetch: usize) {
                 })
             })
             .collect();
-        match s.backend.ack(&acks, keep) {
-            Ok(done) => {
-                for a in done {
-                    if a == super::backend::Acked::Accepted {
-                        s.accepted.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        s.refused.fetch_add(1, Ordering::Relaxed);
+        // Acked until the backend answers: a task left leased by a live worker would wait
+        // for ever. Given up only if the worker was renamed (the reaper takes the tasks
+        // back), the backend lost its data, or it stops and the backend stays away a lease.
+        let since = Instant::now();
+        loop {
+            match s.backend.ack(&acks, keep) {
+                Ok(done) => {
+                    for a in done {
+                        if a == super::backend::Acked::Accepted {
+                            s.accepted.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            s.refused.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
+                    break;
                 }
-            }
-            // Not acked: the tasks stay leased, and the reaper answers them if this worker
-            // is lost; if it lives, the next ack attempt of... none: count them refused.
-            Err(_) => {
-                s.refused.fetch_add(acks.len() as u64, Ordering::Relaxed);
+                Err(RemoteError::BackendLost) => return,
+                Err(_) if s.name() != name || (s.stopping() && since.elapsed() > s.lease) => {
+                    s.refused.fetch_add(acks.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         }
     }
