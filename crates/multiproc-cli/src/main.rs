@@ -51,6 +51,23 @@ enum Command {
         #[arg(long)]
         no_python: bool,
     },
+    /// Run remote pool tasks (of this program's build) from a Redis namespace until
+    /// SIGTERM or `Remote::stop_workers`.
+    Worker {
+        /// The server: redis://[user[:password]@]host:port[/db], rediss:// for TLS.
+        #[arg(long)]
+        redis: String,
+        /// The namespace whose tasks to run.
+        #[arg(long)]
+        namespace: String,
+        /// Tasks run at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// The heartbeat lease in milliseconds: a worker lost this long (plus about a
+        /// second) has its tasks taken back.
+        #[arg(long, default_value_t = 5000)]
+        lease_ms: u64,
+    },
     /// Manager servers for other programs.
     Manager {
         #[command(subcommand)]
@@ -112,6 +129,26 @@ fn main() {
             };
             if let Err(e) = bench::run(&opts) {
                 eprintln!("cannot write the report {}: {e}", opts.out.display());
+                std::process::exit(1);
+            }
+        }
+        Command::Worker {
+            redis,
+            namespace,
+            concurrency,
+            lease_ms,
+        } => {
+            let worker = multiproc::remote::Remote::builder(&redis, &namespace)
+                .lease(std::time::Duration::from_millis(lease_ms))
+                .connect()
+                .and_then(|r| {
+                    multiproc::remote::Worker::new(&r)
+                        .concurrency(concurrency)
+                        .stop_on_sigterm()?
+                        .run()
+                });
+            if let Err(e) = worker {
+                eprintln!("multiproc worker: {e}");
                 std::process::exit(1);
             }
         }

@@ -107,7 +107,7 @@ fn has_colour(s: &str) -> bool {
 
 #[test]
 fn at_80_columns_no_line_is_wider_and_colour_and_tables_are_in_place() {
-    for section in ["threads", "memory"] {
+    for section in ["threads", "memory", "remote"] {
         let raw = watchdog(300, move || under_pty(&["--section", section], 80, &[]));
         let text = strip_escapes(&raw);
         for line in text.split(['\n', '\r']) {
@@ -119,6 +119,14 @@ fn at_80_columns_no_line_is_wider_and_colour_and_tables_are_in_place() {
         }
         assert!(has_colour(&raw), "{section}: no colour on a terminal");
         assert!(text.contains("== summary =="), "{section}: no summary");
+        if section == "remote" {
+            // redis-server is installed (by .ci/run): the section ran, it did not skip.
+            assert!(
+                text.contains("2 worker processes"),
+                "remote section skipped:\n{text}"
+            );
+            assert!(text.contains("WorkerLost"), "{text}");
+        }
         if section == "memory" {
             // A table prints inside its experiment: after its heading, before its result.
             let heading = text.find("▸ Many small objects").expect("heading");
@@ -181,7 +189,7 @@ fn an_unknown_section_is_an_error_naming_the_sections() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("threads, processes, ipc, pools, memory"),
+        err.contains("threads, processes, ipc, pools, memory, remote"),
         "{err}"
     );
 }

@@ -19,7 +19,7 @@ fn connect(s: &RedisServer, ns: &str) -> Remote {
 #[test]
 fn queue_is_fifo_bounded_and_times_out() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "q");
         let q = r.queue::<u32>("fifo", 3).unwrap();
         assert_eq!(q.maxsize(), 3);
@@ -54,7 +54,7 @@ fn queue_is_fifo_bounded_and_times_out() {
 #[test]
 fn a_blocked_put_proceeds_when_a_get_makes_room_and_a_blocked_get_when_a_put_comes() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "q");
         let q = r.queue::<u64>("room", 1).unwrap();
         q.put(1).unwrap();
@@ -84,7 +84,7 @@ fn drain<T>(from: &impl Get<T>, to: &impl Put<T>) -> usize {
 #[test]
 fn remote_queues_speak_the_local_queue_traits() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "traits");
         let local = multiproc::queue::Queue::new(0);
         for i in 0..5u32 {
@@ -102,7 +102,7 @@ fn remote_queues_speak_the_local_queue_traits() {
 #[test]
 fn joinable_queue_counts_tasks_across_threads() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "jq");
         let q = r.joinable_queue::<u32>("work", 0).unwrap();
         assert!(
@@ -140,7 +140,7 @@ fn joinable_queue_counts_tasks_across_threads() {
 #[test]
 fn dict_list_value_namespace_behave_as_pythons() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "objs");
         let d = r.dict::<String, i64>("d").unwrap();
         assert_eq!(d.get(&"x".into()).unwrap(), None);
@@ -207,7 +207,7 @@ fn dict_list_value_namespace_behave_as_pythons() {
 #[test]
 fn an_object_opened_as_another_type_is_a_data_error_not_a_misread() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "types");
         r.list::<String>("names")
             .unwrap()
@@ -222,7 +222,7 @@ fn an_object_opened_as_another_type_is_a_data_error_not_a_misread() {
 #[test]
 fn threads_increment_under_a_lock_without_losing_updates() {
     common::watchdog(120, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "lock");
         let lock = r.lock("l").unwrap();
         let total = r.value("n", 0u64).unwrap();
@@ -252,7 +252,7 @@ fn threads_increment_under_a_lock_without_losing_updates() {
 #[test]
 fn rlock_is_reentrant_for_its_thread_only() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "rlock");
         let l = r.rlock("r").unwrap();
         l.acquire().unwrap();
@@ -289,7 +289,7 @@ fn rlock_is_reentrant_for_its_thread_only() {
 #[test]
 fn semaphore_bounds_holders_and_bounded_refuses_extra_releases() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "sem");
         let sem = r.semaphore("s", 2).unwrap();
         assert!(sem.try_acquire().unwrap());
@@ -315,7 +315,7 @@ fn semaphore_bounds_holders_and_bounded_refuses_extra_releases() {
 #[test]
 fn event_wakes_a_waiter_in_another_thread() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "ev");
         let e = r.event("e").unwrap();
         assert!(!e.is_set().unwrap());
@@ -334,7 +334,7 @@ fn event_wakes_a_waiter_in_another_thread() {
 #[test]
 fn condition_notify_wakes_waiters_and_wait_requires_the_lock() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "cond");
         let c = r.condition("c").unwrap();
         assert!(matches!(
@@ -370,7 +370,7 @@ fn condition_notify_wakes_waiters_and_wait_requires_the_lock() {
 #[test]
 fn barrier_releases_all_parties_with_distinct_indexes_and_breaks_on_timeout() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "bar");
         let parties = 3;
         for _round in 0..2 {
@@ -404,7 +404,7 @@ fn handles_travel_by_reference_to_child_processes() {
         q.put(7).unwrap();
     }
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = connect(&s, "handles");
         let d = r.dict::<String, u32>("d").unwrap();
         let q = r.queue::<u32>("q", 0).unwrap();
@@ -423,14 +423,14 @@ fn handles_travel_by_reference_to_child_processes() {
 #[test]
 fn a_stopped_server_gives_timeouts_within_the_deadline_then_the_run_goes_on() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = Remote::builder(&s.url(), "stop")
             .op_timeout(Duration::from_millis(500))
             .connect()
             .unwrap();
         let q = r.queue::<u32>("q", 0).unwrap();
         q.put(1).unwrap();
-        s.signal(libc::SIGSTOP);
+        common::redis::signal(&s, libc::SIGSTOP);
         let t = Instant::now();
         assert!(matches!(q.qsize(), Err(RemoteError::Timeout)));
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
@@ -440,7 +440,7 @@ fn a_stopped_server_gives_timeouts_within_the_deadline_then_the_run_goes_on() {
             Err(GetError::Unavailable(_) | GetError::Empty)
         ));
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-        s.signal(libc::SIGCONT);
+        common::redis::signal(&s, libc::SIGCONT);
         // Nothing lost; the handle reconnects by itself.
         assert_eq!(q.get_timeout(Duration::from_secs(10)).unwrap(), 1);
     });
@@ -449,11 +449,11 @@ fn a_stopped_server_gives_timeouts_within_the_deadline_then_the_run_goes_on() {
 #[test]
 fn a_server_restarted_without_persistence_is_backend_lost_and_with_aof_nothing_is_lost() {
     common::watchdog(90, || {
-        let mut s = RedisServer::start();
+        let mut s = common::redis::start(false);
         let r = connect(&s, "lost");
         let q = r.queue::<u32>("q", 0).unwrap();
         q.put(1).unwrap();
-        s.restart();
+        s.restart().unwrap();
         let t = Instant::now();
         let got = q.get_timeout(Duration::from_secs(5));
         assert!(
@@ -466,7 +466,7 @@ fn a_server_restarted_without_persistence_is_backend_lost_and_with_aof_nothing_i
         let r2 = connect(&s, "lost");
         assert_eq!(r2.queue::<u32>("q", 0).unwrap().qsize().unwrap(), 0);
 
-        let mut s = RedisServer::start_with(true);
+        let mut s = common::redis::start(true);
         let r = connect(&s, "aof");
         let q = r.queue::<u32>("q", 0).unwrap();
         for i in 0..100 {
@@ -474,7 +474,7 @@ fn a_server_restarted_without_persistence_is_backend_lost_and_with_aof_nothing_i
         }
         // AOF is fsynced every second: give it that long before the crash.
         std::thread::sleep(Duration::from_millis(1500));
-        s.restart();
+        s.restart().unwrap();
         let got: Vec<u32> = (0..100)
             .map(|_| q.get_timeout(Duration::from_secs(10)).unwrap())
             .collect();

@@ -52,7 +52,7 @@ fn holder((url, ns, lease_ms): (String, String, u64)) {
 #[test]
 fn a_lock_whose_holder_is_killed_is_granted_after_its_lease_with_owner_died() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let lease = 500;
         let r = connect(&s, "killed-holder", lease);
         let mut p = Process::new(holder, (s.url(), "killed-holder".to_string(), lease));
@@ -84,7 +84,7 @@ fn a_lock_whose_holder_is_killed_is_granted_after_its_lease_with_owner_died() {
 #[test]
 fn a_holder_stopped_past_its_lease_loses_the_lock_and_its_fenced_write_is_refused() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let lease = 400;
         let r = connect(&s, "stalled-holder", lease);
         let mut p = Process::new(holder, (s.url(), "stalled-holder".to_string(), lease));
@@ -129,7 +129,7 @@ fn increment((url, ns, n): (String, String, u64)) {
 #[test]
 fn four_processes_increment_under_one_lock_without_losing_an_update() {
     common::watchdog(300, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = remote::connect(&s.url(), "counter").unwrap();
         let per = 5_000;
         let mut ps: Vec<_> = (0..4)
@@ -211,13 +211,13 @@ fn pool_through(
 #[test]
 fn a_server_stopped_longer_than_the_lease_loses_and_duplicates_nothing() {
     common::watchdog(180, || {
-        let mut s = RedisServer::start();
+        let mut s = common::redis::start(false);
         let n = 300;
         let started = pool_through(&mut s, "server-stop", n, |s| {
-            s.signal(libc::SIGSTOP);
+            common::redis::signal(&s, libc::SIGSTOP);
             // The server is stopped past every lease (2 s) and call timeout (1 s).
             std::thread::sleep(Duration::from_secs(3));
-            s.signal(libc::SIGCONT);
+            common::redis::signal(&s, libc::SIGCONT);
         });
         let distinct: HashSet<u64> = started.iter().copied().collect();
         assert_eq!(distinct.len(), n as usize);
@@ -228,11 +228,11 @@ fn a_server_stopped_longer_than_the_lease_loses_and_duplicates_nothing() {
 #[test]
 fn a_server_killed_and_restarted_with_aof_loses_nothing_submitted() {
     common::watchdog(180, || {
-        let mut s = RedisServer::start_with(true);
+        let mut s = common::redis::start(true);
         pool_through(&mut s, "server-kill", 300, |s| {
             // What was written a second ago is on disk (appendfsync everysec).
             std::thread::sleep(Duration::from_millis(1200));
-            s.restart();
+            s.restart().unwrap();
         });
     });
 }
@@ -240,7 +240,7 @@ fn a_server_killed_and_restarted_with_aof_loses_nothing_submitted() {
 #[test]
 fn waiters_get_backend_lost_when_the_server_comes_back_empty() {
     common::watchdog(60, || {
-        let mut s = RedisServer::start();
+        let mut s = common::redis::start(false);
         let r = connect(&s, "lost-waiters", 2000);
         let q = r.queue::<u32>("q", 0).unwrap();
         let pool = r.pool().unwrap();
@@ -251,7 +251,7 @@ fn waiters_get_backend_lost_when_the_server_comes_back_empty() {
             (q2.get_timeout(Duration::from_secs(20)), t.elapsed())
         });
         assert!(common::eventually(10, || r.check().is_ok()));
-        s.restart();
+        s.restart().unwrap();
         let (got, took) = waiter.join().unwrap();
         assert!(
             matches!(got, Err(GetError::Unavailable(ref m)) if m.contains("lost")),

@@ -61,7 +61,7 @@ fn fails(x: u64) -> u64 {
 #[test]
 fn apply_map_and_callbacks_run_on_remote_workers() {
     common::watchdog(120, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = remote::connect(&s.url(), "basic").unwrap();
         let w = start_worker(&s, "basic", 2, 2000);
         let pool = r.pool().unwrap();
@@ -120,7 +120,7 @@ fn apply_map_and_callbacks_run_on_remote_workers() {
 #[test]
 fn terminate_without_workers_fails_queued_tasks_at_once_and_they_never_run() {
     common::watchdog(60, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let r = remote::connect(&s.url(), "term").unwrap();
         let pool = r.pool().unwrap();
         let results = pool.submit_many(square, 0..1000u64).unwrap();
@@ -165,7 +165,7 @@ fn sigkill(pid: u32) {
 /// `n` tasks over 3 workers × 4 slots while `kills` random workers are SIGKILLed (and
 /// replaced); every task ends with exactly one result. Returns (values, lost, started).
 fn run_with_kills(ns: &str, n: u64, kills: usize, attempts: u32) -> (usize, usize, Vec<u64>) {
-    let s = RedisServer::start();
+    let s = common::redis::start(false);
     let lease = 600;
     let r = Remote::builder(&s.url(), ns)
         .lease(Duration::from_millis(lease))
@@ -263,7 +263,7 @@ fn slow(x: u64) -> u64 {
 #[test]
 fn a_worker_stopped_past_its_lease_loses_its_task_to_another_and_its_late_ack_is_refused() {
     common::watchdog(120, || {
-        let s = RedisServer::start();
+        let s = common::redis::start(false);
         let lease = 400;
         let r = Remote::builder(&s.url(), "stall")
             .lease(Duration::from_millis(lease))

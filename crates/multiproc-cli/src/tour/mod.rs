@@ -6,6 +6,7 @@ mod ipc;
 mod memory;
 mod pools;
 mod processes;
+mod remote;
 pub mod report;
 mod threads;
 
@@ -30,6 +31,11 @@ const SECTIONS: &[Section] = &[
         "memory",
         "the memory pool, in one process and in shared memory",
         memory::run,
+    ),
+    (
+        "remote",
+        "beyond one machine: the same objects and pool on Redis",
+        remote::run,
     ),
 ];
 

@@ -68,6 +68,7 @@ mod queue;
 mod redis_backend;
 mod scripts;
 mod semaphore;
+mod server;
 mod task;
 mod value;
 mod worker;
@@ -85,6 +86,7 @@ pub use pool::{Builder as PoolBuilder, Pool};
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use redis_backend::Redis;
 pub use semaphore::{BoundedSemaphore, Semaphore};
+pub use server::RedisServer;
 pub use value::Value;
 pub use worker::{Worker, WorkerStats, run_worker, worker_main};
 

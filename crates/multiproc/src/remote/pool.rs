@@ -119,6 +119,8 @@ pub(crate) struct Keys {
     pub reaper: String,
     /// Attempts per task id.
     pub attempts: String,
+    /// Bumped by [`Remote::stop_workers`]: workers that saw another value stop.
+    pub shutdown: String,
     ns: String,
 }
 
@@ -130,6 +132,7 @@ impl Keys {
             workers: k("workers"),
             reaper: k("reaper"),
             attempts: k("attempts"),
+            shutdown: k("shutdown"),
             ns: ns.to_string(),
         }
     }

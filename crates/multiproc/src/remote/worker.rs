@@ -169,6 +169,7 @@ impl Worker {
             renamed: AtomicU64::new(0),
         });
         shared.register()?;
+        let shutdown_seen = shared.backend.get(&shared.keys.shutdown, None)?;
         let slots: Vec<_> = (0..self.concurrency)
             .map(|i| {
                 let (s, prefetch) = (shared.clone(), self.prefetch);
@@ -213,6 +214,13 @@ impl Worker {
             if Instant::now() >= next_reap {
                 housekeep(&*shared.backend, &shared.keys);
                 next_reap = Instant::now() + REAP_EVERY;
+                if shared
+                    .backend
+                    .get(&shared.keys.shutdown, None)
+                    .is_ok_and(|now| now != shutdown_seen)
+                {
+                    break; // `Remote::stop_workers`
+                }
             }
             // Until the next beat, in short steps so a stop is seen promptly.
             pause = pause.min(REAP_EVERY);
@@ -330,6 +338,16 @@ fn run_task(payload: &[u8]) -> (Option<TaskWire>, Outcome) {
         Err(p) => Outcome::Panicked(crate::thread::to_panic("remote worker", &*p)),
     };
     (Some(task), outcome)
+}
+
+impl Remote {
+    /// Asks every worker of the namespace running now to stop gracefully (as `SIGTERM`
+    /// does: running tasks finish, nothing new is claimed); workers started afterwards
+    /// are not affected (≈ Celery's `control.shutdown()`).
+    pub fn stop_workers(&self) -> Result<(), RemoteError> {
+        let keys = Keys::new(&self.space.namespace);
+        self.space.backend.incr(&keys.shutdown, None, 1).map(|_| ())
+    }
 }
 
 /// The worker entry point for a user's program (the same build as the program that
