@@ -214,10 +214,10 @@ fn a_server_stopped_longer_than_the_lease_loses_and_duplicates_nothing() {
         let mut s = common::redis::start(false);
         let n = 300;
         let started = pool_through(&mut s, "server-stop", n, |s| {
-            common::redis::signal(&s, libc::SIGSTOP);
+            common::redis::signal(s, libc::SIGSTOP);
             // The server is stopped past every lease (2 s) and call timeout (1 s).
             std::thread::sleep(Duration::from_secs(3));
-            common::redis::signal(&s, libc::SIGCONT);
+            common::redis::signal(s, libc::SIGCONT);
         });
         let distinct: HashSet<u64> = started.iter().copied().collect();
         assert_eq!(distinct.len(), n as usize);
