@@ -183,7 +183,10 @@ fn pool_through(
     let started = r.list::<u64>("started").unwrap();
     let mut ws: Vec<_> = (0..2)
         .map(|_| {
-            let mut p = Process::new(worker, (s.url(), ns.to_string(), 2));
+            // Daemons: a failed test's workers die with it rather than hold up its exit.
+            let mut p = Process::builder()
+                .daemon(true)
+                .target(worker, (s.url(), ns.to_string(), 2));
             p.start().unwrap();
             p
         })

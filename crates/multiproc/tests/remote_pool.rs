@@ -37,7 +37,10 @@ fn worker((url, ns, slots, lease_ms): (String, String, usize, u64)) {
 }
 
 fn start_worker(s: &RedisServer, ns: &str, slots: usize, lease_ms: u64) -> Process<()> {
-    let mut p = Process::new(worker, (s.url(), ns.to_string(), slots, lease_ms));
+    // A daemon: a failed test's workers die with it rather than hold up its exit.
+    let mut p = Process::builder()
+        .daemon(true)
+        .target(worker, (s.url(), ns.to_string(), slots, lease_ms));
     p.start().unwrap();
     p
 }

@@ -142,6 +142,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Takes up to `max` items from the front (from the back with `back`), waiting as
     /// `wait` says for the first; empty if none came.
     fn pop(&self, key: &str, max: usize, back: bool, wait: Wait) -> Result<Vec<Vec<u8>>>;
+    /// The first `max` items, left in place, waiting as `wait` says for one: a reader that
+    /// loses the answer (a timeout, a dropped connection) reads them again, where a pop's
+    /// lost answer loses them. [`trim_front`](Self::trim_front) drops them once handled.
+    fn peek(&self, key: &str, max: usize, wait: Wait) -> Result<Vec<Vec<u8>>>;
+    /// Drops the first `n` items.
+    fn trim_front(&self, key: &str, n: usize) -> Result<()>;
     /// The number of items.
     fn len(&self, key: &str) -> Result<u64>;
     /// Items `start..=stop` (negative counts from the back, as Python's and Redis's).
@@ -163,6 +169,9 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// worker ([`Acked::Refused`]: its lease lapsed and [`reap`](Self::reap) took it) or
     /// answered already ([`Acked::Duplicate`]).
     fn ack(&self, acks: &[Ack<'_>], keep: Duration) -> Result<Vec<Acked>>;
+    /// Every task `worker` holds a lease on now (a worker that lost a claim's answer, to a
+    /// timeout or an interrupted read, finds the task here).
+    fn leases(&self, worker: &str) -> Result<Vec<Lease>>;
     /// Gives `lease` back to `queue`, to be claimed again after `delay`.
     fn nack(&self, lease: &Lease, queue: &str, delay: Duration) -> Result<bool>;
     /// Starts or extends `worker`'s lease on everything it claimed, for `ttl`. With `fresh`

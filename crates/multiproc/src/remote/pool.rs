@@ -486,6 +486,26 @@ impl Pool {
         }
     }
 
+    /// Drops every task waiting in the namespace's queue for this build, any client's (≈
+    /// `celery purge`); this handle's fail with [`PoolError::Terminated`]. Tasks already
+    /// claimed run on. How many were dropped.
+    pub fn purge(&self) -> Result<u64, RemoteError> {
+        let n = self.inner.backend.len(&self.inner.keys.tasks)?;
+        self.inner.backend.delete(&self.inner.keys.tasks, None)?;
+        let queued: Vec<u64> = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        for seq in queued {
+            self.inner.finish(seq, Err(PoolError::Terminated));
+        }
+        Ok(n)
+    }
+
     /// Tasks of this handle without a result yet.
     pub fn pending(&self) -> usize {
         self.inner.pending_len()
@@ -605,7 +625,10 @@ fn collect(pool: Weak<Inner>) {
                     Duration::from_secs(1)
                 },
         );
-        let got = match backend.pop(&reply, 512, false, wait) {
+        // Read without taking, trimmed once delivered: an answer lost on the way (a
+        // timeout, a dropped connection) is read again, never lost; one delivered twice is
+        // ignored the second time (a result is set once).
+        let got = match backend.peek(&reply, 512, wait) {
             Ok(g) => g,
             Err(RemoteError::BackendLost) => {
                 // Nothing submitted before can be answered now.
@@ -634,13 +657,17 @@ fn collect(pool: Weak<Inner>) {
             }
         };
         let Some(inner) = pool.upgrade() else { return };
-        for b in got {
-            let Ok(r) = dec::<ReplyWire>(&b) else {
+        for b in &got {
+            let Ok(r) = dec::<ReplyWire>(b) else {
                 continue;
             };
             if let Some(seq) = inner.seq_of(&r.id) {
                 inner.finish(seq, r.outcome.into_result());
             }
+        }
+        if !got.is_empty() {
+            // Not trimmed (the backend went away): read again, and ignored, next time.
+            let _ = backend.trim_front(&reply, got.len());
         }
     }
 }

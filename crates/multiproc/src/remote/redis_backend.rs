@@ -191,13 +191,20 @@ impl Redis {
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
             .ok_or(RemoteError::Timeout)?;
-        self.client
-            .get_connection_with_timeout(left)
-            .map_err(|e| match classify(e) {
-                (RemoteError::Backend(m), _) => RemoteError::Backend(m),
-                (RemoteError::Timeout, _) => RemoteError::Timeout,
-                (e, _) => RemoteError::Unreachable(format!("{}: {e}", self.shown)),
-            })
+        let mut got = self.client.get_connection_with_timeout(left);
+        // Interrupted (this process was stopped and continued mid-connect): once more.
+        if got.as_ref().is_err_and(interrupted) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RemoteError::Timeout);
+            }
+            got = self.client.get_connection_with_timeout(left);
+        }
+        got.map_err(|e| match classify(e) {
+            (RemoteError::Backend(m), _) => RemoteError::Backend(m),
+            (RemoteError::Timeout, _) => RemoteError::Timeout,
+            (e, _) => RemoteError::Unreachable(format!("{}: {e}", self.shown)),
+        })
     }
 
     /// A connection (an idle one, or a new one whose epoch is checked), and whether it is
@@ -322,6 +329,19 @@ impl Redis {
             }
         }
     }
+}
+
+/// Whether `e` is an interrupted read (EINTR), which a socket read with a timeout gives
+/// after its process was stopped and continued.
+fn interrupted(e: &RedisError) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::Interrupted;
+        }
+        source = s.source();
+    }
+    e.is_io_error() && e.to_string().contains("(os error 4)")
 }
 
 /// Whether `e` says the connection was closed by the other end (end of file, reset,
@@ -470,6 +490,42 @@ impl Backend for Redis {
         Ok(out)
     }
 
+    fn peek(&self, key: &str, max: usize, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let max = max.max(1) as i64;
+        let now: Vec<Vec<u8>> = self.call(None, |c| {
+            redis::cmd("LRANGE").arg(key).arg(0).arg(max - 1).query(c)
+        })?;
+        let deadline = match wait {
+            _ if !now.is_empty() => return Ok(now),
+            Wait::No => return Ok(now),
+            Wait::Until(d) => Some(d),
+            Wait::Forever => None,
+        };
+        // Blocks until the list has an item, leaving it as it is: moving the last item
+        // from the back to the back of the same list.
+        let some = self.blocking(deadline, |c, secs| {
+            redis::cmd("BLMOVE")
+                .arg(key)
+                .arg(key)
+                .arg("RIGHT")
+                .arg("RIGHT")
+                .arg(secs)
+                .query::<Option<Vec<u8>>>(c)
+        })?;
+        if some.is_none() {
+            return Ok(Vec::new());
+        }
+        self.call(None, |c| {
+            redis::cmd("LRANGE").arg(key).arg(0).arg(max - 1).query(c)
+        })
+    }
+
+    fn trim_front(&self, key: &str, n: usize) -> Result<()> {
+        self.call(None, |c| {
+            redis::cmd("LTRIM").arg(key).arg(n).arg(-1).query(c)
+        })
+    }
+
     fn len(&self, key: &str) -> Result<u64> {
         self.call(None, |c| redis::cmd("LLEN").arg(key).query(c))
     }
@@ -596,6 +652,20 @@ impl Backend for Redis {
                 1 => Acked::Accepted,
                 2 => Acked::Duplicate,
                 _ => Acked::Refused,
+            })
+            .collect())
+    }
+
+    fn leases(&self, worker: &str) -> Result<Vec<Lease>> {
+        let (tasks, _) = worker_keys(worker);
+        let all: Vec<Vec<u8>> = self.call(None, |c| {
+            redis::cmd("LRANGE").arg(&tasks).arg(0).arg(-1).query(c)
+        })?;
+        Ok(all
+            .into_iter()
+            .map(|payload| Lease {
+                worker: worker.to_string(),
+                payload,
             })
             .collect())
     }
@@ -922,35 +992,80 @@ impl Backend for Redis {
         poll: Duration,
         ready: &mut dyn FnMut() -> Result<bool>,
     ) -> Result<()> {
-        if ready()? {
-            return Ok(());
-        }
-        let connect_by = deadline.unwrap_or_else(|| Instant::now() + self.op_timeout);
-        // A connection of its own: once subscribed it reads only messages.
-        let mut conn = self.connect(connect_by.max(Instant::now() + Duration::from_millis(1)))?;
-        set_timeouts(
-            &conn,
-            connect_by.max(Instant::now() + Duration::from_millis(1)),
-        )?;
-        let mut ps = conn.as_pubsub();
-        ps.subscribe(channel).map_err(|e| classify(e).0)?;
+        // The server being away for a moment (restarting, stalled, this process stopped and
+        // continued) is not the end of a wait: it looks again until its deadline.
+        let passed = || deadline.is_some_and(|d| Instant::now() >= d);
+        let transient =
+            |e: &RemoteError| matches!(e, RemoteError::Unreachable(_) | RemoteError::Timeout);
+        let pause = || std::thread::sleep(Duration::from_millis(50));
         loop {
-            // Asked after subscribing, so a notification sent in between is not lost.
-            if ready()? {
-                return Ok(());
+            match ready() {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) if transient(&e) && !passed() => {
+                    pause();
+                    continue;
+                }
+                Err(e) if transient(&e) => return Err(RemoteError::Timeout),
+                Err(e) => return Err(e),
             }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(d) if d <= now => return Err(RemoteError::Timeout),
-                Some(d) => (d - now).min(poll),
-                None => poll,
+            if passed() {
+                return Err(RemoteError::Timeout);
+            }
+            // A connection of its own: once subscribed it reads only messages.
+            let by = deadline
+                .unwrap_or_else(|| Instant::now() + self.op_timeout)
+                .max(Instant::now() + Duration::from_millis(50));
+            let mut conn = match self.connect(by) {
+                Ok(c) => c,
+                Err(e) if transient(&e) => {
+                    pause();
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
-            ps.set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .map_err(|e| classify(e).0)?;
-            match ps.get_message() {
-                Ok(_) => {}
-                Err(e) if e.is_timeout() => self.check()?,
-                Err(e) => return Err(classify(e).0),
+            if set_timeouts(&conn, by).is_err() {
+                continue;
+            }
+            let mut ps = conn.as_pubsub();
+            if ps.subscribe(channel).is_err() {
+                pause();
+                continue;
+            }
+            loop {
+                // Asked after subscribing, so a notification sent in between is not lost.
+                match ready() {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) if transient(&e) && !passed() => pause(),
+                    Err(e) if transient(&e) => return Err(RemoteError::Timeout),
+                    Err(e) => return Err(e),
+                }
+                let now = Instant::now();
+                let left = match deadline {
+                    Some(d) if d <= now => return Err(RemoteError::Timeout),
+                    Some(d) => (d - now).min(poll),
+                    None => poll,
+                };
+                if ps
+                    .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .is_err()
+                {
+                    break;
+                }
+                match ps.get_message() {
+                    Ok(_) => {}
+                    Err(e) if e.is_timeout() => {
+                        if let Err(RemoteError::BackendLost) = self.check() {
+                            return Err(RemoteError::BackendLost);
+                        }
+                    }
+                    // A read with a timeout fails with EINTR after this process was stopped
+                    // and continued (signal(7)), with nothing read: look again.
+                    Err(e) if interrupted(&e) => {}
+                    // The subscription's connection failed: subscribe again.
+                    Err(_) => break,
+                }
             }
         }
     }

@@ -20,9 +20,10 @@
 //! // ... the program that submits tasks, as usual
 //! ```
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use super::backend::{Ack, Backend, Lease, Wait};
@@ -66,9 +67,38 @@ struct Shared {
     accepted: AtomicU64,
     refused: AtomicU64,
     renamed: AtomicU64,
+    /// Payloads a slot is running (claimed and not yet acked).
+    inflight: Mutex<HashSet<Vec<u8>>>,
+    /// Held (shared) by a slot from its claim until its payloads are in `inflight`, and
+    /// (exclusive) by the search for orphans, which so never mistakes a task being claimed
+    /// for one whose claim's answer was lost.
+    claiming: RwLock<()>,
+    /// Tasks leased to this worker that no slot knew of (a claim whose answer was lost):
+    /// the next free slot runs them.
+    orphans: Mutex<Vec<Lease>>,
 }
 
 impl Shared {
+    /// Finds tasks leased to this worker that no slot runs: a claim executed by the server
+    /// whose answer never arrived (timed out, interrupted). Without this a live worker would
+    /// hold them for ever.
+    fn adopt_orphans(&self) {
+        let _exclusive = self
+            .claiming
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Ok(leased) = self.backend.leases(&self.name()) else {
+            return;
+        };
+        let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+        for l in leased {
+            if inflight.insert(l.payload.clone()) {
+                orphans.push(l);
+            }
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
             || (self.sigterm && crate::sys::process::TERM_REQUESTED.load(Ordering::Relaxed))
@@ -167,6 +197,9 @@ impl Worker {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             renamed: AtomicU64::new(0),
+            inflight: Mutex::new(HashSet::new()),
+            claiming: RwLock::new(()),
+            orphans: Mutex::new(Vec::new()),
         });
         shared.register()?;
         let shutdown_seen = shared.backend.get(&shared.keys.shutdown, None)?;
@@ -182,6 +215,7 @@ impl Worker {
         // This thread heartbeats and reaps.
         let beat = shared.lease / 3;
         let mut next_reap = Instant::now();
+        let mut next_adopt = Instant::now() + ADOPT_EVERY;
         let mut result = Ok(());
         let mut slept_at = Instant::now();
         let mut pause = Duration::ZERO;
@@ -222,6 +256,10 @@ impl Worker {
                     break; // `Remote::stop_workers`
                 }
             }
+            if Instant::now() >= next_adopt {
+                shared.adopt_orphans();
+                next_adopt = Instant::now() + ADOPT_EVERY;
+            }
             // Until the next beat, in short steps so a stop is seen promptly.
             pause = pause.min(REAP_EVERY);
             slept_at = Instant::now();
@@ -245,6 +283,9 @@ impl Worker {
     }
 }
 
+/// How often a worker looks for tasks leased to it that no slot runs.
+const ADOPT_EVERY: Duration = Duration::from_secs(1);
+
 /// A task's lease, its (id, reply list), and its reply, encoded.
 type Answer = (Lease, Option<(String, String)>, Vec<u8>);
 
@@ -252,13 +293,33 @@ type Answer = (Lease, Option<(String, String)>, Vec<u8>);
 fn slot(s: &Shared, prefetch: usize) {
     while !s.stopping() {
         let name = s.name();
-        let wait = Wait::Until(Instant::now() + Duration::from_millis(500));
-        let leases = match s.backend.claim(&s.keys.tasks, &name, prefetch, wait) {
-            Ok(l) => l,
-            Err(RemoteError::BackendLost) => return,
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
+        let orphan = s
+            .orphans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let leases = match orphan {
+            Some(l) => vec![l],
+            None => {
+                let shared = s.claiming.read().unwrap_or_else(PoisonError::into_inner);
+                let wait = Wait::Until(Instant::now() + Duration::from_millis(500));
+                match s.backend.claim(&s.keys.tasks, &name, prefetch, wait) {
+                    Ok(l) => {
+                        let mut inflight =
+                            s.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+                        for lease in &l {
+                            inflight.insert(lease.payload.clone());
+                        }
+                        drop(shared);
+                        l
+                    }
+                    Err(RemoteError::BackendLost) => return,
+                    Err(_) => {
+                        drop(shared);
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                }
             }
         };
         let mut replies: Vec<Answer> = Vec::new();
@@ -317,6 +378,10 @@ fn slot(s: &Shared, prefetch: usize) {
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
+        }
+        let mut inflight = s.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        for (lease, _, _) in &replies {
+            inflight.remove(&lease.payload);
         }
     }
 }
