@@ -46,7 +46,7 @@ pub fn run(t: &mut Tour) {
         "ten processes share a remote dict and list; Pool(5).apply_async(myFun, callback=end_call) on two `multiproc worker` processes",
         "数据共享(Managers), 进程池",
     );
-    let work = Duration::from_millis(100);
+    let work = Duration::from_millis(50);
     let o = remote_seeds::run(&server.url(), "tour", work, false);
     t.done(
         format!(
@@ -63,10 +63,10 @@ pub fn run(t: &mut Tour) {
     );
 
     t.start(
-        "a worker SIGKILLed mid-run (lease 0.5 s): every task ends with exactly one result",
+        "a worker SIGKILLed mid-run (lease 0.3 s): every task ends with exactly one result",
         "",
     );
-    let lease = Duration::from_millis(500);
+    let lease = Duration::from_millis(300);
     let r = Remote::builder(&server.url(), "tour-kill")
         .lease(lease)
         .connect()
@@ -80,7 +80,7 @@ pub fn run(t: &mut Tour) {
                 "--namespace",
                 "tour-kill",
             ])
-            .args(["--concurrency", &slots.to_string(), "--lease-ms", "500"])
+            .args(["--concurrency", &slots.to_string(), "--lease-ms", "300"])
             .spawn()
             .expect("start a worker")
     };

@@ -9,7 +9,9 @@
 //!   atomic step, to the worker's leased list.
 //! - The worker's lease is its heartbeat. A worker that stops renewing it (killed, stalled,
 //!   cut off) loses its tasks to the reaper (any client or worker, one at a time, elected
-//!   by `SET NX PX`) one lease after its last renewal.
+//!   by `SET NX PX`) one lease after its last renewal, plus a grace of half a lease (0.2 to
+//!   0.5 s) in which a worker that was only cut off renews, plus up to 0.25 s until the next
+//!   reaper round.
 //! - By default a task runs at most once: a reaped task fails with
 //!   [`PoolError::WorkerLost`], as in the local pool. With
 //!   [`max_attempts`](Builder::max_attempts) above 1 it goes back to the queue (after the
@@ -86,6 +88,7 @@ impl Builder {
             keys: Keys::new(&space.namespace),
             reply: super::context::key(&space.namespace, "pool", &format!("reply:{client}")),
             client,
+            lease: space.lease,
             max_attempts: self.max_attempts,
             backoff: self.backoff,
             keep: self.keep,
@@ -170,6 +173,7 @@ struct Inner {
     keys: Keys,
     reply: String,
     client: String,
+    lease: Duration,
     max_attempts: u32,
     backoff: Duration,
     keep: Duration,
@@ -582,19 +586,22 @@ pub(crate) fn reap_decision(
 
 /// How often workers and waiting clients try to reap (one of them wins each period).
 pub(crate) const REAP_EVERY: Duration = Duration::from_millis(250);
-/// How long a lapsed lease is watched before its tasks are taken: a worker that was only
-/// cut off from the backend retries its renewal every 100 ms and so renews well within it.
-pub(crate) const REAP_GRACE: Duration = Duration::from_millis(500);
+/// How long a lapsed lease is watched before its tasks are taken: half a lease, between
+/// 0.2 and 0.5 s. A worker that was only cut off from the backend retries its renewal every
+/// 100 ms, and so renews well within it.
+pub(crate) fn reap_grace(lease: Duration) -> Duration {
+    (lease / 2).clamp(Duration::from_millis(200), Duration::from_millis(500))
+}
 
 /// Reaps lapsed workers and promotes delayed retries, if this caller wins the election.
-/// A lost worker's tasks are taken back at most a lease + [`REAP_EVERY`] + [`REAP_GRACE`]
-/// after its last renewal.
-pub(crate) fn housekeep(backend: &dyn Backend, keys: &Keys) {
+/// A lost worker's tasks are taken back at most a lease + [`REAP_EVERY`] +
+/// [`reap_grace`] after its last renewal (`lease`: this caller's).
+pub(crate) fn housekeep(backend: &dyn Backend, keys: &Keys, lease: Duration) {
     let _ = backend.reap(
         &keys.workers,
         &keys.reaper,
         REAP_EVERY,
-        REAP_GRACE,
+        reap_grace(lease),
         &mut |l| reap_decision(backend, keys, l),
     );
     let _ = backend.promote(&keys.tasks);
@@ -613,7 +620,7 @@ fn collect(pool: Weak<Inner>) {
         drop(inner);
         if waiting && last_reap.elapsed() >= REAP_EVERY {
             if let Some(inner) = pool.upgrade() {
-                housekeep(&*backend, &inner.keys);
+                housekeep(&*backend, &inner.keys, inner.lease);
             }
             last_reap = Instant::now();
         }

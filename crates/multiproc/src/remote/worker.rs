@@ -246,7 +246,7 @@ impl Worker {
                 Err(_) => Duration::from_millis(100),
             };
             if Instant::now() >= next_reap {
-                housekeep(&*shared.backend, &shared.keys);
+                housekeep(&*shared.backend, &shared.keys, shared.lease);
                 next_reap = Instant::now() + REAP_EVERY;
                 if shared
                     .backend
@@ -302,7 +302,8 @@ fn slot(s: &Shared, prefetch: usize) {
             Some(l) => vec![l],
             None => {
                 let shared = s.claiming.read().unwrap_or_else(PoisonError::into_inner);
-                let wait = Wait::Until(Instant::now() + Duration::from_millis(500));
+                // Short blocks, so a stopping worker's slots notice within a quarter second.
+                let wait = Wait::Until(Instant::now() + REAP_EVERY);
                 match s.backend.claim(&s.keys.tasks, &name, prefetch, wait) {
                     Ok(l) => {
                         let mut inflight =
