@@ -1,7 +1,8 @@
 //! `concurrent.futures`, modelled on CPython's `test_concurrent_futures` (executor, future,
 //! wait, as_completed, shutdown, init, process_pool, thread_pool): one generic body per
-//! behaviour, run over `ThreadPoolExecutor` and over `ProcessPoolExecutor` with each start
-//! method, each under a watchdog.
+//! behaviour, run over `ThreadPoolExecutor`, over `ProcessPoolExecutor` with each start
+//! method, and over the remote `ProcessPoolExecutor` (workers in other processes, on a
+//! `redis-server` the test starts), each under a watchdog.
 
 mod common;
 
@@ -38,8 +39,55 @@ macro_rules! executor_test {
                     $body(&ex, &format!("processes({m})"));
                 });
             }
+            common::watchdog(120, || {
+                let (_server, workers, ex) = remote_executor($n);
+                $body(&ex, "remote");
+                drop(ex);
+                stop_workers(workers);
+            });
         }
     };
+}
+
+/// A remote worker process (this test binary: the same build as the tasks).
+fn remote_worker((url, ns): (String, String)) {
+    let r = multiproc::remote::connect(&url, &ns).unwrap();
+    let _ = multiproc::remote::Worker::new(&r)
+        .stop_on_sigterm()
+        .unwrap()
+        .run();
+}
+
+/// A redis-server, `n` one-slot worker processes, and a remote executor over them.
+fn remote_executor(
+    n: usize,
+) -> (
+    multiproc::remote::RedisServer,
+    Vec<multiproc::process::Process<()>>,
+    multiproc::remote::ProcessPoolExecutor,
+) {
+    let server = multiproc::remote::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let workers = (0..n)
+        .map(|_| {
+            let mut p = multiproc::process::Process::builder()
+                .daemon(true)
+                .target(remote_worker, (server.url(), "futures".to_string()));
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    let ex = multiproc::remote::connect(&server.url(), "futures")
+        .unwrap()
+        .executor()
+        .unwrap();
+    (server, workers, ex)
+}
+
+fn stop_workers(workers: Vec<multiproc::process::Process<()>>) {
+    for mut w in workers {
+        w.terminate().unwrap();
+        let _ = w.join_timeout(Duration::from_secs(30));
+    }
 }
 
 fn pow((a, b): (u64, u32)) -> u64 {

@@ -153,10 +153,10 @@ fn terminate_without_workers_fails_queued_tasks_at_once_and_they_never_run() {
     });
 }
 
-/// A task that notes it started (in a remote list), then works a little.
-fn noted((x, started): (u64, remote::List<u64>)) -> u64 {
-    started.append(x).unwrap();
-    std::thread::sleep(Duration::from_millis(2));
+/// A task that notes it started, and where (in a remote list), then works a little.
+fn noted((x, started): (u64, remote::List<(u64, u32)>)) -> u64 {
+    started.append((x, std::process::id())).unwrap();
+    std::thread::sleep(Duration::from_millis(1));
     x.wrapping_mul(2654435761)
 }
 
@@ -165,17 +165,29 @@ fn sigkill(pid: u32) {
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
 }
 
+/// What a run with kills ended with.
+struct Killed {
+    values: usize,
+    /// The tasks that ended `WorkerLost`.
+    lost: Vec<u64>,
+    /// (task, worker pid) for every run that started.
+    started: Vec<(u64, u32)>,
+    /// The workers killed.
+    killed: Vec<u32>,
+}
+
 /// `n` tasks over 3 workers × 4 slots while `kills` random workers are SIGKILLed (and
-/// replaced); every task ends with exactly one result. Returns (values, lost, started).
-fn run_with_kills(ns: &str, n: u64, kills: usize, attempts: u32) -> (usize, usize, Vec<u64>) {
+/// replaced); every task ends with exactly one result.
+fn run_with_kills(ns: &str, n: u64, kills: usize, attempts: u32) -> Killed {
     let s = common::redis::start(false);
     let lease = 600;
     let r = Remote::builder(&s.url(), ns)
         .lease(Duration::from_millis(lease))
         .connect()
         .unwrap();
-    let started = r.list::<u64>("started").unwrap();
+    let started = r.list::<(u64, u32)>("started").unwrap();
     let mut workers: Vec<Process<()>> = (0..3).map(|_| start_worker(&s, ns, 4, lease)).collect();
+    let mut killed = Vec::new();
     let pool = r
         .pool_builder()
         .max_attempts(attempts)
@@ -197,11 +209,12 @@ fn run_with_kills(ns: &str, n: u64, kills: usize, attempts: u32) -> (usize, usiz
         rng ^= rng << 17;
         let victim = (rng % workers.len() as u64) as usize;
         let mut p = workers.remove(victim);
+        killed.push(p.pid().unwrap());
         sigkill(p.pid().unwrap());
         let _ = p.join_timeout(Duration::from_secs(10));
         workers.push(start_worker(&s, ns, 4, lease));
     }
-    let (mut values, mut lost) = (0, 0);
+    let (mut values, mut lost) = (0, Vec::new());
     let mut seen = HashSet::new();
     for (x, res) in results.iter().enumerate() {
         match res.get_timeout(Duration::from_secs(120)) {
@@ -211,7 +224,7 @@ fn run_with_kills(ns: &str, n: u64, kills: usize, attempts: u32) -> (usize, usiz
             }
             Err(PoolError::WorkerLost { exit, .. }) => {
                 assert_eq!(exit, WorkerExit::Vanished);
-                lost += 1;
+                lost.push(x as u64);
             }
             Err(e) => panic!("task {x}: {e}"),
         }
@@ -220,28 +233,50 @@ fn run_with_kills(ns: &str, n: u64, kills: usize, attempts: u32) -> (usize, usiz
     for w in workers {
         stop(w);
     }
-    (values, lost, started.to_vec().unwrap())
+    Killed {
+        values,
+        lost,
+        started: started.to_vec().unwrap(),
+        killed,
+    }
 }
 
 #[test]
 fn workers_killed_mid_run_lose_only_their_in_flight_tasks_at_most_once() {
     common::watchdog(300, || {
-        let (n, kills) = (3000u64, 5);
-        let (values, lost, started) = run_with_kills("kills-once", n, kills, 1);
-        eprintln!("{kills} kills: {lost} tasks lost, {values} results");
+        let (n, kills) = (10_000u64, 10);
+        let k = run_with_kills("kills-once", n, kills, 1);
+        eprintln!(
+            "{kills} kills: {} tasks lost, {} results",
+            k.lost.len(),
+            k.values
+        );
         assert_eq!(
-            values + lost,
+            k.values + k.lost.len(),
             n as usize,
             "every task has exactly one result"
         );
-        // A killed worker had at most its 4 slots' tasks in flight.
-        assert!(lost <= kills * 4, "{lost} lost for {kills} kills");
         // At most once: no task started twice.
-        let distinct: HashSet<u64> = started.iter().copied().collect();
+        let distinct: HashSet<u64> = k.started.iter().map(|s| s.0).collect();
         assert_eq!(
             distinct.len(),
-            started.len(),
+            k.started.len(),
             "a task ran twice without retries"
+        );
+        // Exactly the killed workers' in-flight tasks: each lost task that had started
+        // started on a killed worker, and each killed worker had at most its 4 slots busy.
+        for x in &k.lost {
+            if let Some((_, pid)) = k.started.iter().find(|s| s.0 == *x) {
+                assert!(
+                    k.killed.contains(pid),
+                    "task {x} lost, but it ran on live worker {pid}"
+                );
+            }
+        }
+        assert!(
+            k.lost.len() <= kills * 4,
+            "{} lost for {kills} kills",
+            k.lost.len()
         );
     });
 }
@@ -249,12 +284,12 @@ fn workers_killed_mid_run_lose_only_their_in_flight_tasks_at_most_once() {
 #[test]
 fn with_retries_killed_workers_lose_nothing_and_each_result_is_accepted_once() {
     common::watchdog(300, || {
-        let (n, kills) = (3000u64, 5);
-        let (values, lost, started) = run_with_kills("kills-retry", n, kills, 5);
-        eprintln!("{kills} kills: {} runs for {n} tasks", started.len());
-        assert_eq!((values, lost), (n as usize, 0));
+        let (n, kills) = (10_000u64, 10);
+        let k = run_with_kills("kills-retry", n, kills, 5);
+        eprintln!("{kills} kills: {} runs for {n} tasks", k.started.len());
+        assert_eq!((k.values, k.lost.len()), (n as usize, 0));
         // Some ran twice (the killed in-flight ones), yet each has one result.
-        assert!(started.len() >= n as usize);
+        assert!(k.started.len() >= n as usize);
     });
 }
 

@@ -112,6 +112,14 @@ impl<R: Send + 'static> Future<R> {
         self.slot().take()
     }
 
+    /// Waits until `deadline` and takes the value ([`PoolError::Timeout`] after it).
+    pub(crate) fn take_until(&self, deadline: Option<std::time::Instant>) -> Result<R, PoolError> {
+        if !self.slot().wait_until(deadline) {
+            return Err(PoolError::Timeout);
+        }
+        self.slot().take()
+    }
+
     /// Waits for the call; its error, or `None` if it returned (`exception()`). A cancelled
     /// call gives `Some(Cancelled)` where Python raises `CancelledError`.
     pub fn exception(&self) -> Option<PoolError> {

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use std::collections::VecDeque;
+
+use super::Future;
 use crate::error::PoolError;
 use crate::pool::IMapIterator;
 
@@ -72,7 +75,7 @@ impl MapOptions {
             .read_ahead(self.buffersize.unwrap_or(usize::MAX));
         imap.start();
         ExecutorMap {
-            imap: Some(imap),
+            source: Some(Source::IMap(imap)),
             deadline: self.timeout.map(|t| started + t),
         }
     }
@@ -82,27 +85,99 @@ impl MapOptions {
 /// first `Err` (a call's failure, or `Timeout`), after which it ends, as Python's generator
 /// does when it raises. Dropping it cancels the calls not yet started.
 pub struct ExecutorMap<'p, R: Send + 'static> {
-    imap: Option<IMapIterator<'p, R>>,
+    source: Option<Source<'p, R>>,
     deadline: Option<Instant>,
+}
+
+/// Submits the next item's call: `None` when the input is exhausted.
+pub(crate) type SubmitNext<'p, R> = Box<dyn FnMut() -> Option<Result<Future<R>, PoolError>> + 'p>;
+
+/// Where a map's results come from.
+enum Source<'p, R: Send + 'static> {
+    /// A local pool's lazy `imap`.
+    IMap(IMapIterator<'p, R>),
+    /// Futures of calls submitted ahead (a remote executor): at most `ahead` in flight,
+    /// the next submitted as each result is taken.
+    Futures {
+        inflight: VecDeque<Future<R>>,
+        next: SubmitNext<'p, R>,
+        ahead: usize,
+    },
+}
+
+impl<'p, R: Send + 'static> ExecutorMap<'p, R> {
+    /// A map over calls `next` submits, `ahead` at a time (`usize::MAX`: all at once),
+    /// under `opts`' timeout.
+    pub(crate) fn of_futures(
+        opts: &MapOptions,
+        mut next: SubmitNext<'p, R>,
+    ) -> Result<Self, PoolError> {
+        let ahead = opts.buffersize.unwrap_or(usize::MAX);
+        let started = Instant::now();
+        let mut inflight = VecDeque::new();
+        while inflight.len() < ahead {
+            match next() {
+                Some(f) => inflight.push_back(f?),
+                None => break,
+            }
+        }
+        Ok(ExecutorMap {
+            source: Some(Source::Futures {
+                inflight,
+                next,
+                ahead,
+            }),
+            deadline: opts.timeout.map(|t| started + t),
+        })
+    }
 }
 
 impl<R: Send + 'static> Iterator for ExecutorMap<'_, R> {
     type Item = Result<R, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let r = self.imap.as_mut()?.next_until(self.deadline);
+        let r = match self.source.as_mut()? {
+            Source::IMap(imap) => imap.next_until(self.deadline),
+            Source::Futures {
+                inflight,
+                next,
+                ahead,
+            } => {
+                let f = inflight.pop_front()?;
+                let r = f.take_until(self.deadline);
+                if inflight.len() < *ahead
+                    && let Some(more) = next()
+                {
+                    match more {
+                        Ok(f) => inflight.push_back(f),
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                Some(r)
+            }
+        };
         if !matches!(r, Some(Ok(_))) {
-            // Ends the iteration; dropping the imap cancels what has not started.
-            self.imap = None;
+            // Ends the iteration; dropping the source cancels what has not started.
+            self.source = None;
         }
         r
+    }
+}
+
+impl<R: Send + 'static> Drop for ExecutorMap<'_, R> {
+    fn drop(&mut self) {
+        if let Some(Source::Futures { inflight, .. }) = &self.source {
+            for f in inflight {
+                f.cancel();
+            }
+        }
     }
 }
 
 impl<R: Send + 'static> fmt::Debug for ExecutorMap<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExecutorMap")
-            .field("running", &self.imap.is_some())
+            .field("running", &self.source.is_some())
             .field("deadline", &self.deadline)
             .finish()
     }

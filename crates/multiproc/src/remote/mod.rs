@@ -10,6 +10,7 @@
 //! | Python / local | remote |
 //! |---|---|
 //! | `Pool(n).apply_async(f, (a,), callback=cb)` | [`Remote::pool`] → [`Pool::apply_async`](Pool::apply_async), workers from [`Worker`] / `multiproc worker` |
+//! | `ProcessPoolExecutor().submit(f, a)`, `map` | [`Remote::executor`] → [`ProcessPoolExecutor`] (the [`Executor`](crate::futures::Executor) trait, the same [`Future`](crate::futures::Future)) |
 //! | `Queue(maxsize)`, `JoinableQueue`, `SimpleQueue` | [`Remote::queue`], [`Remote::joinable_queue`], [`Remote::simple_queue`] |
 //! | `Manager().dict()`, `list()`, `Value`, `Namespace` | [`Remote::dict`], [`Remote::list`], [`Remote::value`], [`Remote::namespace_object`] |
 //! | `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore` | [`Remote::lock`], [`Remote::rlock`], [`Remote::semaphore`], [`Remote::bounded_semaphore`] |
@@ -58,6 +59,7 @@ mod condition;
 mod context;
 mod dict;
 mod event;
+mod executor;
 mod keeper;
 mod list;
 mod lock;
@@ -79,6 +81,7 @@ pub use condition::Condition;
 pub use context::{Builder, DEFAULT_LEASE, DEFAULT_OP_TIMEOUT, Remote};
 pub use dict::Dict;
 pub use event::Event;
+pub use executor::ProcessPoolExecutor;
 pub use list::List;
 pub use lock::{Lock, LockGuard, RLock};
 pub use namespace::Namespace;

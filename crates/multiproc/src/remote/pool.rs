@@ -47,7 +47,7 @@ use super::object::{dec, enc};
 use super::redis_backend::random_u128;
 use super::task::{Outcome, ReplyWire, TaskWire, parts};
 use crate::error::{PoolError, RemoteError};
-use crate::pool::result::{Control, Slot, Target, decode};
+use crate::pool::result::{Control, Slot, Submitted, Target, decode};
 use crate::pool::{AsyncResult, TaskOptions};
 
 /// Options of a [`Pool`] handle ([`Remote::pool_builder`]).
@@ -311,6 +311,24 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
+        Ok(self
+            .submit_slots(f, args, opts)?
+            .into_iter()
+            .map(|s| AsyncResult::submitted(s))
+            .collect())
+    }
+
+    /// Queues one task per argument, in one round trip per 4,096; what holds each result.
+    pub(crate) fn submit_slots<A, R>(
+        &self,
+        f: fn(A) -> R,
+        args: impl IntoIterator<Item = A>,
+        opts: impl FnMut() -> TaskOptions<R>,
+    ) -> Result<Vec<Submitted<R>>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
         self.check_open()?;
         let mut opts = opts;
         let control: Weak<dyn Control> = Arc::downgrade(&self.inner) as Weak<dyn Control>;
@@ -333,7 +351,11 @@ impl Pool {
                     },
                 );
                 payloads.push(payload);
-                results.push(AsyncResult::new(slot, vec![seq], control.clone()));
+                results.push(Submitted {
+                    holder: slot,
+                    seq,
+                    control: control.clone(),
+                });
             }
         }
         for chunk in payloads.chunks(4096) {
@@ -427,6 +449,22 @@ impl Pool {
             .iter()
             .map(AsyncResult::get)
             .collect()
+    }
+
+    /// Cancels every task of this handle still queued (they fail with
+    /// [`PoolError::Cancelled`] and never run); how many.
+    pub fn cancel_queued(&self) -> usize {
+        let seqs: Vec<u64> = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        seqs.into_iter()
+            .filter(|&s| self.inner.cancel(s, false))
+            .count()
     }
 
     /// `close()`: no more tasks from this handle.

@@ -87,10 +87,13 @@ impl Shared {
             .claiming
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        // Held across the read: a slot that acks a task meanwhile removes it from
+        // `inflight` only after this, so a task read here as leased and missing from
+        // `inflight` is one no slot has (not one a slot has just finished).
+        let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
         let Ok(leased) = self.backend.leases(&self.name()) else {
             return;
         };
-        let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
         let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
         for l in leased {
             if inflight.insert(l.payload.clone()) {
