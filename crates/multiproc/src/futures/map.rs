@@ -75,7 +75,7 @@ impl MapOptions {
             .read_ahead(self.buffersize.unwrap_or(usize::MAX));
         imap.start();
         ExecutorMap {
-            source: Some(Source::IMap(imap)),
+            source: Some(Source::IMap(Box::new(imap))),
             deadline: self.timeout.map(|t| started + t),
         }
     }
@@ -95,7 +95,7 @@ pub(crate) type SubmitNext<'p, R> = Box<dyn FnMut() -> Option<Result<Future<R>, 
 /// Where a map's results come from.
 enum Source<'p, R: Send + 'static> {
     /// A local pool's lazy `imap`.
-    IMap(IMapIterator<'p, R>),
+    IMap(Box<IMapIterator<'p, R>>),
     /// Futures of calls submitted ahead (a remote executor): at most `ahead` in flight,
     /// the next submitted as each result is taken.
     Futures {
