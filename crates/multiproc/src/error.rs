@@ -800,7 +800,11 @@ pub enum RemoteError {
     /// The backend cannot be reached (refused, reset); the next call tries again.
     #[error("backend unreachable: {0}")]
     Unreachable(String),
-    /// The backend answered with an error (a wrong password, a command it refuses).
+    /// The backend refused the URL's credentials (a wrong user or password, or none where
+    /// the server requires them).
+    #[error("the backend refused the credentials: {0}")]
+    Authentication(String),
+    /// The backend answered with an error (a command it refuses, a wrong type of key).
     #[error("backend error: {0}")]
     Backend(String),
     /// The backend lost this namespace's data (a Redis restarted without persistence, or

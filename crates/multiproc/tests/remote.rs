@@ -502,3 +502,42 @@ fn bad_urls_and_names_are_typed_errors() {
     );
     let _ = Arc::new(());
 }
+
+#[test]
+fn an_acl_user_and_password_in_the_url_are_used_and_a_wrong_one_is_a_typed_error() {
+    common::watchdog(60, || {
+        let s = multiproc::remote::RedisServer::start_with_args(
+            false,
+            &[
+                "--user", "default", "off", "--user", "alice", "on", ">s3cret", "~*", "&*", "+@all",
+            ],
+        )
+        .unwrap();
+        let url = format!("redis://alice:s3cret@127.0.0.1:{}/0", s.port());
+        let r = remote::connect(&url, "acl").unwrap();
+        // The password stays out of what is shown.
+        assert_eq!(
+            r.server(),
+            format!("redis://alice@127.0.0.1:{}/0", s.port())
+        );
+        assert!(!format!("{r:?}").contains("s3cret"));
+        let q = r.queue::<u32>("q", 0).unwrap();
+        q.put(5).unwrap();
+        assert_eq!(q.get_timeout(Duration::from_secs(5)).unwrap(), 5);
+        // Pub/sub waits log in too.
+        let e = r.event("e").unwrap();
+        assert!(!e.wait_timeout(Duration::from_millis(100)).unwrap());
+        let bad = format!("redis://alice:wrong@127.0.0.1:{}/0", s.port());
+        let refused = remote::connect(&bad, "acl");
+        assert!(
+            matches!(refused, Err(RemoteError::Authentication(_))),
+            "{refused:?}"
+        );
+        let anonymous = format!("redis://127.0.0.1:{}/0", s.port());
+        let refused = remote::connect(&anonymous, "acl");
+        assert!(
+            matches!(refused, Err(RemoteError::Authentication(_))),
+            "{refused:?}"
+        );
+    });
+}

@@ -134,9 +134,19 @@ fn millis(d: Duration) -> u64 {
     d.as_millis().clamp(1, u64::MAX as u128) as u64
 }
 
+/// Whether the server refused the credentials (or their absence), at `AUTH` or at a
+/// command (a pipeline's errors carry the code in their text).
+fn is_auth_error(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+        || e.to_string().contains("NOAUTH")
+}
+
 /// Sorts a `redis` error into ours: whether the connection may be used again.
 fn classify(e: RedisError) -> (RemoteError, bool) {
-    if e.is_timeout() {
+    if is_auth_error(&e) {
+        (RemoteError::Authentication(e.to_string()), false)
+    } else if e.is_timeout() {
         (RemoteError::Timeout, false)
     } else if e.is_io_error()
         || e.is_connection_dropped()
@@ -200,10 +210,15 @@ impl Redis {
             }
             got = self.client.get_connection_with_timeout(left);
         }
-        got.map_err(|e| match classify(e) {
-            (RemoteError::Backend(m), _) => RemoteError::Backend(m),
-            (RemoteError::Timeout, _) => RemoteError::Timeout,
-            (e, _) => RemoteError::Unreachable(format!("{}: {e}", self.shown)),
+        got.map_err(|e| {
+            if is_auth_error(&e) {
+                return RemoteError::Authentication(format!("{}: {e}", self.shown));
+            }
+            match classify(e) {
+                (RemoteError::Backend(m), _) => RemoteError::Backend(m),
+                (RemoteError::Timeout, _) => RemoteError::Timeout,
+                (e, _) => RemoteError::Unreachable(format!("{}: {e}", self.shown)),
+            }
         })
     }
 

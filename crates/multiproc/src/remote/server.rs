@@ -21,6 +21,7 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     aof: bool,
+    extra: Vec<String>,
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -37,6 +38,12 @@ impl RedisServer {
 
     /// Starts one; with `aof`, append-only persistence (`appendfsync everysec`).
     pub fn start_with(aof: bool) -> std::io::Result<RedisServer> {
+        RedisServer::start_with_args(aof, &[])
+    }
+
+    /// As [`start_with`](Self::start_with), with more `redis-server` arguments (`--user
+    /// alice on >secret ~* +@all`, `--requirepass`, ...).
+    pub fn start_with_args(aof: bool, args: &[&str]) -> std::io::Result<RedisServer> {
         let port = free_port()?;
         let dir = std::env::temp_dir().join(format!(
             "multiproc-redis-{}-{port}-{:x}",
@@ -49,6 +56,7 @@ impl RedisServer {
             port,
             dir,
             aof,
+            extra: args.iter().map(|a| a.to_string()).collect(),
         };
         s.spawn()?;
         Ok(s)
@@ -72,6 +80,7 @@ impl RedisServer {
             .args(["--save", ""])
             .args(["--appendonly", if self.aof { "yes" } else { "no" }])
             .args(["--appendfsync", "everysec", "--daemonize", "no"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -88,9 +97,11 @@ impl RedisServer {
                 use std::io::{Read, Write};
                 let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 let mut buf = [0u8; 64];
+                // Answering: a PONG, or a refusal of a client that has not logged in.
                 if s.write_all(b"PING\r\n").is_ok()
-                    && s.read(&mut buf)
-                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                    && s.read(&mut buf).is_ok_and(|n| {
+                        buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH")
+                    })
                 {
                     return Ok(());
                 }
