@@ -355,9 +355,15 @@ fn condition_notify_wakes_waiters_and_wait_requires_the_lock() {
                 })
             })
             .collect();
-        // Timed-out wait while nobody notifies.
+        // Timed-out waits while nobody notifies; the lock is held again after each.
         c.acquire().unwrap();
+        assert!(!c.wait_timeout(Duration::ZERO).unwrap());
+        assert!(
+            c.lock().fence().is_some(),
+            "wait(0) must leave the lock held"
+        );
         assert!(!c.wait_timeout(Duration::from_millis(200)).unwrap());
+        assert!(c.lock().fence().is_some());
         flag.set(true).unwrap();
         c.notify_all().unwrap();
         c.release().unwrap();

@@ -53,11 +53,11 @@ impl Condition {
         let me = format!("{:032x}", random_u128());
         let woken = self.obj.sub(&format!("woken:{me}"));
         let b = self.obj.backend();
-        let mut first = true;
+        // Queued as a waiter, then the lock let go, each once; a step that failed (the
+        // backend away a moment) is tried again by the next look.
+        let (mut queued, mut released) = (false, false);
         let waited = b.wait(&woken, deadline, POLL, &mut || {
-            if first {
-                // Subscribed: now queue up and let go of the lock.
-                first = false;
+            if !queued {
                 b.push(
                     &self.obj.sub("waiters"),
                     &[me.clone().into_bytes()],
@@ -65,30 +65,40 @@ impl Condition {
                     None,
                     None,
                 )?;
+                queued = true;
+            }
+            if !released {
                 self.lock.release()?;
+                released = true;
                 return Ok(false);
             }
             Ok(b.get(&woken, None)?.is_some())
         });
-        let notified = match waited {
-            Ok(()) => true,
+        let outcome = match waited {
+            Ok(()) => Ok(true),
             Err(RemoteError::Timeout) => {
-                b.remove(&self.obj.sub("waiters"), me.as_bytes(), 1)?;
-                b.delete(&woken, None)?
+                if queued {
+                    let _ = b.remove(&self.obj.sub("waiters"), me.as_bytes(), 1);
+                }
+                // Notified just as the time ran out: that counts.
+                b.delete(&woken, None)
             }
             Err(e) => {
-                let _ = b.remove(&self.obj.sub("waiters"), me.as_bytes(), 1);
-                if !first {
-                    let _ = self.lock.acquire();
+                if queued {
+                    let _ = b.remove(&self.obj.sub("waiters"), me.as_bytes(), 1);
                 }
-                return Err(e);
+                Err(e)
             }
         };
         let _ = b.delete(&woken, None);
-        match self.lock.acquire() {
-            Ok(()) | Err(RemoteError::OwnerDied) => Ok(notified),
-            Err(e) => Err(e),
+        if released {
+            // Held again on the way out, whatever happened, as Python's `wait` does.
+            match self.lock.acquire() {
+                Ok(()) | Err(RemoteError::OwnerDied) => {}
+                Err(e) => return Err(e),
+            }
         }
+        outcome
     }
 
     /// `wait()`: releases the lock, waits for a notify, takes the lock again.
