@@ -547,3 +547,30 @@ fn an_acl_user_and_password_in_the_url_are_used_and_a_wrong_one_is_a_typed_error
         );
     });
 }
+
+#[test]
+fn a_get_whose_answer_is_lost_loses_no_item() {
+    common::watchdog(60, || {
+        let s = common::redis::start(false);
+        let r = connect(&s, "lost-answer");
+        let q = r.queue::<u32>("q", 0).unwrap();
+        q.put_many(vec![1, 2]).unwrap();
+        // The server moves item 1 to this consumer, and the answer never arrives.
+        remote::lose_next_get_answer();
+        assert!(matches!(
+            q.get_timeout(Duration::from_secs(5)),
+            Err(GetError::Unavailable(_))
+        ));
+        // The next get of this consumer gets it: nothing lost, order kept.
+        assert_eq!(q.get_timeout(Duration::from_secs(5)).unwrap(), 1);
+        assert_eq!(q.get_timeout(Duration::from_secs(5)).unwrap(), 2);
+        assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+        // Another consumer's lost answer is its own: this one is not handed it.
+        q.put(3).unwrap();
+        let other = q.clone();
+        remote::lose_next_get_answer();
+        assert!(other.get_timeout(Duration::from_secs(5)).is_err());
+        assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+        assert_eq!(other.get_nowait().unwrap(), 3);
+    });
+}

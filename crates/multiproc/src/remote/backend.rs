@@ -148,6 +148,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn peek(&self, key: &str, max: usize, wait: Wait) -> Result<Vec<Vec<u8>>>;
     /// Drops the first `n` items.
     fn trim_front(&self, key: &str, n: usize) -> Result<()>;
+    /// Takes the first item of `key`, waiting as `wait` says, by moving it to the holding
+    /// list `held` (one per consumer), so that a take whose answer is lost (a timeout, a
+    /// dropped connection) loses nothing: with `recover`, the item `held` keeps is returned
+    /// first. Without it `held` is emptied first (its item was delivered).
+    fn take(&self, key: &str, held: &str, recover: bool, wait: Wait) -> Result<Option<Vec<u8>>>;
     /// The number of items.
     fn len(&self, key: &str) -> Result<u64>;
     /// Items `start..=stop` (negative counts from the back, as Python's and Redis's).

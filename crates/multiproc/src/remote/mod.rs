@@ -86,6 +86,9 @@ pub use list::List;
 pub use lock::{Lock, LockGuard, RLock};
 pub use namespace::Namespace;
 pub use pool::{Builder as PoolBuilder, Pool};
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use queue::lose_next_get_answer;
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use redis_backend::Redis;
 pub use semaphore::{BoundedSemaphore, Semaphore};

@@ -22,6 +22,14 @@ use super::object::{Object, Of, dec, enc, handle, tag};
 use crate::error::{GetError, PutError, RemoteError, TaskDoneError, Timeout};
 use crate::queue::{Get, Put, Size, Tasks};
 
+/// Test hook (feature `test-hooks`): the next get that takes an item reports its answer
+/// lost (the item stays held for the next get of the same thread).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub fn lose_next_get_answer() {
+    super::redis_backend::LOSE_NEXT_TAKE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// How often a wait looks again when no notification came (a lost one costs this much).
 const POLL: Duration = Duration::from_millis(100);
 
@@ -30,10 +38,56 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct Queue<T> {
     obj: Object,
     maxsize: u64,
+    taker: Taker,
     _t: Of<T>,
 }
 
-handle!(Queue<T>, "Queue", maxsize);
+handle!(Queue<T>, "Queue", maxsize, taker);
+
+/// Where this handle's gets hold the item they take until it is delivered (one list per
+/// handle and thread), and which threads' last get may have lost its answer. A clone is
+/// another consumer: it gets its own.
+struct Taker {
+    id: String,
+    suspect: std::sync::Mutex<std::collections::HashSet<std::thread::ThreadId>>,
+}
+
+impl Taker {
+    fn new() -> Taker {
+        Taker {
+            id: format!("{:016x}", super::redis_backend::random_u128() as u64),
+            suspect: std::sync::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    fn held(&self, queue: &Object) -> String {
+        queue.sub(&format!(
+            "held:{}:{:?}",
+            self.id,
+            std::thread::current().id()
+        ))
+    }
+
+    /// Whether this thread's last get may have lost its answer (then its item is held).
+    fn suspect(&self, lost: Option<bool>) -> bool {
+        let me = std::thread::current().id();
+        let mut s = self
+            .suspect
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match lost {
+            Some(true) => s.insert(me),
+            Some(false) => s.remove(&me),
+            None => s.contains(&me),
+        }
+    }
+}
+
+impl Clone for Taker {
+    fn clone(&self) -> Taker {
+        Taker::new()
+    }
+}
 
 fn put_err<T>(item: T, e: RemoteError) -> PutError<T> {
     match e {
@@ -68,6 +122,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Ok(Queue {
             obj,
             maxsize,
+            taker: Taker::new(),
             _t: std::marker::PhantomData,
         })
     }
@@ -119,12 +174,21 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_wait(&self, wait: Wait) -> Result<T, GetError> {
-        let got = self
-            .obj
-            .backend()
-            .pop(&self.obj.key, 1, false, wait)
-            .map_err(get_err::<T>)?;
-        let Some(b) = got.into_iter().next() else {
+        let held = self.taker.held(&self.obj);
+        let recover = self.taker.suspect(None);
+        let got = match self.obj.backend().take(&self.obj.key, &held, recover, wait) {
+            Ok(got) => {
+                self.taker.suspect(Some(false));
+                got
+            }
+            Err(e) => {
+                // The item may have been moved and its answer lost: the next get of this
+                // thread looks in `held` first.
+                self.taker.suspect(Some(true));
+                return Err(get_err::<T>(e));
+            }
+        };
+        let Some(b) = got else {
             return Err(GetError::Empty);
         };
         if self.maxsize > 0 {

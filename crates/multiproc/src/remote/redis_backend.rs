@@ -39,6 +39,11 @@ use super::backend::{Ack, Acked, Backend, Granted, Lease, Reaped, Result, Slot, 
 use super::scripts;
 use crate::error::RemoteError;
 
+/// Test hook (feature `test-hooks`): the next successful `take` reports its answer lost.
+#[cfg(feature = "test-hooks")]
+// after-fork: kept (a test's switch)
+pub(crate) static LOSE_NEXT_TAKE: AtomicBool = AtomicBool::new(false);
+
 /// Idle connections kept.
 const MAX_IDLE: usize = 32;
 /// How long a blocking command blocks on the server at a time.
@@ -539,6 +544,56 @@ impl Backend for Redis {
         self.call(None, |c| {
             redis::cmd("LTRIM").arg(key).arg(n).arg(-1).query(c)
         })
+    }
+
+    fn take(&self, key: &str, held: &str, recover: bool, wait: Wait) -> Result<Option<Vec<u8>>> {
+        const KEEP_MS: u64 = 3_600_000;
+        if recover {
+            let kept: Option<Vec<u8>> =
+                self.call(None, |c| redis::cmd("LPOP").arg(held).query(c))?;
+            if kept.is_some() {
+                return Ok(kept);
+            }
+        }
+        let deadline = match wait {
+            Wait::No => Some(Instant::now()),
+            Wait::Until(d) => Some(d),
+            Wait::Forever => None,
+        };
+        // `held` is emptied once, before the first try: a later try (after a slice, or a
+        // reconnection) may follow a move whose answer was lost, whose item is there.
+        let mut first = true;
+        let mut step = |c: &mut Connection, secs: Option<f64>| -> RedisResult<Option<Vec<u8>>> {
+            let mut p = redis::pipe();
+            if std::mem::take(&mut first) {
+                p.cmd("DEL").arg(held).ignore();
+            }
+            match secs {
+                Some(secs) => p
+                    .cmd("BLMOVE")
+                    .arg(key)
+                    .arg(held)
+                    .arg("LEFT")
+                    .arg("RIGHT")
+                    .arg(secs),
+                None => p.cmd("LMOVE").arg(key).arg(held).arg("LEFT").arg("RIGHT"),
+            };
+            p.cmd("PEXPIRE").arg(held).arg(KEEP_MS).ignore();
+            let (item,): (Option<Vec<u8>>,) = p.query(c)?;
+            Ok(item)
+        };
+        let got = if wait == Wait::No {
+            self.call(None, |c| step(c, None))?
+        } else {
+            self.blocking(deadline, |c, secs| step(c, Some(secs)))?
+        };
+        #[cfg(feature = "test-hooks")]
+        if got.is_some() && LOSE_NEXT_TAKE.swap(false, Ordering::SeqCst) {
+            return Err(RemoteError::Unreachable(
+                "test hook: the answer was lost".into(),
+            ));
+        }
+        Ok(got)
     }
 
     fn len(&self, key: &str) -> Result<u64> {
