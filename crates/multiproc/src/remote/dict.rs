@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::context::Remote;
-use super::object::{Object, Of, dec, enc, handle, tag};
+use super::object::{Object, Of, dec, enc, handle, tag, update};
 use crate::error::RemoteError;
 
 /// A dict on the backend (see the module docs).
@@ -184,22 +184,8 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Dict<K, V
 
     /// Replaces `d[k]` with `f(d.get(k))`, atomically (a compare-and-set loop: `f` may run
     /// more than once when others write the key at the same time); the new value.
-    pub fn update_with(&self, key: K, mut f: impl FnMut(Option<V>) -> V) -> Result<V, RemoteError> {
-        let k = enc(&key)?;
-        loop {
-            let cur = self.obj.backend().get(&self.obj.key, Some(&k))?;
-            let old = cur.as_deref().map(dec).transpose()?;
-            let new = f(old);
-            let n = enc(&new)?;
-            if self
-                .obj
-                .backend()
-                .compare_and_set(&self.obj.key, Some(&k), cur.as_deref(), Some(&n))?
-                .0
-            {
-                return Ok(new);
-            }
-        }
+    pub fn update_with(&self, key: K, f: impl FnMut(Option<V>) -> V) -> Result<V, RemoteError> {
+        update(self.obj.backend(), &self.obj.key, Some(&enc(&key)?), f)
     }
 
     /// `d[k] += delta` (0 when absent), atomically; the new value.

@@ -82,6 +82,28 @@ impl Object {
     }
 }
 
+/// Replaces field `field` of `key` (or the key itself) with `f(current)`, atomically: a
+/// compare-and-set loop, so `f` may run more than once when others write it at the same
+/// time. `f` says the typed new value. The one read-modify-write every object's atomic
+/// update (`add`, `update_with`, a semaphore's extra unit) goes through.
+pub(crate) fn update<T: Serialize + DeserializeOwned>(
+    backend: &dyn super::backend::Backend,
+    key: &str,
+    field: Option<&[u8]>,
+    mut f: impl FnMut(Option<T>) -> T,
+) -> Result<T, RemoteError> {
+    loop {
+        let cur = backend.get(key, field)?;
+        let new = f(cur.as_deref().map(dec).transpose()?);
+        if backend
+            .compare_and_set(key, field, cur.as_deref(), Some(&enc(&new)?))?
+            .0
+        {
+            return Ok(new);
+        }
+    }
+}
+
 /// Encodes a value for the backend.
 pub(crate) fn enc<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, RemoteError> {
     crate::wire::encode(v).map_err(RemoteError::Data)

@@ -358,27 +358,17 @@ impl Pool {
                 });
             }
         }
-        for chunk in payloads.chunks(4096) {
+        for (i, chunk) in payloads.chunks(4096).enumerate() {
             if let Err(e) =
                 self.inner
                     .backend
                     .push(&self.inner.keys.tasks, chunk, false, None, None)
             {
-                // Not queued: fail them here, so no result waits forever.
-                let seqs: Vec<u64> = {
-                    let pending = self
-                        .inner
-                        .pending
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    pending
-                        .iter()
-                        .filter(|(_, p)| chunk.contains(&p.payload))
-                        .map(|(s, _)| *s)
-                        .collect()
-                };
-                for s in seqs {
-                    self.inner.finish(s, Err(PoolError::Broken(e.to_string())));
+                // This chunk and the later ones were not queued: fail them here, so no result
+                // waits for ever (the earlier ones run as submitted).
+                for r in &results[i * 4096..] {
+                    self.inner
+                        .finish(r.seq, Err(PoolError::Broken(e.to_string())));
                 }
                 return Err(PoolError::Broken(e.to_string()));
             }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::context::Remote;
 use super::lock::{Held, acquire_lease, release_lease};
-use super::object::{Object, Of, dec, enc, handle};
+use super::object::{Object, Of, dec, enc, handle, update};
 use crate::error::RemoteError;
 
 /// A semaphore on the backend (≈ `Manager().Semaphore(value)`): a `release` without an
@@ -96,20 +96,12 @@ impl Semaphore {
                 "Semaphore released too many times".into(),
             )),
             None => {
-                let key = self.obj.sub("cap");
-                loop {
-                    let cur = self.obj.backend().get(&key, None)?;
-                    let v: u64 = cur.as_deref().map(dec).transpose()?.unwrap_or(0);
-                    let n = enc(&(v + 1))?;
-                    if self
-                        .obj
-                        .backend()
-                        .compare_and_set(&key, None, cur.as_deref(), Some(&n))?
-                        .0
-                    {
-                        break;
-                    }
-                }
+                update(
+                    self.obj.backend(),
+                    &self.obj.sub("cap"),
+                    None,
+                    |v: Option<u64>| v.unwrap_or(0) + 1,
+                )?;
                 let _ = self.obj.backend().notify(&self.obj.sub("released"), b"");
                 Ok(())
             }

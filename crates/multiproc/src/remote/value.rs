@@ -84,20 +84,8 @@ impl<T: Serialize + DeserializeOwned> Value<T> {
     }
 
     /// Replaces it with `f(current)` atomically (a compare-and-set loop); the new value.
-    pub fn update(&self, mut f: impl FnMut(Option<T>) -> T) -> Result<T, RemoteError> {
-        loop {
-            let cur = self.obj.backend().get(&self.obj.key, None)?;
-            let new = f(cur.as_deref().map(dec).transpose()?);
-            let n = enc(&new)?;
-            if self
-                .obj
-                .backend()
-                .compare_and_set(&self.obj.key, None, cur.as_deref(), Some(&n))?
-                .0
-            {
-                return Ok(new);
-            }
-        }
+    pub fn update(&self, f: impl FnMut(Option<T>) -> T) -> Result<T, RemoteError> {
+        super::object::update(self.obj.backend(), &self.obj.key, None, f)
     }
 
     /// `v.value += delta` atomically; the new value.

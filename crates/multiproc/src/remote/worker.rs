@@ -337,6 +337,10 @@ fn slot(s: &Shared, prefetch: usize) {
                     &format!("{}:unreadable", s.keys.tasks),
                     Duration::ZERO,
                 );
+                s.inflight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&lease.payload);
                 continue;
             };
             let reply = ReplyWire {
