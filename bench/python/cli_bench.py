@@ -61,6 +61,28 @@ def throughput(ctx, total):
     return out
 
 
+def drain_ints(q, done, n):
+    s = 0
+    for _ in range(n):
+        s += q.get()
+    done.put(s)
+
+
+def small_items(ctx, total):
+    """Ints through mp.Queue (the key multiproc's Queue<u64> figure uses)."""
+    n = max(10_000, min(200_000, total // 8))
+    q, done = ctx.Queue(), ctx.Queue()
+    p = ctx.Process(target=drain_ints, args=(q, done, n))
+    p.start()
+    t0 = time.perf_counter()
+    for i in range(n):
+        q.put(i)
+    done.get()
+    rate = n / (time.perf_counter() - t0)
+    p.join()
+    return {"queue.u64_items_s": rate}
+
+
 def echo_queue(i, o):
     while True:
         x = i.get()
@@ -104,10 +126,22 @@ def latency(ctx, trips):
     out.update(percentiles("queue", timed(trips, lambda: (i.put(1), o.get()))))
     i.put(None)
     p.join()
+    out.update(pipe_latency(ctx, trips, ""))
+    # Both processes on one CPU (the child inherits the pin): see measure.rs in the CLI.
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        out.update(pipe_latency(ctx, trips, "_1cpu"))
+    finally:
+        os.sched_setaffinity(0, allowed)
+    return out
+
+
+def pipe_latency(ctx, trips, suffix):
     a, b = ctx.Pipe()
     p = ctx.Process(target=echo_pipe, args=(b,))
     p.start()
-    out.update(percentiles("pipe", timed(trips, lambda: (a.send_bytes(b"ping"), a.recv_bytes()))))
+    out = percentiles("pipe" + suffix, timed(trips, lambda: (a.send_bytes(b"ping"), a.recv_bytes())))
     a.send_bytes(b"stop")
     p.join()
     return out
@@ -173,6 +207,7 @@ def main():
     ctx = mp.get_context("fork")
     out = {"python": __import__("sys").version.split()[0]}
     out.update(throughput(ctx, a.bytes))
+    out.update(small_items(ctx, a.bytes))
     out.update(latency(ctx, a.trips))
     out.update(pools(ctx, a.tasks, a.max_workers))
     out.update(starts(a.starts))

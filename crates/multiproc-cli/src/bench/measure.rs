@@ -91,6 +91,99 @@ pub fn throughput(scale: Scale) -> Figures {
     out
 }
 
+/// Slots of the raw ring: 512 KiB of them, as the queue's default 1 MiB ring holds 64 Ki
+/// `u64` items (16 bytes each with its header). A ring that fits in L1 (4 Ki slots) runs
+/// 3–4× faster here and would be no fair limit for a queue that streams through L2.
+const RING_SLOTS: usize = 1 << 16;
+
+/// The raw limit for small items: a bare single-producer single-consumer ring of `u64` in
+/// shared memory (no lock, no length header, no encoding, spinning on both sides), to a
+/// forked consumer; items per second.
+fn raw_ring(n: usize) -> f64 {
+    use multiproc::shared::Shared;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let slots = Shared::new([const { AtomicU64::new(0) }; RING_SLOTS]).expect("ring");
+    let (head, tail) = (
+        Shared::new(AtomicU64::new(0)).expect("head"),
+        Shared::new(AtomicU64::new(0)).expect("tail"),
+    );
+    let n = n as u64;
+    let mut p = Process::builder()
+        .start_method(StartMethod::Fork)
+        .fork_target({
+            let (slots, head, tail) = (slots.clone(), head.clone(), tail.clone());
+            move || {
+                let (mut h, mut t) = (0u64, 0u64);
+                let mut sum = 0u64;
+                while h < n {
+                    if h == t {
+                        t = tail.load(Ordering::Acquire);
+                        if h == t {
+                            std::hint::spin_loop();
+                            continue;
+                        }
+                    }
+                    sum = sum.wrapping_add(slots[h as usize % RING_SLOTS].load(Ordering::Relaxed));
+                    h += 1;
+                    head.store(h, Ordering::Release);
+                }
+                std::hint::black_box(sum);
+            }
+        });
+    p.start().expect("start");
+    let t0 = Instant::now();
+    let mut h = 0u64;
+    for t in 0..n {
+        while t - h == RING_SLOTS as u64 {
+            h = head.load(Ordering::Acquire);
+            std::hint::spin_loop();
+        }
+        slots[t as usize % RING_SLOTS].store(t, Ordering::Relaxed);
+        tail.store(t + 1, Ordering::Release);
+    }
+    while head.load(Ordering::Acquire) != n {
+        std::hint::spin_loop();
+    }
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    p.join().expect("join");
+    rate
+}
+
+/// `u64` items through a process `Queue` to a forked consumer: the same shape as
+/// [`raw_ring`], so the two compare; items per second.
+fn queue_u64(n: usize) -> f64 {
+    let (q, done): (Queue<u64>, Queue<u64>) =
+        (Queue::new(0).expect("q"), Queue::new(0).expect("q"));
+    let mut p = Process::builder().start_method(StartMethod::Fork).target(
+        |(q, done, n): (Queue<u64>, Queue<u64>, usize)| {
+            let mut sum = 0u64;
+            for _ in 0..n {
+                sum = sum.wrapping_add(q.get().expect("get"));
+            }
+            done.put(sum).expect("done");
+        },
+        (q.clone(), done.clone(), n),
+    );
+    p.start().expect("start");
+    let t0 = Instant::now();
+    for i in 0..n as u64 {
+        q.put(i).expect("put");
+    }
+    done.get().expect("done");
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    p.join().expect("join");
+    rate
+}
+
+/// `u64` items per second through a process `Queue` and through the raw ring beside it.
+pub fn small_items(scale: Scale) -> Figures {
+    let n = (scale.bytes / 8).clamp(10_000, 4_000_000);
+    vec![
+        ("queue.u64_items_s".into(), queue_u64(n)),
+        ("ring.u64_items_s".into(), raw_ring(n)),
+    ]
+}
+
 fn echo_queue((inq, outq): (Queue<u64>, Queue<u64>)) {
     while let Ok(x) = inq.get() {
         if x == u64::MAX {
@@ -132,7 +225,13 @@ fn timed(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
 }
 
 /// Round-trip latency distributions: a process `Queue` pair, a `Pipe`, and (the raw limit)
-/// a bare socketpair, each to an echoing child process.
+/// a bare socketpair, each to an echoing child process; then the `Pipe` and the socketpair
+/// again with both processes pinned to one CPU (keys `pipe_1cpu`, `socketpair_1cpu`).
+///
+/// Why both: a blocking round trip between two CPUs wakes the other side's CPU, and on a VM
+/// an idle vCPU halts, so each wake-up costs the hypervisor's wake latency (about 25 µs each
+/// way here, the same for CPython's pipe and for a raw socketpair). On one CPU the wake-up is
+/// a context switch. The spinning `Queue` is measured across CPUs only.
 pub fn latency(scale: Scale) -> Figures {
     let mut out = Vec::new();
     let (to, from): (Queue<u64>, Queue<u64>) =
@@ -148,11 +247,45 @@ pub fn latency(scale: Scale) -> Figures {
     to.put(u64::MAX).expect("stop");
     p.join().expect("join");
     out.extend(percentiles("queue", lat));
+    out.extend(blocking_round_trips(scale, None));
+    // On a thread of its own, so the pin does not outlive the measurement.
+    let cpu = multiproc::process::sched_getaffinity()
+        .ok()
+        .and_then(|c| c.first().copied());
+    if let Some(cpu) = cpu {
+        out.extend(
+            std::thread::spawn(move || blocking_round_trips(scale, Some(cpu)))
+                .join()
+                .expect("pinned round trips"),
+        );
+    }
+    out
+}
 
+/// Pins the calling thread or process to `cpu`, if given.
+fn pin(cpu: Option<usize>) {
+    if let Some(c) = cpu {
+        multiproc::process::sched_setaffinity(&[c]).expect("sched_setaffinity");
+    }
+}
+
+/// Echoes until an empty message, on `cpu` when given.
+fn echo_pipe_on((c, cpu): (Connection, Option<usize>)) {
+    pin(cpu);
+    echo_pipe(c);
+}
+
+/// The `Pipe` and the socketpair round trips, with this thread and the echoing child both on
+/// `cpu` when it is given.
+fn blocking_round_trips(scale: Scale, cpu: Option<usize>) -> Figures {
+    use std::io::{Read, Write};
+    pin(cpu);
+    let suffix = if cpu.is_some() { "_1cpu" } else { "" };
+    let mut out = Vec::new();
     let (mut a, b) = Pipe(true).expect("pipe");
     let mut p = Process::builder()
         .start_method(StartMethod::Fork)
-        .target(echo_pipe, b);
+        .target(echo_pipe_on, (b, cpu));
     p.start().expect("start");
     let lat = timed(scale.trips, || {
         a.send_bytes(b"ping").expect("send");
@@ -160,13 +293,13 @@ pub fn latency(scale: Scale) -> Figures {
     });
     a.send_bytes(b"").expect("stop");
     p.join().expect("join");
-    out.extend(percentiles("pipe", lat));
+    out.extend(percentiles(&format!("pipe{suffix}"), lat));
 
-    use std::io::{Read, Write};
     let (mut a, b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
     let mut p = Process::builder()
         .start_method(StartMethod::Fork)
         .fork_target(move || {
+            pin(cpu);
             let mut b = b;
             let mut buf = [0u8; 8];
             while b.read_exact(&mut buf).is_ok() && &buf != b"stop!!!!" {
@@ -183,7 +316,7 @@ pub fn latency(scale: Scale) -> Figures {
     });
     a.write_all(b"stop!!!!").expect("stop");
     p.join().expect("join");
-    out.extend(percentiles("socketpair", lat));
+    out.extend(percentiles(&format!("socketpair{suffix}"), lat));
     out
 }
 
@@ -299,19 +432,32 @@ pub fn locks_and_memcpy() -> Figures {
         *std::hint::black_box(m.lock()) += 1;
     }
     let pl = per(t0);
-    let src = vec![1u8; 1 << 20];
-    let mut dst = vec![0u8; 1 << 20];
-    let blocks = 512;
-    let t0 = Instant::now();
-    for _ in 0..blocks {
-        dst.copy_from_slice(std::hint::black_box(&src));
-        std::hint::black_box(&dst);
-    }
-    let gib = f64::from(blocks) / 1024.0 / t0.elapsed().as_secs_f64();
+    let cold = memcpy(256 << 20);
     vec![
         ("lock.ns".into(), mp),
         ("lock.std_ns".into(), st),
         ("lock.parking_lot_ns".into(), pl),
-        ("memcpy.gib_s".into(), gib),
+        ("memcpy.gib_s".into(), memcpy(1 << 20)),
+        ("memcpy.cold_gib_s".into(), cold),
+        // The same, as 1 MiB items per second, beside the 1 MiB rows.
+        ("memcpy.cold_items_s".into(), cold * 1024.0),
     ]
+}
+
+/// GiB/s of 1 MiB copies whose sources walk through `span` bytes: 1 MiB copies one block
+/// again and again (the caches' bandwidth), 256 MiB reads every block from DRAM (cold: what a
+/// 1 MiB item read by another process costs).
+fn memcpy(span: usize) -> f64 {
+    const BLOCK: usize = 1 << 20;
+    let src = vec![1u8; span];
+    let mut dst = vec![0u8; BLOCK];
+    let blocks = 512;
+    let mut at = 0;
+    let t0 = Instant::now();
+    for _ in 0..blocks {
+        dst.copy_from_slice(std::hint::black_box(&src[at..at + BLOCK]));
+        std::hint::black_box(&dst);
+        at = (at + BLOCK) % span;
+    }
+    blocks as f64 / 1024.0 / t0.elapsed().as_secs_f64()
 }

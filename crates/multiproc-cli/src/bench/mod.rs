@@ -126,6 +126,12 @@ type Limit = (String, &'static str);
 /// The table's rows.
 fn rows(cpus: usize) -> Vec<RowSpec> {
     let mut r = Vec::new();
+    r.push((
+        "Queue throughput, u64 items".into(),
+        "queue.u64_items_s".into(),
+        "items/s",
+        Some(("ring.u64_items_s".into(), "raw SPSC ring")),
+    ));
     for (what, name) in [("queue", "Queue"), ("pipe", "Pipe")] {
         for (size, s) in [
             (8, "8 B"),
@@ -137,17 +143,21 @@ fn rows(cpus: usize) -> Vec<RowSpec> {
                 format!("{name} throughput, {s} items"),
                 format!("{what}.items_s@{size}"),
                 "items/s",
-                None,
+                (size == 1 << 20).then(|| ("memcpy.cold_items_s".into(), "cold memcpy")),
             ));
         }
     }
-    for (what, name) in [("queue", "Queue"), ("pipe", "Pipe")] {
+    for (what, raw, name) in [
+        ("queue", "socketpair", "Queue"),
+        ("pipe", "socketpair", "Pipe"),
+        ("pipe_1cpu", "socketpair_1cpu", "Pipe, one CPU"),
+    ] {
         for p in ["p50", "p99"] {
             r.push((
                 format!("{name} round trip, {p}"),
                 format!("rtt.{what}.{p}_us"),
                 "µs",
-                Some((format!("rtt.socketpair.{p}_us"), "socketpair")),
+                Some((format!("rtt.{raw}.{p}_us"), "socketpair")),
             ));
         }
     }
@@ -266,18 +276,10 @@ pub fn run(opts: &Options) -> std::io::Result<()> {
     };
     let started = Instant::now();
     let load_before = load();
-    let steps = rounds * if opts.python { 6 } else { 5 };
-    let bar = ProgressBar::new(steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut ours: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut py: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut python_note = None;
     type Step = (&'static str, Box<dyn Fn() -> measure::Figures>);
     let steps: Vec<Step> = vec![
         ("throughput", Box::new(move || measure::throughput(scale))),
+        ("small items", Box::new(move || measure::small_items(scale))),
         ("latency", Box::new(move || measure::latency(scale))),
         (
             "pools",
@@ -286,6 +288,15 @@ pub fn run(opts: &Options) -> std::io::Result<()> {
         ("starts", Box::new(move || measure::starts(scale))),
         ("locks", Box::new(measure::locks_and_memcpy)),
     ];
+    let total = rounds * (steps.len() + usize::from(opts.python));
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut ours: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut py: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut python_note = None;
     for round in 1..=rounds {
         for (name, step) in &steps {
             bar.set_message(format!("round {round}: multiproc {name}"));

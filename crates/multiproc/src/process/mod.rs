@@ -84,3 +84,34 @@ pub fn active_children() -> Vec<ProcessInfo> {
 pub fn cpu_count() -> usize {
     crate::sys::process::cpu_count()
 }
+
+/// The CPUs the calling thread may run on, in ascending order (≈ `os.sched_getaffinity(0)`).
+///
+/// ```
+/// let cpus = multiproc::process::sched_getaffinity().unwrap();
+/// assert!(!cpus.is_empty());
+/// ```
+pub fn sched_getaffinity() -> std::io::Result<Vec<usize>> {
+    crate::sys::process::affinity()
+}
+
+/// Lets the calling thread run only on `cpus` (≈ `os.sched_setaffinity(0, cpus)`). Threads
+/// and processes it starts afterwards inherit the set, with every start method: pin a thread,
+/// start a `Process`, and both share those CPUs. An empty set, or one with no CPU this
+/// process may use, is `InvalidInput`.
+///
+/// ```
+/// use multiproc::process::{sched_getaffinity, sched_setaffinity};
+///
+/// std::thread::spawn(|| {
+///     let all = sched_getaffinity().unwrap();
+///     sched_setaffinity(&all[..1]).unwrap();        // this thread only
+///     assert_eq!(sched_getaffinity().unwrap(), &all[..1]);
+///     assert!(sched_setaffinity(&[]).is_err());
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+pub fn sched_setaffinity(cpus: &[usize]) -> std::io::Result<()> {
+    crate::sys::process::set_affinity(cpus)
+}

@@ -77,14 +77,16 @@ impl Builder {
         }
         let scheme = self.url.split("://").next().unwrap_or("");
         let backend: Arc<dyn Backend> = match scheme {
-            "redis" | "rediss" | "redis+unix" | "unix" => Arc::new(Redis::open(
-                &self.url,
-                key(&self.namespace, "epoch", ""),
-                self.op_timeout,
-            )?),
+            "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" | "rediss+cluster" => {
+                Arc::new(Redis::open(
+                    &self.url,
+                    key(&self.namespace, "epoch", ""),
+                    self.op_timeout,
+                )?)
+            }
             other => {
                 return Err(RemoteError::Invalid(format!(
-                    "no backend for URL scheme `{other}` (redis://, rediss://, redis+unix://)"
+                    "no backend for URL scheme `{other}` (redis://, rediss://, redis+unix://, redis+cluster://, rediss+cluster://)"
                 )));
             }
         };

@@ -52,6 +52,7 @@
 //! Every key of a namespace carries the `{namespace}` hash tag, so one namespace lives in
 //! one Redis Cluster slot and its scripts are cluster-safe.
 
+mod address;
 pub mod backend;
 mod barrier;
 mod build_id;

@@ -22,12 +22,12 @@ use super::object::{Object, Of, dec, enc, handle, tag};
 use crate::error::{GetError, PutError, RemoteError, TaskDoneError, Timeout};
 use crate::queue::{Get, Put, Size, Tasks};
 
-/// Test hook (feature `test-hooks`): the next get that takes an item reports its answer
-/// lost (the item stays held for the next get of the same thread).
+/// Test hook (feature `test-hooks`): the calling thread's next get that takes an item
+/// reports its answer lost (the item stays held for the next get of the same thread).
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn lose_next_get_answer() {
-    super::redis_backend::LOSE_NEXT_TAKE.store(true, std::sync::atomic::Ordering::SeqCst);
+    super::redis_backend::LOSE_NEXT_TAKE.set(true);
 }
 
 /// How often a wait looks again when no notification came (a lost one costs this much).

@@ -29,20 +29,24 @@
 //! the reactor to the caller's thread: sequential `INCR` measured 53–68 µs here against
 //! redis-benchmark's 25 µs. The synchronous client reads the reply on the calling thread.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisError, RedisResult, Script, Value};
 
+use super::address::{Address, MIGRATING_PAUSE};
 use super::backend::{Ack, Acked, Backend, Granted, Lease, Reaped, Result, Slot, Wait};
 use super::scripts;
 use crate::error::RemoteError;
 
-/// Test hook (feature `test-hooks`): the next successful `take` reports its answer lost.
 #[cfg(feature = "test-hooks")]
-// after-fork: kept (a test's switch)
-pub(crate) static LOSE_NEXT_TAKE: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Test hook (feature `test-hooks`): this thread's next successful `take` reports its
+    /// answer lost. Per thread, so tests running side by side do not take each other's.
+    // after-fork: kept (a test's switch)
+    pub(crate) static LOSE_NEXT_TAKE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// Idle connections kept.
 const MAX_IDLE: usize = 32;
@@ -92,17 +96,27 @@ impl Scripts {
 
 /// A Redis server as a [`Backend`] (see the module docs).
 pub struct Redis {
-    client: redis::Client,
+    address: Address,
     url: String,
     shown: String,
     op_timeout: Duration,
     epoch_key: String,
     epoch: String,
     lost: AtomicBool,
+    /// The node calls go to: the server, or the cluster node serving the namespace's slot.
+    node: RwLock<Node>,
     /// The process the idle connections belong to.
     owner: AtomicU32,
-    idle: Mutex<Vec<Connection>>,
+    /// Idle connections, each with the generation of the node it reaches.
+    idle: Mutex<Vec<(u64, Connection)>>,
     scripts: Scripts,
+}
+
+/// Where calls go now; `generation` counts the moves (a `MOVED` answer).
+struct Node {
+    host: String,
+    client: redis::Client,
+    generation: u64,
 }
 
 impl std::fmt::Debug for Redis {
@@ -110,28 +124,6 @@ impl std::fmt::Debug for Redis {
         f.debug_struct("Redis")
             .field("server", &self.shown)
             .finish_non_exhaustive()
-    }
-}
-
-/// `url` without its password (`redis://user:secret@h:1/0` → `redis://user@h:1/0`).
-pub(crate) fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((user, host)) => {
-            let user = user.split(':').next().unwrap_or("");
-            if user.is_empty() {
-                format!("{scheme}://{host}{path}")
-            } else {
-                format!("{scheme}://{user}@{host}{path}")
-            }
-        }
-        None => url.to_string(),
     }
 }
 
@@ -165,57 +157,71 @@ fn classify(e: RedisError) -> (RemoteError, bool) {
 }
 
 impl Redis {
-    /// Connects to `url` (`redis://[user[:password]@]host:port[/db]`, `rediss://` for TLS,
-    /// `redis+unix:///path`), for the namespace whose epoch key is `epoch_key`.
+    /// Connects to `url` (see [`address`](super::address) for its forms), for the
+    /// namespace whose epoch key is `epoch_key`.
     pub(crate) fn open(url: &str, epoch_key: String, op_timeout: Duration) -> Result<Redis> {
-        let client =
-            redis::Client::open(url).map_err(|e| RemoteError::Invalid(format!("{url}: {e}")))?;
+        let address = Address::parse(url)?;
+        let deadline = Instant::now() + op_timeout;
+        let host = if address.cluster {
+            address.slot_owner(&epoch_key, deadline)?
+        } else {
+            address.first_host().to_string()
+        };
+        let client = address.client(&host)?;
         let mut r = Redis {
-            client,
+            shown: address.shown(),
+            address,
             url: url.to_string(),
-            shown: without_password(url),
             op_timeout,
             epoch_key,
             epoch: String::new(),
             lost: AtomicBool::new(false),
+            node: RwLock::new(Node {
+                host,
+                client,
+                generation: 0,
+            }),
             owner: AtomicU32::new(crate::sys::pid()),
             idle: Mutex::new(Vec::new()),
             scripts: Scripts::new(),
         };
         let fresh = format!("{:032x}", random_u128());
-        let deadline = Instant::now() + op_timeout;
-        let mut conn = r.connect(deadline)?;
-        set_timeouts(&conn, deadline)?;
-        let epoch: RedisResult<String> = redis::pipe()
-            .cmd("SET")
-            .arg(&r.epoch_key)
-            .arg(&fresh)
-            .arg("NX")
-            .ignore()
-            .cmd("GET")
-            .arg(&r.epoch_key)
-            .query::<(String,)>(&mut conn)
-            .map(|(e,)| e);
-        r.epoch = epoch.map_err(|e| classify(e).0)?;
-        r.give_back(conn);
+        let epoch_key = r.epoch_key.clone();
+        r.epoch = r.call(Some(deadline), |c| {
+            redis::pipe()
+                .cmd("SET")
+                .arg(&epoch_key)
+                .arg(&fresh)
+                .arg("NX")
+                .ignore()
+                .cmd("GET")
+                .arg(&epoch_key)
+                .query::<(String,)>(c)
+                .map(|(e,)| e)
+        })?;
         Ok(r)
     }
 
-    fn connect(&self, deadline: Instant) -> Result<Connection> {
+    /// A new connection to the current node, and that node's generation.
+    fn connect(&self, deadline: Instant) -> Result<(Connection, u64)> {
+        let (client, generation) = {
+            let n = self.node.read().unwrap_or_else(|p| p.into_inner());
+            (n.client.clone(), n.generation)
+        };
         let left = deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
             .ok_or(RemoteError::Timeout)?;
-        let mut got = self.client.get_connection_with_timeout(left);
+        let mut got = client.get_connection_with_timeout(left);
         // Interrupted (this process was stopped and continued mid-connect): once more.
         if got.as_ref().is_err_and(interrupted) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(RemoteError::Timeout);
             }
-            got = self.client.get_connection_with_timeout(left);
+            got = client.get_connection_with_timeout(left);
         }
-        got.map_err(|e| {
+        got.map(|c| (c, generation)).map_err(|e| {
             if is_auth_error(&e) {
                 return RemoteError::Authentication(format!("{}: {e}", self.shown));
             }
@@ -227,11 +233,30 @@ impl Redis {
         })
     }
 
-    /// A connection (an idle one, or a new one whose epoch is checked), and whether it is
-    /// new.
-    fn take(&self, deadline: Instant) -> Result<(Connection, bool)> {
+    /// Turns to `host`, which a node named in a `MOVED` answer: the namespace's slot is
+    /// served there now. Connections to the old node are dropped as they come back.
+    fn moved_to(&self, host: &str, seen: u64) -> Result<()> {
+        let client = self.address.client(host)?;
+        let mut n = self.node.write().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have moved already (and further).
+        if n.generation == seen {
+            *n = Node {
+                host: host.to_string(),
+                client,
+                generation: seen + 1,
+            };
+        }
+        Ok(())
+    }
+
+    /// A connection (an idle one, or a new one whose epoch is checked), its node's
+    /// generation, and whether it is new.
+    fn take(
+        &self,
+        deadline: Instant,
+    ) -> std::result::Result<(Connection, u64, bool), NoConnection> {
         if self.lost.load(Ordering::Relaxed) {
-            return Err(RemoteError::BackendLost);
+            return Err(RemoteError::BackendLost.into());
         }
         let me = crate::sys::pid();
         if self.owner.load(Ordering::Relaxed) != me {
@@ -242,32 +267,42 @@ impl Redis {
                 idle.clear();
                 self.owner.store(me, Ordering::Relaxed);
             }
-        } else if let Some(c) = self.idle.lock().ok().and_then(|mut i| i.pop()) {
-            return Ok((c, false));
+        } else if let Some((g, c)) = self.idle.lock().ok().and_then(|mut i| i.pop()) {
+            return Ok((c, g, false));
         }
-        let mut conn = self.connect(deadline)?;
+        let (mut conn, generation) = self.connect(deadline)?;
         if !self.epoch.is_empty() {
             set_timeouts(&conn, deadline)?;
-            let now: Option<String> = redis::cmd("GET")
-                .arg(&self.epoch_key)
-                .query(&mut conn)
-                .map_err(|e| classify(e).0)?;
+            let now: Option<String> = match redis::cmd("GET").arg(&self.epoch_key).query(&mut conn)
+            {
+                Ok(v) => v,
+                // The slot moved or is moving: the caller follows, and comes back.
+                Err(e) if is_moved(&e).is_some() || is_migrating(&e) => {
+                    return Err(NoConnection::Redirected(e));
+                }
+                Err(e) => return Err(classify(e).0.into()),
+            };
             if now.as_deref() != Some(self.epoch.as_str()) {
                 self.lost.store(true, Ordering::Relaxed);
-                return Err(RemoteError::BackendLost);
+                return Err(RemoteError::BackendLost.into());
             }
         }
-        Ok((conn, true))
+        Ok((conn, generation, true))
     }
 
-    fn give_back(&self, conn: Connection) {
-        if self.owner.load(Ordering::Relaxed) != crate::sys::pid() {
+    fn give_back(&self, conn: Connection, generation: u64) {
+        if self.owner.load(Ordering::Relaxed) != crate::sys::pid()
+            || self
+                .node
+                .read()
+                .map_or(true, |n| n.generation != generation)
+        {
             return;
         }
         if let Ok(mut idle) = self.idle.try_lock()
             && idle.len() < MAX_IDLE
         {
-            idle.push(conn);
+            idle.push((generation, conn));
         }
     }
 
@@ -284,24 +319,59 @@ impl Redis {
     ) -> Result<T> {
         let deadline = self.deadline(deadline);
         loop {
-            let (mut conn, fresh) = self.take(deadline)?;
+            let (mut conn, generation, fresh) = match self.take(deadline) {
+                Ok(got) => got,
+                Err(NoConnection::Failed(e)) => return Err(e),
+                Err(NoConnection::Redirected(e)) => {
+                    let generation = self.node.read().map_or(0, |n| n.generation);
+                    self.redirected(&e, generation, deadline)?;
+                    continue;
+                }
+            };
             set_timeouts(&conn, deadline)?;
-            match f(&mut conn) {
+            let e = match f(&mut conn) {
                 Ok(v) => {
-                    self.give_back(conn);
+                    self.give_back(conn, generation);
                     return Ok(v);
                 }
-                // An idle connection the server closed while it waited (a restart, an idle
-                // timeout): the command never reached a live server. Once more, on a new
-                // connection, which also checks the epoch.
-                Err(e) if !fresh && is_stale(&e) => continue,
-                Err(e) => {
-                    let (err, reusable) = classify(e);
-                    if reusable {
-                        self.give_back(conn);
-                    }
-                    return Err(err);
-                }
+                Err(e) => e,
+            };
+            // An idle connection the server closed while it waited (a restart, an idle
+            // timeout): the command never reached a live server. Once more, on a new
+            // connection, which also checks the epoch.
+            if !fresh && is_stale(&e) {
+                continue;
+            }
+            if is_moved(&e).is_some() || is_migrating(&e) {
+                self.give_back(conn, generation);
+                self.redirected(&e, generation, deadline)?;
+                continue;
+            }
+            let (err, reusable) = classify(e);
+            if reusable {
+                self.give_back(conn, generation);
+            }
+            return Err(err);
+        }
+    }
+
+    /// Follows a redirection (the node refused the call: nothing ran). `MOVED`: the
+    /// namespace's slot is served by another node now; turn to it. A migration (`ASK`,
+    /// `TRYAGAIN`) or an election (`CLUSTERDOWN`, `MASTERDOWN`): wait a moment and ask
+    /// again. `Timeout` once `deadline` passes.
+    fn redirected(&self, e: &RedisError, generation: u64, deadline: Instant) -> Result<()> {
+        if Instant::now() + MIGRATING_PAUSE >= deadline {
+            return Err(RemoteError::Timeout);
+        }
+        match is_moved(e) {
+            Some(host) if host.is_empty() => {
+                let host = self.address.slot_owner(&self.epoch_key, deadline)?;
+                self.moved_to(&host, generation)
+            }
+            Some(host) => self.moved_to(&host, generation),
+            None => {
+                std::thread::sleep(MIGRATING_PAUSE);
+                Ok(())
             }
         }
     }
@@ -364,6 +434,47 @@ fn interrupted(e: &RedisError) -> bool {
     e.is_io_error() && e.to_string().contains("(os error 4)")
 }
 
+/// Why [`Redis::take`] gave no connection: a failure, or a new connection's epoch check
+/// answered by a redirection (the call follows it as it follows one of its own).
+enum NoConnection {
+    Failed(RemoteError),
+    Redirected(RedisError),
+}
+
+impl From<RemoteError> for NoConnection {
+    fn from(e: RemoteError) -> NoConnection {
+        NoConnection::Failed(e)
+    }
+}
+
+/// The node a `MOVED` answer names (`host:port`), or an empty string if the answer came
+/// inside a pipeline's errors without a readable node (then the seeds are asked again).
+fn is_moved(e: &RedisError) -> Option<String> {
+    if e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::Moved) {
+        return None;
+    }
+    if let Some((host, _)) = e.redirect_node() {
+        return Some(host.to_string());
+    }
+    // A pipeline's failures show as "(Index 1, error: Moved: 8782 127.0.0.1:7001)".
+    let text = e.to_string();
+    let node = text
+        .split_once("Moved: ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .map(|n| n.trim_end_matches([')', ',', ']']).to_string());
+    Some(node.unwrap_or_default())
+}
+
+/// Whether the namespace's slot is being migrated or the cluster is electing a new master
+/// (`ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`): nothing ran; ask again shortly.
+fn is_migrating(e: &RedisError) -> bool {
+    use redis::ServerErrorKind as K;
+    matches!(
+        e.kind(),
+        redis::ErrorKind::Server(K::Ask | K::TryAgain | K::ClusterDown | K::MasterDown)
+    )
+}
+
 /// Whether `e` says the connection was closed by the other end (end of file, reset,
 /// broken pipe) rather than timed out or refused an answer.
 fn is_stale(e: &RedisError) -> bool {
@@ -408,7 +519,12 @@ fn worker_keys(worker: &str) -> (String, String) {
 
 impl Backend for Redis {
     fn describe(&self) -> String {
-        self.shown.clone()
+        if self.address.cluster {
+            let node = self.node.read().map(|n| n.host.clone()).unwrap_or_default();
+            format!("{} (the namespace's slot on {node})", self.shown)
+        } else {
+            self.shown.clone()
+        }
     }
 
     fn url(&self) -> String {
@@ -588,7 +704,7 @@ impl Backend for Redis {
             self.blocking(deadline, |c, secs| step(c, Some(secs)))?
         };
         #[cfg(feature = "test-hooks")]
-        if got.is_some() && LOSE_NEXT_TAKE.swap(false, Ordering::SeqCst) {
+        if got.is_some() && LOSE_NEXT_TAKE.replace(false) {
             return Err(RemoteError::Unreachable(
                 "test hook: the answer was lost".into(),
             ));
@@ -1087,7 +1203,7 @@ impl Backend for Redis {
                 .unwrap_or_else(|| Instant::now() + self.op_timeout)
                 .max(Instant::now() + Duration::from_millis(50));
             let mut conn = match self.connect(by) {
-                Ok(c) => c,
+                Ok((c, _)) => c,
                 Err(e) if transient(&e) => {
                     pause();
                     continue;

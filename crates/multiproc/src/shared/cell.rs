@@ -77,6 +77,20 @@ unsafe impl ShmSafe for std::sync::atomic::AtomicI64 {}
 // SAFETY: as above.
 unsafe impl ShmSafe for std::sync::atomic::AtomicBool {}
 
+// SAFETY: an array of values each valid at any address, in any process, from a bitwise copy,
+// with no `Drop`, is all of those too (its elements sit at fixed offsets from its start).
+// `Shared<[AtomicU64; N]>` is a table of words every process sees (≈ a `RawArray` of
+// atomics).
+unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
+    fn check_shareable(&self) -> Result<(), &'static str> {
+        self.iter().try_for_each(T::check_shareable)
+    }
+
+    fn placed_in_shared_memory(&self) {
+        self.iter().for_each(T::placed_in_shared_memory);
+    }
+}
+
 // SAFETY: a `Condition` is its lock plus atomics (its counts and its waiter groups).
 unsafe impl ShmSafe for Condition<Lock> {
     fn placed_in_shared_memory(&self) {

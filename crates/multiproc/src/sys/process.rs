@@ -136,6 +136,43 @@ pub(crate) fn cpu_count() -> usize {
         .unwrap_or(1)
 }
 
+/// The CPUs the calling thread may run on (`sched_getaffinity(0)`), in ascending order.
+pub(crate) fn affinity() -> io::Result<Vec<usize>> {
+    let set = rustix::thread::sched_getaffinity(None)?;
+    Ok((0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&c| set.is_set(c))
+        .collect())
+}
+
+/// Lets the calling thread run only on `cpus` (`sched_setaffinity(0, cpus)`); threads and
+/// processes it starts afterwards inherit the set. An empty set, a CPU number past the
+/// kernel's limit, or only CPUs this process may not use is `InvalidInput`.
+pub(crate) fn set_affinity(cpus: &[usize]) -> io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    for &c in cpus {
+        if c >= rustix::thread::CpuSet::MAX_CPU {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "CPU {c} is past the limit of {}",
+                    rustix::thread::CpuSet::MAX_CPU
+                ),
+            ));
+        }
+        set.set(c);
+    }
+    if cpus.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no CPU given"));
+    }
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| match e {
+        rustix::io::Errno::INVAL => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "none of these CPUs is allowed to this process",
+        ),
+        e => e.into(),
+    })
+}
+
 /// `SIGTERM`, for `terminate()`.
 pub(crate) const SIGTERM: i32 = libc::SIGTERM;
 /// `SIGKILL`, for `kill()`.

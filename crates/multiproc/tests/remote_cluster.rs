@@ -1,0 +1,256 @@
+//! `multiproc::remote` on a real Redis Cluster: three `redis-server` nodes with
+//! `cluster-enabled`, their slots assigned and joined by the test itself. A namespace lives
+//! in the slot of its hash tag, on one node; while a producer and a blocked consumer use
+//! it, the test migrates that slot to another node (`SETSLOT MIGRATING`/`IMPORTING`,
+//! `MIGRATE`, `SETSLOT NODE`): the clients follow the `ASK`/`TRYAGAIN`/`MOVED` answers by
+//! themselves, and every item and every increment arrives exactly once.
+#![cfg(feature = "remote")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use multiproc::remote::{self, RedisServer};
+use redis::{Connection, Value};
+
+/// A node's connection and its cluster id.
+struct Node {
+    server: RedisServer,
+    conn: Connection,
+    id: String,
+}
+
+fn cmd<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
+    let mut k = redis::cmd(args[0]);
+    for a in &args[1..] {
+        k.arg(*a);
+    }
+    k.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Three nodes sharing the 16384 slots, joined and agreeing that the cluster is up.
+fn start_cluster() -> Vec<Node> {
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|_| {
+            let server = RedisServer::start_with_args(
+                false,
+                &["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let mut conn = redis::Client::open(server.url())
+                .unwrap()
+                .get_connection_with_timeout(Duration::from_secs(10))
+                .unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let id: String = cmd(&mut conn, &["CLUSTER", "MYID"]);
+            Node { server, conn, id }
+        })
+        .collect();
+    for (n, (a, b)) in nodes
+        .iter_mut()
+        .zip([(0, 5460), (5461, 10922), (10923, 16383)])
+    {
+        let _: () = cmd(
+            &mut n.conn,
+            &["CLUSTER", "ADDSLOTSRANGE", &a.to_string(), &b.to_string()],
+        );
+    }
+    let ports: Vec<String> = nodes.iter().map(|n| n.server.port().to_string()).collect();
+    for p in &ports[1..] {
+        let _: () = cmd(&mut nodes[0].conn, &["CLUSTER", "MEET", "127.0.0.1", p]);
+    }
+    wait_until("the cluster is up on every node", || {
+        nodes.iter_mut().all(|n| {
+            let info: String = cmd(&mut n.conn, &["CLUSTER", "INFO"]);
+            let slots: Value = cmd(&mut n.conn, &["CLUSTER", "SLOTS"]);
+            info.contains("cluster_state:ok")
+                && matches!(slots, Value::Array(ref r) if r.len() == 3)
+        })
+    });
+    nodes
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Which of `nodes` serves `slot`.
+fn owner(nodes: &mut [Node], slot: u16) -> usize {
+    let slots: Value = cmd(&mut nodes[0].conn, &["CLUSTER", "SLOTS"]);
+    let Value::Array(ranges) = slots else {
+        panic!("CLUSTER SLOTS: {slots:?}")
+    };
+    for r in ranges {
+        let Value::Array(r) = r else { continue };
+        let (Value::Int(a), Value::Int(b), Value::Array(m)) = (&r[0], &r[1], &r[2]) else {
+            continue;
+        };
+        if (*a..=*b).contains(&i64::from(slot)) {
+            let Value::Int(port) = m[1] else { panic!() };
+            return nodes
+                .iter()
+                .position(|n| i64::from(n.server.port()) == port)
+                .unwrap();
+        }
+    }
+    panic!("no node serves slot {slot}")
+}
+
+/// Moves `slot` and its keys from node `from` to node `to`, as `redis-cli --cluster
+/// reshard` does, with a pause between key batches so that clients meet the migration.
+fn migrate(nodes: &mut [Node], slot: u16, from: usize, to: usize) {
+    let s = slot.to_string();
+    let (from_id, to_id) = (nodes[from].id.clone(), nodes[to].id.clone());
+    let to_port = nodes[to].server.port().to_string();
+    let _: () = cmd(
+        &mut nodes[to].conn,
+        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &from_id],
+    );
+    let _: () = cmd(
+        &mut nodes[from].conn,
+        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &to_id],
+    );
+    loop {
+        let keys: Vec<String> = cmd(
+            &mut nodes[from].conn,
+            &["CLUSTER", "GETKEYSINSLOT", &s, "2"],
+        );
+        if keys.is_empty() {
+            break;
+        }
+        let mut m = redis::cmd("MIGRATE");
+        m.arg("127.0.0.1")
+            .arg(&to_port)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS");
+        for k in &keys {
+            m.arg(k);
+        }
+        let _: () = m.query(&mut nodes[from].conn).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for n in nodes.iter_mut() {
+        let _: () = cmd(&mut n.conn, &["CLUSTER", "SETSLOT", &s, "NODE", &to_id]);
+    }
+}
+
+#[test]
+fn a_namespace_lives_on_its_slots_node_and_follows_the_slot_when_it_moves() {
+    common::watchdog(180, || {
+        let mut nodes = start_cluster();
+        let seeds: Vec<String> = nodes
+            .iter()
+            .take(2)
+            .map(|n| format!("127.0.0.1:{}", n.server.port()))
+            .collect();
+        let url = format!("redis+cluster://{}", seeds.join(","));
+        let r = remote::Remote::builder(&url, "clu")
+            .op_timeout(Duration::from_secs(20))
+            .connect()
+            .unwrap();
+        let slot: u16 = cmd(
+            &mut nodes[0].conn,
+            &["CLUSTER", "KEYSLOT", "mp:{clu}:epoch"],
+        );
+        let home = owner(&mut nodes, slot);
+        let home_port = nodes[home].server.port();
+        assert!(
+            r.server().ends_with(&format!("127.0.0.1:{home_port})")),
+            "{} should name the node serving slot {slot}",
+            r.server()
+        );
+        // Every key of the namespace is on that node.
+        let d = r.dict::<String, i64>("counts").unwrap();
+        d.insert("n".into(), 0).unwrap();
+        let keys: Vec<String> = cmd(&mut nodes[home].conn, &["KEYS", "mp:{clu}:*"]);
+        assert!(keys.len() >= 2, "{keys:?}");
+
+        // A producer and a blocked consumer, while the slot moves to another node.
+        const N: u64 = 400;
+        let q = r.queue::<u64>("items", 0).unwrap();
+        let consumer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                (0..N)
+                    .map(|_| q.get_timeout(Duration::from_secs(60)).unwrap())
+                    .collect::<Vec<u64>>()
+            })
+        };
+        let producer = {
+            let (q, d) = (q.clone(), d.clone());
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    q.put(i).unwrap();
+                    d.add("n".into(), 1).unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let to = (home + 1) % 3;
+        migrate(&mut nodes, slot, home, to);
+        producer.join().unwrap();
+        let mut got = consumer.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, (0..N).collect::<Vec<_>>(), "every item exactly once");
+        assert_eq!(
+            d.get(&"n".into()).unwrap(),
+            Some(N as i64),
+            "every increment once"
+        );
+        assert!(
+            r.server()
+                .ends_with(&format!("127.0.0.1:{})", nodes[to].server.port())),
+            "after the move: {}",
+            r.server()
+        );
+        // A new client from the same seeds finds the new node too.
+        let r2 = remote::connect(&url, "clu").unwrap();
+        assert_eq!(
+            r2.dict::<String, i64>("counts")
+                .unwrap()
+                .get(&"n".into())
+                .unwrap(),
+            Some(N as i64)
+        );
+        let old: Vec<String> = cmd(&mut nodes[home].conn, &["KEYS", "mp:{clu}:*"]);
+        assert!(old.is_empty(), "left on the old node: {old:?}");
+    });
+}
+
+#[test]
+fn a_cluster_url_is_checked_and_a_dead_seed_is_skipped() {
+    common::watchdog(120, || {
+        let nodes = start_cluster();
+        // The first seed is not listening: the second answers.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!(
+            "redis+cluster://127.0.0.1:{dead},127.0.0.1:{}",
+            nodes[1].server.port()
+        );
+        let r = remote::connect(&url, "seeds").unwrap();
+        let v = r.value::<u32>("v", 1).unwrap();
+        v.set(5).unwrap();
+        assert_eq!(v.get().unwrap(), 5);
+        // A database number other than 0 does not exist on a cluster.
+        let bad = remote::connect(
+            &format!("redis+cluster://127.0.0.1:{}/2", nodes[0].server.port()),
+            "seeds",
+        );
+        assert!(
+            matches!(bad, Err(multiproc::RemoteError::Invalid(_))),
+            "{bad:?}"
+        );
+    });
+}
