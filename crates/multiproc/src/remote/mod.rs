@@ -16,6 +16,11 @@
 //! | `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore` | [`Remote::lock`], [`Remote::rlock`], [`Remote::semaphore`], [`Remote::bounded_semaphore`] |
 //! | `Event`, `Condition`, `Barrier` | [`Remote::event`], [`Remote::condition`], [`Remote::barrier`] |
 //!
+//! Where the server is, is a URL (see [Connecting](#connecting)): `redis://`,
+//! `rediss://` for TLS (`?ssl_ca_certs=ca.pem&ssl_certfile=c.pem&ssl_keyfile=k.pem` for a
+//! private CA and a client certificate, redis-py's names), `redis+unix://`, and
+//! `redis+cluster://host:port,host:port` for a Redis Cluster.
+//!
 //! Objects are named: every process that opens `r.dict::<String, u32>("ages")` in the same
 //! namespace sees the same dict (the first handle fixes its types; another type is a
 //! [`RemoteError::Data`]). Handles also travel by reference (serde): as `Process` or pool
@@ -32,6 +37,27 @@
 //! assert_eq!(d.get(&"a".into()).unwrap(), Some(1));
 //! assert_eq!(l.to_vec().unwrap(), vec![7]);
 //! ```
+//!
+//! # Connecting
+//!
+//! | URL | reaches |
+//! |---|---|
+//! | `redis://[user[:password]@]host:port[/db]` | one server (ACL user and password) |
+//! | `rediss://…` | one server over TLS, checked against the system's roots |
+//! | `rediss://…?ssl_ca_certs=ca.pem[&ssl_certfile=c.pem&ssl_keyfile=k.pem]` | … against a private CA, with a client certificate (mutual TLS) |
+//! | `redis+unix:///path/redis.sock` | one server on a Unix socket |
+//! | `redis+cluster://host:port[,host:port…]`, `rediss+cluster://…` | a Redis Cluster, from these seeds |
+//!
+//! A handle sent to another process carries the URL, so TLS files are named by path.
+//!
+//! On a cluster, a namespace is one hash slot (every key carries the `{namespace}` tag), so
+//! one node serves it: the client asks a seed which (`CLUSTER KEYSLOT`, `CLUSTER SLOTS`) and
+//! talks to that node alone. When the slot moves (resharding, failover), the node's `MOVED`
+//! answer sends the call on to the new node, and `ASK`/`TRYAGAIN` during a migration are
+//! waited out within the call's deadline: a refused command ran nowhere, so nothing is done
+//! twice. The `redis` crate's own cluster client is not used, because it re-sends a command
+//! after a timeout by itself (a push whose answer was lost would be pushed twice). A
+//! cluster spreads namespaces over its nodes; one namespace is as fast as one server.
 //!
 //! # Failure semantics
 //!

@@ -628,32 +628,36 @@ impl Backend for Redis {
 
     fn peek(&self, key: &str, max: usize, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let max = max.max(1) as i64;
-        let now: Vec<Vec<u8>> = self.call(None, |c| {
-            redis::cmd("LRANGE").arg(key).arg(0).arg(max - 1).query(c)
-        })?;
         let deadline = match wait {
-            _ if !now.is_empty() => return Ok(now),
-            Wait::No => return Ok(now),
+            Wait::No => {
+                return self.call(None, |c| {
+                    redis::cmd("LRANGE").arg(key).arg(0).arg(max - 1).query(c)
+                });
+            }
             Wait::Until(d) => Some(d),
             Wait::Forever => None,
         };
-        // Blocks until the list has an item, leaving it as it is: moving the last item
-        // from the back to the back of the same list.
-        let some = self.blocking(deadline, |c, secs| {
-            redis::cmd("BLMOVE")
+        // One round trip: `BLMOVE` from the back to the back of the same list leaves it as
+        // it is, returns at once when it holds an item and blocks while it is empty; the
+        // `LRANGE` pipelined behind it runs on the server as soon as the `BLMOVE` returns
+        // (a blocked client's next commands wait for it), so a reply is read in the same
+        // round trip that waited for it.
+        let got = self.blocking(deadline, |c, secs| {
+            let (some, items): (Option<Vec<u8>>, Vec<Vec<u8>>) = redis::pipe()
+                .cmd("BLMOVE")
                 .arg(key)
                 .arg(key)
                 .arg("RIGHT")
                 .arg("RIGHT")
                 .arg(secs)
-                .query::<Option<Vec<u8>>>(c)
+                .cmd("LRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(max - 1)
+                .query(c)?;
+            Ok((some.is_some() || !items.is_empty()).then_some(items))
         })?;
-        if some.is_none() {
-            return Ok(Vec::new());
-        }
-        self.call(None, |c| {
-            redis::cmd("LRANGE").arg(key).arg(0).arg(max - 1).query(c)
-        })
+        Ok(got.unwrap_or_default())
     }
 
     fn trim_front(&self, key: &str, n: usize) -> Result<()> {
