@@ -28,25 +28,32 @@ fn cmd<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
     k.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
+/// A node with `cluster-enabled`, not yet in any cluster.
+fn start_node(node_timeout_ms: u32) -> Node {
+    let timeout = node_timeout_ms.to_string();
+    let server = RedisServer::start_with_args(
+        false,
+        &[
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            &timeout,
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(10))
+        .unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let id: String = cmd(&mut conn, &["CLUSTER", "MYID"]);
+    Node { server, conn, id }
+}
+
 /// Three nodes sharing the 16384 slots, joined and agreeing that the cluster is up.
-fn start_cluster() -> Vec<Node> {
-    let mut nodes: Vec<Node> = (0..3)
-        .map(|_| {
-            let server = RedisServer::start_with_args(
-                false,
-                &["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"],
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            let mut conn = redis::Client::open(server.url())
-                .unwrap()
-                .get_connection_with_timeout(Duration::from_secs(10))
-                .unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let id: String = cmd(&mut conn, &["CLUSTER", "MYID"]);
-            Node { server, conn, id }
-        })
-        .collect();
+fn start_cluster(node_timeout_ms: u32) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (0..3).map(|_| start_node(node_timeout_ms)).collect();
     for (n, (a, b)) in nodes
         .iter_mut()
         .zip([(0, 5460), (5461, 10922), (10923, 16383)])
@@ -79,9 +86,43 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Adds a node as the replica of `nodes[master]`, once it is in sync; its index.
+fn add_replica(nodes: &mut Vec<Node>, master: usize, node_timeout_ms: u32) -> usize {
+    let mut r = start_node(node_timeout_ms);
+    let port = r.server.port().to_string();
+    let _: () = cmd(&mut nodes[0].conn, &["CLUSTER", "MEET", "127.0.0.1", &port]);
+    let master_id = nodes[master].id.clone();
+    wait_until("the new node knows the master", || {
+        let known: String = cmd(&mut r.conn, &["CLUSTER", "NODES"]);
+        known.contains(&master_id)
+    });
+    let _: () = cmd(&mut r.conn, &["CLUSTER", "REPLICATE", &master_id]);
+    wait_until("the replica is in sync", || {
+        let info: String = cmd(&mut r.conn, &["INFO", "replication"]);
+        info.contains("master_link_status:up")
+    });
+    nodes.push(r);
+    nodes.len() - 1
+}
+
+/// A field of `INFO replication`.
+fn replication(n: &mut Node, field: &str) -> String {
+    let info: String = cmd(&mut n.conn, &["INFO", "replication"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 /// Which of `nodes` serves `slot`.
 fn owner(nodes: &mut [Node], slot: u16) -> usize {
-    let slots: Value = cmd(&mut nodes[0].conn, &["CLUSTER", "SLOTS"]);
+    owner_as_seen_by(nodes, 0, slot)
+}
+
+/// Which of `nodes` serves `slot`, as `nodes[by]` sees it.
+fn owner_as_seen_by(nodes: &mut [Node], by: usize, slot: u16) -> usize {
+    let slots: Value = cmd(&mut nodes[by].conn, &["CLUSTER", "SLOTS"]);
     let Value::Array(ranges) = slots else {
         panic!("CLUSTER SLOTS: {slots:?}")
     };
@@ -144,7 +185,7 @@ fn migrate(nodes: &mut [Node], slot: u16, from: usize, to: usize) {
 #[test]
 fn a_namespace_lives_on_its_slots_node_and_follows_the_slot_when_it_moves() {
     common::watchdog(180, || {
-        let mut nodes = start_cluster();
+        let mut nodes = start_cluster(5000);
         let seeds: Vec<String> = nodes
             .iter()
             .take(2)
@@ -228,7 +269,7 @@ fn a_namespace_lives_on_its_slots_node_and_follows_the_slot_when_it_moves() {
 #[test]
 fn a_cluster_url_is_checked_and_a_dead_seed_is_skipped() {
     common::watchdog(120, || {
-        let nodes = start_cluster();
+        let nodes = start_cluster(5000);
         // The first seed is not listening: the second answers.
         let dead = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -252,5 +293,68 @@ fn a_cluster_url_is_checked_and_a_dead_seed_is_skipped() {
             matches!(bad, Err(multiproc::RemoteError::Invalid(_))),
             "{bad:?}"
         );
+    });
+}
+
+#[test]
+fn a_killed_master_is_replaced_by_its_replica_and_clients_carry_on() {
+    common::watchdog(180, || {
+        const TIMEOUT_MS: u32 = 1000;
+        let mut nodes = start_cluster(TIMEOUT_MS);
+        let slot: u16 = cmd(&mut nodes[0].conn, &["CLUSTER", "KEYSLOT", "mp:{fo}:epoch"]);
+        let home = owner(&mut nodes, slot);
+        let replica = add_replica(&mut nodes, home, TIMEOUT_MS);
+        // Every node is a seed, the doomed master too: the others answer for it.
+        let seeds: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.server.port()))
+            .collect();
+        let url = format!("redis+cluster://{}", seeds.join(","));
+        let r = remote::Remote::builder(&url, "fo")
+            .op_timeout(Duration::from_secs(30))
+            .connect()
+            .unwrap();
+        const N: u64 = 100;
+        let q = r.queue::<u64>("items", 0).unwrap();
+        q.put_many((0..N).collect()).unwrap();
+        let d = r.dict::<String, i64>("counts").unwrap();
+        d.insert("n".into(), N as i64).unwrap();
+        // Redis replicates asynchronously: kill the master once the replica has it all.
+        wait_until("the replica has every write", || {
+            let m = replication(&mut nodes[home], "master_repl_offset");
+            let s = replication(&mut nodes[replica], "slave_repl_offset");
+            !m.is_empty() && m == s
+        });
+
+        nodes[home].server.kill(); // SIGKILL, and reaped
+        let killed = Instant::now();
+        // Calls fail as unavailable until the replica is promoted; then they go on.
+        let mut got = Vec::new();
+        while got.len() < N as usize {
+            match q.get_timeout(Duration::from_secs(30)) {
+                Ok(v) => got.push(v),
+                Err(multiproc::GetError::Unavailable(_)) => {
+                    assert!(killed.elapsed() < Duration::from_secs(60), "no failover");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        let recovered = killed.elapsed();
+        got.sort_unstable();
+        assert_eq!(got, (0..N).collect::<Vec<_>>(), "every item exactly once");
+        assert_eq!(d.get(&"n".into()).unwrap(), Some(N as i64));
+        let promoted = format!("127.0.0.1:{})", nodes[replica].server.port());
+        assert!(
+            r.server().ends_with(&promoted),
+            "{} after the failover",
+            r.server()
+        );
+        assert_eq!(owner_as_seen_by(&mut nodes, replica, slot), replica);
+        q.put(N).unwrap();
+        assert_eq!(q.get_timeout(Duration::from_secs(10)).unwrap(), N);
+        // Within the node timeout, the election, and our retries; generous on this host.
+        assert!(recovered < Duration::from_secs(30), "{recovered:?}");
+        eprintln!("failover: clients carried on {recovered:?} after the SIGKILL");
     });
 }

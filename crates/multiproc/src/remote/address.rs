@@ -24,9 +24,14 @@
 //! its blocking commands, scripts and pipelines need nothing more. A cluster spreads many
 //! namespaces over its nodes; one namespace is as fast as one server.
 //!
-//! When the slot moves (resharding, a replica promoted after a failover), the node answers
-//! `MOVED slot host:port`: the backend turns to that node and sends the call again (the
-//! node refused it, so nothing ran). While the slot is being migrated, `ASK` and `TRYAGAIN`
+//! When the slot moves (resharding), the node answers `MOVED slot host:port`: the backend
+//! turns to that node and sends the call again (the node refused it, so nothing ran). When
+//! the node is gone (killed; the cluster then promotes one of its replicas), a new
+//! connection to it fails, and the backend asks the seeds again who serves the slot: until
+//! the promotion, calls fail as `Unreachable` (and waits go on waiting), then they go to the
+//! promoted replica. Name several seeds, so that one of them answers while a node is down.
+//! Redis replicates asynchronously: what the old master acknowledged in its last moments may
+//! be missing on the replica (Redis Cluster's own limit; its `WAIT` is not used here). While the slot is being migrated, `ASK` and `TRYAGAIN`
 //! answers are waited out (a few milliseconds at a time, within the call's deadline) until
 //! the migration ends with a `MOVED`.
 //!
@@ -219,10 +224,12 @@ impl Address {
     pub(crate) fn slot_owner(&self, key: &str, deadline: Instant) -> Result<String> {
         let mut last = RemoteError::Unreachable(format!("{}: no seed answered", self.shown()));
         for seed in &self.hosts {
+            // A seed that does not answer (a dead host) leaves time for the next.
             let left = deadline
                 .checked_duration_since(Instant::now())
                 .filter(|d| !d.is_zero())
-                .ok_or(RemoteError::Timeout)?;
+                .ok_or(RemoteError::Timeout)?
+                .min(SEED_TIMEOUT);
             let asked = self.client(seed).and_then(|c| {
                 let mut conn = c
                     .get_connection_with_timeout(left)
@@ -309,6 +316,9 @@ pub(crate) fn without_password(url: &str) -> String {
         None => url.to_string(),
     }
 }
+
+/// How long a seed may take to answer before the next is asked.
+const SEED_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a call waits before it asks again while the namespace's slot is migrating.
 pub(crate) const MIGRATING_PAUSE: Duration = Duration::from_millis(10);

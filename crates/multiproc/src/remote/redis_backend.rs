@@ -270,7 +270,25 @@ impl Redis {
         } else if let Some((g, c)) = self.idle.lock().ok().and_then(|mut i| i.pop()) {
             return Ok((c, g, false));
         }
-        let (mut conn, generation) = self.connect(deadline)?;
+        let (mut conn, generation) = match self.connect(deadline) {
+            Ok(c) => c,
+            // A cluster node that is gone (killed, a failover under way): the seeds say
+            // who serves the slot now, a promoted replica once the cluster has elected it.
+            Err(RemoteError::Unreachable(m)) if self.address.cluster => {
+                let (host, generation) = {
+                    let n = self.node.read().unwrap_or_else(|p| p.into_inner());
+                    (n.host.clone(), n.generation)
+                };
+                match self.address.slot_owner(&self.epoch_key, deadline) {
+                    Ok(owner) if owner != host => {
+                        self.moved_to(&owner, generation)?;
+                        self.connect(deadline)?
+                    }
+                    _ => return Err(RemoteError::Unreachable(m).into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !self.epoch.is_empty() {
             set_timeouts(&conn, deadline)?;
             let now: Option<String> = match redis::cmd("GET").arg(&self.epoch_key).query(&mut conn)
