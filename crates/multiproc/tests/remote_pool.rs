@@ -125,12 +125,24 @@ fn terminate_without_workers_fails_queued_tasks_at_once_and_they_never_run() {
     common::watchdog(60, || {
         let s = common::redis::start(false);
         let r = remote::connect(&s.url(), "term").unwrap();
+        // Another client's tasks in the same queue, before and after this pool's.
+        let other = r.pool().unwrap();
+        let before = other.submit_many(square, 0..50u64).unwrap();
         let pool = r.pool().unwrap();
-        let results = pool.submit_many(square, 0..1000u64).unwrap();
-        assert_eq!(pool.queued().unwrap(), 1000);
+        let results = pool.submit_many(square, 0..10_000u64).unwrap();
+        let after = other.submit_many(square, 50..100u64).unwrap();
+        assert_eq!(pool.queued().unwrap(), 10_100);
         let t = Instant::now();
         pool.terminate();
-        assert!(t.elapsed() < Duration::from_secs(10));
+        assert!(t.elapsed() < Duration::from_secs(20));
+        assert_eq!(pool.queued().unwrap(), 100, "the other client's tasks stay");
+        other.terminate();
+        for r in before.iter().chain(&after) {
+            assert_eq!(
+                r.get_timeout(Duration::from_secs(1)),
+                Err(PoolError::Terminated)
+            );
+        }
         assert!(
             results
                 .iter()

@@ -163,6 +163,9 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn set_index(&self, key: &str, i: i64, item: &[u8]) -> Result<bool>;
     /// Removes up to `count` items equal to `item` from the front (0: all); how many.
     fn remove(&self, key: &str, item: &[u8], count: u64) -> Result<u64>;
+    /// Removes one occurrence of each of `items` (in one pass over the list, atomically);
+    /// how many were found.
+    fn remove_each(&self, key: &str, items: &[Vec<u8>]) -> Result<u64>;
 
     // --- tasks -----------------------------------------------------------------------------
 

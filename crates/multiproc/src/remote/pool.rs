@@ -509,11 +509,12 @@ impl Pool {
             .iter()
             .map(|(s, p)| (*s, p.payload.clone()))
             .collect();
-        for (seq, payload) in all {
-            let _ = self
-                .inner
-                .backend
-                .remove(&self.inner.keys.tasks, &payload, 1);
+        let payloads: Vec<Vec<u8>> = all.iter().map(|(_, p)| p.clone()).collect();
+        let _ = self
+            .inner
+            .backend
+            .remove_each(&self.inner.keys.tasks, &payloads);
+        for (seq, _) in all {
             self.inner.finish(seq, Err(PoolError::Terminated));
         }
     }

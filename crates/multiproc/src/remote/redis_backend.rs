@@ -62,6 +62,7 @@ const GRACE: Duration = Duration::from_millis(100);
 /// The compiled scripts (their SHA1 computed once).
 struct Scripts {
     push: Script,
+    remove_each: Script,
     claim_more: Script,
     ack: Script,
     nack: Script,
@@ -79,6 +80,7 @@ impl Scripts {
     fn new() -> Scripts {
         Scripts {
             push: Script::new(scripts::PUSH),
+            remove_each: Script::new(scripts::REMOVE_EACH),
             claim_more: Script::new(scripts::CLAIM_MORE),
             ack: Script::new(scripts::ACK),
             nack: Script::new(scripts::NACK),
@@ -765,6 +767,20 @@ impl Backend for Redis {
     fn remove(&self, key: &str, item: &[u8], count: u64) -> Result<u64> {
         self.call(None, |c| {
             redis::cmd("LREM").arg(key).arg(count).arg(item).query(c)
+        })
+    }
+
+    fn remove_each(&self, key: &str, items: &[Vec<u8>]) -> Result<u64> {
+        // In batches, so one script's arguments stay small.
+        items.chunks(1000).try_fold(0, |n, batch| {
+            let removed: u64 = self.call(None, |c| {
+                let mut inv = self.scripts.remove_each.key(key);
+                for i in batch {
+                    inv.arg(i.as_slice());
+                }
+                inv.invoke(c)
+            })?;
+            Ok(n + removed)
         })
     }
 

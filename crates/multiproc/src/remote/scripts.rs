@@ -18,6 +18,33 @@ if KEYS[2] then redis.call('INCRBY', KEYS[2], n) end
 return 1
 "#;
 
+/// `KEYS[1]` list; `ARGV` items: removes one occurrence of each, the rest keeping their
+/// order, in one pass over the list (where an `LREM` per item is a pass per item). How
+/// many were removed.
+pub(crate) const REMOVE_EACH: &str = r#"
+local want = {}
+for i = 1, #ARGV do want[ARGV[i]] = (want[ARGV[i]] or 0) + 1 end
+local all = redis.call('LRANGE', KEYS[1], 0, -1)
+local keep, removed = {}, 0
+for _, v in ipairs(all) do
+  local w = want[v]
+  if w and w > 0 then
+    want[v] = w - 1
+    removed = removed + 1
+  else
+    keep[#keep + 1] = v
+  end
+end
+if removed == 0 then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+for i = 1, #keep, 1000 do
+  redis.call('RPUSH', KEYS[1], unpack(keep, i, math.min(i + 999, #keep)))
+end
+if ttl > 0 and #keep > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return removed
+"#;
+
 /// Moves up to `ARGV[1]` more tasks from `KEYS[1]` to `KEYS[2]` (after a blocking first).
 pub(crate) const CLAIM_MORE: &str = r#"
 local out = {}
