@@ -16,13 +16,15 @@ struct Series {
     points: Vec<(f64, f64)>,
 }
 
-const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
 ];
 
 /// A line chart as SVG: log axes where asked, categorical x when `labels` are given.
@@ -172,10 +174,14 @@ fn plots(
         series("CPython Queue", 2, by_size(py, "queue")),
         series("CPython Pipe", 3, by_size(py, "pipe")),
     ];
-    if let Some(g) = ours.get("memcpy.gib_s") {
+    // The limit for items another process reads: a copy from DRAM (cold), else a hot one.
+    if let Some(g) = ours
+        .get("memcpy.cold_gib_s")
+        .or_else(|| ours.get("memcpy.gib_s"))
+    {
         let bps = g * 1073741824.0;
         thr.push(series(
-            "memcpy (the limit)",
+            "memcpy, cold source (the limit)",
             4,
             SIZES.iter().map(|&s| (s as f64, bps)).collect(),
         ));
@@ -208,6 +214,10 @@ fn plots(
         series("CPython Queue", 2, lat(py, "queue")),
         series("CPython Pipe", 3, lat(py, "pipe")),
         series("socketpair (the limit)", 4, lat(ours, "socketpair")),
+        // Both processes on one CPU: no idle vCPU to wake (see `measure::latency`).
+        series("multiproc Pipe, one CPU", 5, lat(ours, "pipe_1cpu")),
+        series("CPython Pipe, one CPU", 6, lat(py, "pipe_1cpu")),
+        series("socketpair, one CPU", 7, lat(ours, "socketpair_1cpu")),
     ];
     let methods = ["fork", "forkserver", "spawn"];
     let st = |m: &BTreeMap<String, f64>| -> Vec<(f64, f64)> {
