@@ -235,8 +235,8 @@ impl Redis {
         })
     }
 
-    /// Turns to `host`, which a node named in a `MOVED` answer: the namespace's slot is
-    /// served there now. Connections to the old node are dropped as they come back.
+    /// Turns to `host`, the node a `MOVED` answer (or the seeds) named: the namespace's
+    /// slot is served there now. Connections to the old node are dropped as they come back.
     fn moved_to(&self, host: &str, seen: u64) -> Result<()> {
         let client = self.address.client(host)?;
         let mut n = self.node.write().unwrap_or_else(|p| p.into_inner());
@@ -338,13 +338,15 @@ impl Redis {
         mut f: impl FnMut(&mut Connection) -> RedisResult<T>,
     ) -> Result<T> {
         let deadline = self.deadline(deadline);
+        let mut redirects = 0;
         loop {
             let (mut conn, generation, fresh) = match self.take(deadline) {
                 Ok(got) => got,
                 Err(NoConnection::Failed(e)) => return Err(e),
                 Err(NoConnection::Redirected(e)) => {
                     let generation = self.node.read().map_or(0, |n| n.generation);
-                    self.redirected(&e, generation, deadline)?;
+                    redirects += 1;
+                    self.redirected(&e, generation, deadline, redirects)?;
                     continue;
                 }
             };
@@ -364,7 +366,8 @@ impl Redis {
             }
             if is_moved(&e).is_some() || is_migrating(&e) {
                 self.give_back(conn, generation);
-                self.redirected(&e, generation, deadline)?;
+                redirects += 1;
+                self.redirected(&e, generation, deadline, redirects)?;
                 continue;
             }
             let (err, reusable) = classify(e);
@@ -378,10 +381,21 @@ impl Redis {
     /// Follows a redirection (the node refused the call: nothing ran). `MOVED`: the
     /// namespace's slot is served by another node now; turn to it. A migration (`ASK`,
     /// `TRYAGAIN`) or an election (`CLUSTERDOWN`, `MASTERDOWN`): wait a moment and ask
-    /// again. `Timeout` once `deadline` passes.
-    fn redirected(&self, e: &RedisError, generation: u64, deadline: Instant) -> Result<()> {
+    /// again. `Timeout` once `deadline` passes. The `nth` redirection of one call past the
+    /// third also waits a moment: nodes that disagree for a while (a failover under way)
+    /// are not asked in a tight loop.
+    fn redirected(
+        &self,
+        e: &RedisError,
+        generation: u64,
+        deadline: Instant,
+        nth: u32,
+    ) -> Result<()> {
         if Instant::now() + MIGRATING_PAUSE >= deadline {
             return Err(RemoteError::Timeout);
+        }
+        if nth > 3 && is_moved(e).is_some() {
+            std::thread::sleep(MIGRATING_PAUSE);
         }
         match is_moved(e) {
             Some(host) if host.is_empty() => {
