@@ -78,6 +78,15 @@ fn start_cluster(node_timeout_ms: u32) -> Vec<Node> {
     nodes
 }
 
+/// `redis+cluster://` with `seeds` as its seed nodes.
+fn cluster_url(seeds: &[Node]) -> String {
+    let hosts: Vec<String> = seeds
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.server.port()))
+        .collect();
+    format!("redis+cluster://{}", hosts.join(","))
+}
+
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ok() {
@@ -186,12 +195,7 @@ fn migrate(nodes: &mut [Node], slot: u16, from: usize, to: usize) {
 fn a_namespace_lives_on_its_slots_node_and_follows_the_slot_when_it_moves() {
     common::watchdog(180, || {
         let mut nodes = start_cluster(5000);
-        let seeds: Vec<String> = nodes
-            .iter()
-            .take(2)
-            .map(|n| format!("127.0.0.1:{}", n.server.port()))
-            .collect();
-        let url = format!("redis+cluster://{}", seeds.join(","));
+        let url = cluster_url(&nodes[..2]);
         let r = remote::Remote::builder(&url, "clu")
             .op_timeout(Duration::from_secs(20))
             .connect()
@@ -305,11 +309,7 @@ fn a_killed_master_is_replaced_by_its_replica_and_clients_carry_on() {
         let home = owner(&mut nodes, slot);
         let replica = add_replica(&mut nodes, home, TIMEOUT_MS);
         // Every node is a seed, the doomed master too: the others answer for it.
-        let seeds: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.server.port()))
-            .collect();
-        let url = format!("redis+cluster://{}", seeds.join(","));
+        let url = cluster_url(&nodes);
         let r = remote::Remote::builder(&url, "fo")
             .op_timeout(Duration::from_secs(30))
             .connect()

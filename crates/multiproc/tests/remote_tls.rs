@@ -75,6 +75,15 @@ fn start_tls(dir: &Path) -> (RedisServer, u16) {
     (s, tls_port.parse().unwrap())
 }
 
+/// `scheme://127.0.0.1:port/0?key=dir/file&…`: the TLS files by path, as a user names them.
+fn url(scheme: &str, dir: &Path, port: u16, files: &[(&str, &str)]) -> String {
+    let params: Vec<String> = files
+        .iter()
+        .map(|(k, f)| format!("{k}={}", dir.join(f).display()))
+        .collect();
+    format!("{scheme}://127.0.0.1:{port}/0?{}", params.join("&"))
+}
+
 /// In a child process: connects from the handle's URL alone and answers.
 fn echo_over_tls((inq, outq): (remote::Queue<String>, remote::Queue<String>)) {
     let got = inq.get_timeout(Duration::from_secs(20)).unwrap();
@@ -86,12 +95,15 @@ fn queues_dicts_and_locks_work_over_mutual_tls_and_handles_carry_the_certificate
     common::watchdog(120, || {
         let dir = tempdir("tls");
         let (_s, port) = start_tls(&dir);
-        let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
-        let url = format!(
-            "rediss://127.0.0.1:{port}/0?ssl_ca_certs={}&ssl_certfile={}&ssl_keyfile={}",
-            f("ca.pem"),
-            f("client.pem"),
-            f("client.key")
+        let url = url(
+            "rediss",
+            &dir,
+            port,
+            &[
+                ("ssl_ca_certs", "ca.pem"),
+                ("ssl_certfile", "client.pem"),
+                ("ssl_keyfile", "client.key"),
+            ],
         );
         let r = remote::connect(&url, "tls").unwrap();
         // What is shown names the server, and no file contents.
@@ -132,17 +144,20 @@ fn a_server_whose_certificate_is_not_trusted_or_a_missing_client_certificate_is_
     common::watchdog(120, || {
         let dir = tempdir("tls-bad");
         let (_s, port) = start_tls(&dir);
-        let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
         let connect = |url: String| {
             remote::Remote::builder(&url, "tls")
                 .op_timeout(Duration::from_secs(5))
                 .connect()
         };
         // The system's roots do not know the test's CA.
-        let untrusted = connect(format!(
-            "rediss://127.0.0.1:{port}/0?ssl_certfile={}&ssl_keyfile={}",
-            f("client.pem"),
-            f("client.key")
+        let untrusted = connect(url(
+            "rediss",
+            &dir,
+            port,
+            &[
+                ("ssl_certfile", "client.pem"),
+                ("ssl_keyfile", "client.key"),
+            ],
         ));
         assert!(
             matches!(
@@ -152,10 +167,7 @@ fn a_server_whose_certificate_is_not_trusted_or_a_missing_client_certificate_is_
             "{untrusted:?}"
         );
         // The server requires a client certificate.
-        let anonymous = connect(format!(
-            "rediss://127.0.0.1:{port}/0?ssl_ca_certs={}",
-            f("ca.pem")
-        ));
+        let anonymous = connect(url("rediss", &dir, port, &[("ssl_ca_certs", "ca.pem")]));
         assert!(
             matches!(
                 anonymous,
@@ -165,25 +177,28 @@ fn a_server_whose_certificate_is_not_trusted_or_a_missing_client_certificate_is_
         );
         // A file that is not there, and TLS files on a plain URL, are refused before any
         // connection.
-        let missing = connect(format!(
-            "rediss://127.0.0.1:{port}/0?ssl_ca_certs={}",
-            f("nowhere.pem")
+        let missing = connect(url(
+            "rediss",
+            &dir,
+            port,
+            &[("ssl_ca_certs", "nowhere.pem")],
         ));
         assert!(
             matches!(missing, Err(RemoteError::Invalid(_))),
             "{missing:?}"
         );
-        let plain = connect(format!(
-            "redis://127.0.0.1:{port}/0?ssl_ca_certs={}",
-            f("ca.pem")
-        ));
+        let plain = connect(url("redis", &dir, port, &[("ssl_ca_certs", "ca.pem")]));
         assert!(matches!(plain, Err(RemoteError::Invalid(_))), "{plain:?}");
         // And the right URL still works on the same server.
-        let good = connect(format!(
-            "rediss://127.0.0.1:{port}/0?ssl_ca_certs={}&ssl_certfile={}&ssl_keyfile={}",
-            f("ca.pem"),
-            f("client.pem"),
-            f("client.key")
+        let good = connect(url(
+            "rediss",
+            &dir,
+            port,
+            &[
+                ("ssl_ca_certs", "ca.pem"),
+                ("ssl_certfile", "client.pem"),
+                ("ssl_keyfile", "client.key"),
+            ],
         ))
         .unwrap();
         let v = good.value::<u32>("v", 0).unwrap();
