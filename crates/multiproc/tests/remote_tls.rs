@@ -84,6 +84,20 @@ fn url(scheme: &str, dir: &Path, port: u16, files: &[(&str, &str)]) -> String {
     format!("{scheme}://127.0.0.1:{port}/0?{}", params.join("&"))
 }
 
+/// The URL that works: the test's CA, and the client's certificate and key.
+fn mutual_tls_url(dir: &Path, port: u16) -> String {
+    url(
+        "rediss",
+        dir,
+        port,
+        &[
+            ("ssl_ca_certs", "ca.pem"),
+            ("ssl_certfile", "client.pem"),
+            ("ssl_keyfile", "client.key"),
+        ],
+    )
+}
+
 /// In a child process: connects from the handle's URL alone and answers.
 fn echo_over_tls((inq, outq): (remote::Queue<String>, remote::Queue<String>)) {
     let got = inq.get_timeout(Duration::from_secs(20)).unwrap();
@@ -95,16 +109,7 @@ fn queues_dicts_and_locks_work_over_mutual_tls_and_handles_carry_the_certificate
     common::watchdog(120, || {
         let dir = tempdir("tls");
         let (_s, port) = start_tls(&dir);
-        let url = url(
-            "rediss",
-            &dir,
-            port,
-            &[
-                ("ssl_ca_certs", "ca.pem"),
-                ("ssl_certfile", "client.pem"),
-                ("ssl_keyfile", "client.key"),
-            ],
-        );
+        let url = mutual_tls_url(&dir, port);
         let r = remote::connect(&url, "tls").unwrap();
         // What is shown names the server, and no file contents.
         assert!(
@@ -190,17 +195,7 @@ fn a_server_whose_certificate_is_not_trusted_or_a_missing_client_certificate_is_
         let plain = connect(url("redis", &dir, port, &[("ssl_ca_certs", "ca.pem")]));
         assert!(matches!(plain, Err(RemoteError::Invalid(_))), "{plain:?}");
         // And the right URL still works on the same server.
-        let good = connect(url(
-            "rediss",
-            &dir,
-            port,
-            &[
-                ("ssl_ca_certs", "ca.pem"),
-                ("ssl_certfile", "client.pem"),
-                ("ssl_keyfile", "client.key"),
-            ],
-        ))
-        .unwrap();
+        let good = connect(mutual_tls_url(&dir, port)).unwrap();
         let v = good.value::<u32>("v", 0).unwrap();
         v.set(7).unwrap();
         assert_eq!(v.get().unwrap(), 7);
