@@ -65,6 +65,33 @@ fn array_updates_from_four_processes() {
     });
 }
 
+/// An array of atomics in shared memory (`Shared<[AtomicU64; N]>`), and an array of
+/// locks: each slot counted from four processes, with every start method.
+#[test]
+fn arrays_of_atomics_and_of_locks_are_shared_whole() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    each_method(|m| {
+        let counts = Shared::new([const { AtomicU64::new(0) }; 8]).unwrap();
+        start_all(
+            m,
+            4,
+            |c: Shared<[AtomicU64; 8]>| {
+                for i in 0..1000 {
+                    c[i % 8].fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            counts.clone(),
+        );
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 500));
+        // Each lock of the array is robust and independent.
+        let locks = Shared::new([Lock::new(), Lock::new()]).unwrap();
+        let g = locks[0].acquire();
+        assert!(locks[1].try_acquire().is_some());
+        assert!(locks[0].try_acquire().is_none());
+        drop(g);
+    });
+}
+
 /// A process-shared Lock around a racy read-modify-write (get then set) makes it exact.
 #[test]
 fn shared_lock_gives_mutual_exclusion_between_processes() {
