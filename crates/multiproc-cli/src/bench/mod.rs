@@ -118,9 +118,9 @@ fn higher_is_better(key: &str) -> bool {
     key.contains("items_s") || key.contains("tasks_s") || key.contains("gib_s")
 }
 
-/// A row of the table: its label, the key both sides measure, the unit, and the raw limit
-/// beside it (its key and name).
-type RowSpec = (String, String, &'static str, Option<Limit>);
+/// A row of the table: its label, the key both sides measure, the unit, and the raw limits
+/// beside it (each its key and name).
+type RowSpec = (String, String, &'static str, Vec<Limit>);
 type Limit = (String, &'static str);
 
 /// The table's rows.
@@ -130,7 +130,7 @@ fn rows(cpus: usize) -> Vec<RowSpec> {
         "Queue throughput, u64 items".into(),
         "queue.u64_items_s".into(),
         "items/s",
-        Some(("ring.u64_items_s".into(), "raw SPSC ring")),
+        vec![("ring.u64_items_s".into(), "raw SPSC ring")],
     ));
     for (what, name) in [("queue", "Queue"), ("pipe", "Pipe")] {
         for (size, s) in [
@@ -143,7 +143,10 @@ fn rows(cpus: usize) -> Vec<RowSpec> {
                 format!("{name} throughput, {s} items"),
                 format!("{what}.items_s@{size}"),
                 "items/s",
-                (size == 1 << 20).then(|| ("memcpy.cold_items_s".into(), "cold memcpy")),
+                (size == 1 << 20)
+                    .then(|| ("memcpy.cold_items_s".into(), "cold memcpy"))
+                    .into_iter()
+                    .collect(),
             ));
         }
     }
@@ -157,7 +160,7 @@ fn rows(cpus: usize) -> Vec<RowSpec> {
                 format!("{name} round trip, {p}"),
                 format!("rtt.{what}.{p}_us"),
                 "µs",
-                Some((format!("rtt.{raw}.{p}_us"), "socketpair")),
+                vec![(format!("rtt.{raw}.{p}_us"), "socketpair")],
             ));
         }
     }
@@ -166,7 +169,7 @@ fn rows(cpus: usize) -> Vec<RowSpec> {
             format!("{name}({cpus}), CPU-bound tasks"),
             format!("pool.{what}.tasks_s@{cpus}"),
             "tasks/s",
-            Some((format!("pool.rayon.tasks_s@{cpus}"), "rayon")),
+            vec![(format!("pool.rayon.tasks_s@{cpus}"), "rayon")],
         ));
     }
     for m in ["fork", "forkserver", "spawn"] {
@@ -174,14 +177,17 @@ fn rows(cpus: usize) -> Vec<RowSpec> {
             format!("start + join, {m}"),
             format!("start.{m}_ms"),
             "ms",
-            Some(("start.raw_fork_ms".into(), "fork + waitpid")),
+            vec![("start.raw_fork_ms".into(), "fork + waitpid")],
         ));
     }
     r.push((
         "Lock acquire + release, uncontended".into(),
         "lock.ns".into(),
         "ns",
-        Some(("lock.std_ns".into(), "std Mutex")),
+        vec![
+            ("lock.std_ns".into(), "std Mutex"),
+            ("lock.parking_lot_ns".into(), "parking_lot Mutex"),
+        ],
     ));
     r
 }
@@ -221,10 +227,13 @@ fn summarize(
                 python: p.map_or("—".into(), |p| format!("{} {unit}", html::human(p))),
                 ratio,
                 raw: raw
-                    .and_then(|(k, what)| ours_med.get(&k).map(|v| (what, *v)))
-                    .map_or(String::new(), |(what, v)| {
-                        format!("{} {unit} ({what})", html::human(v))
-                    }),
+                    .iter()
+                    .filter_map(|(k, what)| {
+                        let v = ours_med.get(k)?;
+                        Some(format!("{} {unit} ({what})", html::human(*v)))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
             })
         })
         .collect();
