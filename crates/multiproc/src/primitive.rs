@@ -218,18 +218,18 @@ mod tests {
     /// round spent the whole budget.
     #[test]
     fn a_waiter_that_shares_its_cpu_with_a_busy_thread_stops_yielding() {
-        let cpu = crate::process::sched_getaffinity().unwrap()[0];
+        let cpu = crate::sys::process::affinity().unwrap()[0];
         let stop = Arc::new(AtomicBool::new(false));
         let hog = {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                crate::process::sched_setaffinity(&[cpu]).unwrap();
+                crate::sys::process::set_affinity(&[cpu]).unwrap();
                 while !stop.load(Ordering::Relaxed) {
                     std::hint::spin_loop();
                 }
             })
         };
-        crate::process::sched_setaffinity(&[cpu]).unwrap();
+        crate::sys::process::set_affinity(&[cpu]).unwrap();
         // Some rounds may find the hog not yet running, or preempted: one cut short is
         // the behaviour; none in 50 rounds is the old one.
         let cut_short = (0..50).any(|_| {
