@@ -452,6 +452,31 @@ fn a_stopped_server_gives_timeouts_within_the_deadline_then_the_run_goes_on() {
     });
 }
 
+/// `FLUSHALL` keeps the connections open, so only the epoch tells a waiting get that its
+/// queue is gone: it gives up as `BackendLost`, within about a second, not at its timeout.
+#[test]
+fn a_flushed_server_ends_a_waiting_get_as_backend_lost() {
+    common::watchdog(60, || {
+        let s = common::redis::start(false);
+        let r = connect(&s, "flushed");
+        let q = r.queue::<u32>("q", 0).unwrap();
+        let t = Instant::now();
+        let waiter = std::thread::spawn(move || q.get_timeout(Duration::from_secs(30)));
+        let mut c = redis::Client::open(s.url())
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(10))
+            .unwrap();
+        let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
+        let got = waiter.join().unwrap();
+        assert!(
+            matches!(got, Err(GetError::Unavailable(ref m)) if m.contains("lost")),
+            "{got:?}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(matches!(r.check(), Err(RemoteError::BackendLost)));
+    });
+}
+
 #[test]
 fn a_server_restarted_without_persistence_is_backend_lost_and_with_aof_nothing_is_lost() {
     common::watchdog(90, || {

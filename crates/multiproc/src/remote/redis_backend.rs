@@ -29,7 +29,7 @@
 //! the reactor to the caller's thread: sequential `INCR` measured 53–68 µs here against
 //! redis-benchmark's 25 µs. The synchronous client reads the reply on the calling thread.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,8 @@ thread_local! {
 
 /// Idle connections kept.
 const MAX_IDLE: usize = 32;
+/// How often waiting calls read the epoch again (see `Redis::check_now_and_then`).
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How long a blocking command blocks on the server at a time.
 const SLICE: Duration = Duration::from_secs(1);
 /// What a blocking command's socket timeout allows beyond its server-side block, waiting
@@ -105,6 +107,10 @@ pub struct Redis {
     epoch_key: String,
     epoch: String,
     lost: AtomicBool,
+    /// When the epoch was last found as it should be (ms since `started`), for the checks
+    /// of waiting calls.
+    checked_ms: AtomicU64,
+    started: Instant,
     /// The node calls go to: the server, or the cluster node serving the namespace's slot.
     node: RwLock<Node>,
     /// The process the idle connections belong to.
@@ -178,6 +184,8 @@ impl Redis {
             epoch_key,
             epoch: String::new(),
             lost: AtomicBool::new(false),
+            checked_ms: AtomicU64::new(0),
+            started: Instant::now(),
             node: RwLock::new(Node {
                 host,
                 client,
@@ -233,6 +241,25 @@ impl Redis {
                 (e, _) => RemoteError::Unreachable(format!("{}: {e}", self.shown)),
             }
         })
+    }
+
+    /// [`check`](Backend::check) for waiting calls, at most once per [`CHECK_EVERY`] for
+    /// the whole backend: every slot of an idle worker ends a slice four times a second,
+    /// and reading the epoch after each (16 `GET`s a second for four slots) was most of an
+    /// idle worker's traffic. A lost epoch is still seen within a second.
+    fn check_now_and_then(&self) -> Result<()> {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.checked_ms.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < CHECK_EVERY.as_millis() as u64 {
+            return if self.lost.load(Ordering::Relaxed) {
+                Err(RemoteError::BackendLost)
+            } else {
+                Ok(())
+            };
+        }
+        self.check()?;
+        self.checked_ms.store(now.max(1), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Turns to `host`, the node a `MOVED` answer (or the seeds) named: the namespace's
@@ -438,7 +465,7 @@ impl Redis {
                 Ok(Some(v)) => return Ok(Some(v)),
                 // A slice passed: has the server lost the data since (a `FLUSHALL` keeps
                 // connections open, so no reconnect would notice)?
-                Ok(None) => self.check()?,
+                Ok(None) => self.check_now_and_then()?,
                 // The server did not answer within the slice and margin: stopped or slow.
                 Err(RemoteError::Timeout) if deadline.is_none() => {}
                 Err(RemoteError::Unreachable(m)) => {
@@ -1294,7 +1321,7 @@ impl Backend for Redis {
                 match ps.get_message() {
                     Ok(_) => {}
                     Err(e) if e.is_timeout() => {
-                        if let Err(RemoteError::BackendLost) = self.check() {
+                        if let Err(RemoteError::BackendLost) = self.check_now_and_then() {
                             return Err(RemoteError::BackendLost);
                         }
                     }
