@@ -358,3 +358,72 @@ fn a_killed_master_is_replaced_by_its_replica_and_clients_carry_on() {
         eprintln!("failover: clients carried on {recovered:?} after the SIGKILL");
     });
 }
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The pool (its claim, ack and reaper scripts) and every synchronisation object (their
+/// lease and fencing scripts, their notifications) on a cluster, where Redis checks that a
+/// script's keys are the node's.
+#[test]
+fn the_pool_and_the_synchronisation_objects_work_on_a_cluster() {
+    common::watchdog(120, || {
+        let nodes = start_cluster(5000);
+        let r = remote::connect(&cluster_url(&nodes[1..]), "sync").unwrap();
+        let w = remote::Worker::new(&r).concurrency(2).prefetch(4);
+        let stop = w.stopper();
+        let worker = std::thread::spawn(move || w.run());
+        let pool = r.pool().unwrap();
+        assert_eq!(
+            pool.map(square, 0..300u64).unwrap(),
+            (0..300u64).map(square).collect::<Vec<_>>()
+        );
+        assert_eq!(pool.apply(square, 9).unwrap(), 81);
+
+        let lock = r.lock("l").unwrap();
+        lock.acquire().unwrap();
+        assert!(!lock.acquire_timeout(Duration::from_millis(50)).unwrap());
+        lock.release().unwrap();
+        let sem = r.semaphore("s", 2).unwrap();
+        assert!(sem.try_acquire().unwrap() && sem.try_acquire().unwrap());
+        assert!(!sem.try_acquire().unwrap());
+        sem.release().unwrap();
+        let ev = r.event("e").unwrap();
+        let setter = {
+            let ev = ev.clone();
+            std::thread::spawn(move || ev.set())
+        };
+        assert!(ev.wait_timeout(Duration::from_secs(20)).unwrap());
+        setter.join().unwrap().unwrap();
+        let barrier = r.barrier("b", 2).unwrap();
+        let other = {
+            let b = barrier.clone();
+            std::thread::spawn(move || b.wait_timeout(Duration::from_secs(20)))
+        };
+        let mine = barrier.wait_timeout(Duration::from_secs(20)).unwrap();
+        let theirs = other.join().unwrap().unwrap();
+        assert_eq!(mine + theirs, 1, "arrival indices 0 and 1");
+        let cond = r.condition("c").unwrap();
+        let flag = r.value::<bool>("flag", false).unwrap();
+        let notifier = {
+            let (cond, flag) = (cond.clone(), flag.clone());
+            std::thread::spawn(move || {
+                cond.acquire().unwrap();
+                flag.set(true).unwrap();
+                cond.notify_all().unwrap();
+                cond.release().unwrap();
+            })
+        };
+        cond.acquire().unwrap();
+        assert!(
+            cond.wait_for(|| flag.get().unwrap(), Some(Duration::from_secs(20)))
+                .unwrap()
+        );
+        cond.release().unwrap();
+        notifier.join().unwrap();
+
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        worker.join().unwrap().unwrap();
+    });
+}
