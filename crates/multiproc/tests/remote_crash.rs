@@ -49,20 +49,26 @@ fn holder((url, ns, lease_ms): (String, String, u64)) {
     std::mem::forget(held);
 }
 
+/// A connection to namespace `ns`, and a child process that holds lock `l` there.
+fn start_holder(s: &RedisServer, ns: &str, lease: u64) -> (Remote, Process<()>) {
+    let r = connect(s, ns, lease);
+    let mut p = Process::new(holder, (s.url(), ns.to_string(), lease));
+    p.start().unwrap();
+    assert!(
+        r.event("held")
+            .unwrap()
+            .wait_timeout(Duration::from_secs(30))
+            .unwrap()
+    );
+    (r, p)
+}
+
 #[test]
 fn a_lock_whose_holder_is_killed_is_granted_after_its_lease_with_owner_died() {
     common::watchdog(60, || {
         let s = common::redis::start(false);
         let lease = 500;
-        let r = connect(&s, "killed-holder", lease);
-        let mut p = Process::new(holder, (s.url(), "killed-holder".to_string(), lease));
-        p.start().unwrap();
-        assert!(
-            r.event("held")
-                .unwrap()
-                .wait_timeout(Duration::from_secs(30))
-                .unwrap()
-        );
+        let (r, mut p) = start_holder(&s, "killed-holder", lease);
         let lock = r.lock("l").unwrap();
         assert!(!lock.try_acquire().unwrap(), "held by the child");
         signal(p.pid().unwrap(), libc::SIGKILL);
@@ -86,15 +92,7 @@ fn a_holder_stopped_past_its_lease_loses_the_lock_and_its_fenced_write_is_refuse
     common::watchdog(60, || {
         let s = common::redis::start(false);
         let lease = 400;
-        let r = connect(&s, "stalled-holder", lease);
-        let mut p = Process::new(holder, (s.url(), "stalled-holder".to_string(), lease));
-        p.start().unwrap();
-        assert!(
-            r.event("held")
-                .unwrap()
-                .wait_timeout(Duration::from_secs(30))
-                .unwrap()
-        );
+        let (r, mut p) = start_holder(&s, "stalled-holder", lease);
         signal(p.pid().unwrap(), libc::SIGSTOP);
         let lock = r.lock("l").unwrap();
         let value = r.value("v", 0u64).unwrap();

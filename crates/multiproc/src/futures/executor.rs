@@ -146,12 +146,21 @@ macro_rules! executor_lifecycle {
             }
         }
 
-        impl super::Executor for $ex {
-            fn submit<A: Portable + Send, R: Portable + Send>(
+        $crate::futures::forward_executor!($ex);
+    };
+}
+pub(crate) use executor_lifecycle;
+
+/// The [`Executor`] trait for a type whose inherent `submit`, `map_with` and `shutdown`
+/// already do the work: written once for the local executors and the remote one.
+macro_rules! forward_executor {
+    ($ex:ty) => {
+        impl $crate::futures::Executor for $ex {
+            fn submit<A: $crate::process::Portable + Send, R: $crate::process::Portable + Send>(
                 &self,
                 f: fn(A) -> R,
                 args: A,
-            ) -> Result<Future<R>, PoolError> {
+            ) -> Result<$crate::futures::Future<R>, $crate::PoolError> {
                 <$ex>::submit(self, f, args)
             }
 
@@ -159,11 +168,11 @@ macro_rules! executor_lifecycle {
                 &self,
                 f: fn(A) -> R,
                 items: I,
-                opts: MapOptions,
-            ) -> Result<ExecutorMap<'_, R>, PoolError>
+                opts: $crate::futures::MapOptions,
+            ) -> Result<$crate::futures::ExecutorMap<'_, R>, $crate::PoolError>
             where
-                A: Portable + Send,
-                R: Portable + Send,
+                A: $crate::process::Portable + Send,
+                R: $crate::process::Portable + Send,
                 I: IntoIterator<Item = A>,
                 I::IntoIter: 'static,
             {
@@ -176,4 +185,4 @@ macro_rules! executor_lifecycle {
         }
     };
 }
-pub(crate) use executor_lifecycle;
+pub(crate) use forward_executor;

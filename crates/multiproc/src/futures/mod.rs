@@ -83,6 +83,7 @@ mod wait;
 pub use as_completed::{AsCompleted, as_completed};
 pub use block_on::block_on;
 pub use executor::Executor;
+pub(crate) use executor::forward_executor;
 pub use future::Future;
 pub use map::{ExecutorMap, MapOptions};
 pub use process::{ProcessPoolExecutor, ProcessPoolExecutorBuilder};

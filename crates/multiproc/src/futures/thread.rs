@@ -10,7 +10,6 @@ use super::map::{ExecutorMap, MapOptions};
 use crate::error::PoolError;
 use crate::pool::TaskOptions;
 use crate::pool::{ThreadPool, ThreadPoolBuilder};
-use crate::process::Portable;
 
 /// Runs calls on worker threads and gives [`Future`]s (≈
 /// `concurrent.futures.ThreadPoolExecutor`). Functions are any closures; values are never

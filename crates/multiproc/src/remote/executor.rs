@@ -1,7 +1,7 @@
 //! [`ProcessPoolExecutor`] beyond one machine (≈ `concurrent.futures.ProcessPoolExecutor`
 //! whose workers are [`Worker`](super::Worker)s anywhere): `submit` gives the same
 //! [`Future`] as the local executors, `map` the same [`ExecutorMap`], and it implements
-//! the [`Executor`] trait, so code written for a local executor takes it.
+//! the [`Executor`](crate::futures::Executor) trait, so code written for a local executor takes it.
 //!
 //! ```no_run
 //! use multiproc::futures::Executor;
@@ -27,9 +27,8 @@ use serde::de::DeserializeOwned;
 use super::context::Remote;
 use super::pool::Pool;
 use crate::error::{PoolError, RemoteError};
-use crate::futures::{Executor, ExecutorMap, Future, MapOptions};
+use crate::futures::{ExecutorMap, Future, MapOptions};
 use crate::pool::TaskOptions;
-use crate::process::Portable;
 
 /// An executor whose workers are remote (see the module docs).
 #[derive(Debug)]
@@ -154,31 +153,4 @@ impl Drop for ProcessPoolExecutor {
     }
 }
 
-impl Executor for ProcessPoolExecutor {
-    fn submit<A: Portable + Send, R: Portable + Send>(
-        &self,
-        f: fn(A) -> R,
-        args: A,
-    ) -> Result<Future<R>, PoolError> {
-        ProcessPoolExecutor::submit(self, f, args)
-    }
-
-    fn map_with<A, R, I>(
-        &self,
-        f: fn(A) -> R,
-        items: I,
-        opts: MapOptions,
-    ) -> Result<ExecutorMap<'_, R>, PoolError>
-    where
-        A: Portable + Send,
-        R: Portable + Send,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
-    {
-        ProcessPoolExecutor::map_with(self, f, items, opts)
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        ProcessPoolExecutor::shutdown(self, wait, cancel_futures)
-    }
-}
+crate::futures::forward_executor!(ProcessPoolExecutor);

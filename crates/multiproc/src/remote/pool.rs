@@ -194,6 +194,16 @@ impl Inner {
             .len()
     }
 
+    /// The tasks of this handle without a result yet.
+    fn pending_seqs(&self) -> Vec<u64> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+
     fn id(&self, seq: u64) -> String {
         format!("{}-{seq}", self.client)
     }
@@ -444,14 +454,7 @@ impl Pool {
     /// Cancels every task of this handle still queued (they fail with
     /// [`PoolError::Cancelled`] and never run); how many.
     pub fn cancel_queued(&self) -> usize {
-        let seqs: Vec<u64> = self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect();
+        let seqs = self.inner.pending_seqs();
         seqs.into_iter()
             .filter(|&s| self.inner.cancel(s, false))
             .count()
@@ -525,14 +528,7 @@ impl Pool {
     pub fn purge(&self) -> Result<u64, RemoteError> {
         let n = self.inner.backend.len(&self.inner.keys.tasks)?;
         self.inner.backend.delete(&self.inner.keys.tasks, None)?;
-        let queued: Vec<u64> = self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect();
+        let queued = self.inner.pending_seqs();
         for seq in queued {
             self.inner.finish(seq, Err(PoolError::Terminated));
         }
@@ -669,13 +665,7 @@ fn collect(pool: Weak<Inner>) {
             Err(RemoteError::BackendLost) => {
                 // Nothing submitted before can be answered now.
                 if let Some(inner) = pool.upgrade() {
-                    let seqs: Vec<u64> = inner
-                        .pending
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .keys()
-                        .copied()
-                        .collect();
+                    let seqs = inner.pending_seqs();
                     for s in seqs {
                         inner.finish(
                             s,
