@@ -75,8 +75,15 @@ pub fn run(work: Duration) -> Outcome {
         if i == 5 {
             // Once the first tasks are running (waiting for it, at most ten seconds).
             until(|| pool.busy() > 0);
-            out.busy_while_running = pool.busy();
-            out.idle_while_running = pool.idle();
+            // Two counts read one after the other: read again if a worker changed state
+            // in between (a task ending), so the pair describes one moment.
+            loop {
+                let (busy, idle) = (pool.busy(), pool.idle());
+                if pool.busy() == busy {
+                    (out.busy_while_running, out.idle_while_running) = (busy, idle);
+                    break;
+                }
+            }
         }
     }
     pool.close();

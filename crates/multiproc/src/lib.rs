@@ -75,6 +75,8 @@
 compile_error!("multiproc supports Linux only: it is built on futex(2), memfd and pidfd.");
 
 #[cfg(not(multiproc_loom))]
+mod collect;
+#[cfg(not(multiproc_loom))]
 pub mod connection;
 pub mod error;
 #[cfg(not(multiproc_loom))]
@@ -91,6 +93,8 @@ pub mod process;
 pub mod queue;
 #[cfg(all(not(multiproc_loom), feature = "remote"))]
 pub mod remote;
+#[cfg(not(multiproc_loom))]
+mod scope;
 #[cfg(not(multiproc_loom))]
 pub mod shared;
 mod start_method;

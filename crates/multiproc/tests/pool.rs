@@ -906,3 +906,207 @@ fn test_thread_pool_takes_capturing_closures_and_moves_values_unencoded() {
         assert_eq!((rx.recv().unwrap(), rx.recv().unwrap()), (7, 8));
     });
 }
+
+// ------------------------------------------- ThreadPool: map in place, map_ref (borrowing)
+
+/// An input that says it has `said` items (an exact `size_hint`) and yields `has`, panicking
+/// at item `panic_at` if given: `map` trusts the hint for its chunk size and the room it
+/// writes into, never for the answer.
+struct Sized {
+    next: i64,
+    said: usize,
+    has: i64,
+    panic_at: Option<i64>,
+}
+
+impl Iterator for Sized {
+    type Item = i64;
+    fn next(&mut self) -> Option<i64> {
+        if Some(self.next) == self.panic_at {
+            panic!("the input broke");
+        }
+        if self.next == self.has {
+            return None;
+        }
+        self.next += 1;
+        Some(self.next - 1)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.said.saturating_sub(self.next as usize);
+        (left, Some(left))
+    }
+}
+
+#[test]
+fn test_thread_pool_map_over_a_sized_input_trusts_its_hint_only_for_speed() {
+    common::watchdog(60, || {
+        let p = ThreadPool::new(2).unwrap();
+        for (said, has) in [(1000, 1000), (10, 1000), (1000, 10), (0, 50), (50, 0)] {
+            for chunk in [None, Some(1), Some(7), Some(5000)] {
+                let input = Sized {
+                    next: 0,
+                    said,
+                    has,
+                    panic_at: None,
+                };
+                let opts = match chunk {
+                    Some(c) => MapOptions::new().chunksize(c),
+                    None => MapOptions::new(),
+                };
+                let want: Vec<String> = (0..has).map(|x| (x * x).to_string()).collect();
+                let got = p.map_with(|x: i64| (x * x).to_string(), input, opts);
+                assert_eq!(
+                    got.unwrap(),
+                    want,
+                    "said {said}, has {has}, chunk {chunk:?}"
+                );
+            }
+        }
+        // The input breaks after some chunks were handed out: the map fails with the
+        // input's panic, and the pool goes on.
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let input = Sized {
+            next: 0,
+            said: 100,
+            has: 100,
+            panic_at: Some(60),
+        };
+        let got = p.map_with(
+            move |x: i64| {
+                r.fetch_add(1, Ordering::SeqCst);
+                x
+            },
+            input,
+            MapOptions::new().chunksize(10),
+        );
+        match got {
+            Err(PoolError::Input(panic)) => assert!(panic.message.contains("the input broke")),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            ran.load(Ordering::SeqCst) <= 60,
+            "nothing past the break ran"
+        );
+        assert_eq!(p.map(sqr, 0..5).unwrap(), [0, 1, 4, 9, 16]);
+    });
+}
+
+#[test]
+fn test_map_ref_borrows_the_items_and_equals_iter_map() {
+    common::watchdog(60, || {
+        let p = ThreadPool::new(3).unwrap();
+        // Items that are not 'static and not Clone: the workers only borrow them.
+        struct Word<'a>(&'a str);
+        let text = String::from("the quick brown fox jumps over the lazy dog ").repeat(50);
+        let words: Vec<Word<'_>> = text.split(' ').map(Word).collect();
+        let want: Vec<String> = words.iter().map(|w| w.0.to_uppercase()).collect();
+        assert_eq!(
+            p.map_ref(|w: &Word<'_>| w.0.to_uppercase(), &words),
+            Ok(want.clone())
+        );
+        for c in [1, 20, 100, 10_000] {
+            let got = p.map_ref_with(
+                |w: &Word<'_>| w.0.to_uppercase(),
+                &words,
+                MapOptions::new().chunksize(c),
+            );
+            assert_eq!(got, Ok(want.clone()), "chunksize {c}");
+        }
+        let none: [u8; 0] = [];
+        assert_eq!(p.map_ref(|x: &u8| *x, &none), Ok(vec![]));
+        // A failing chunk fails the map; the others still ran; the pool goes on.
+        let nums: Vec<i64> = (0..100).collect();
+        let ran = AtomicUsize::new(0);
+        let got = p.map_ref_with(
+            |x: &i64| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                boom(*x)
+            },
+            &nums,
+            MapOptions::new().chunksize(10),
+        );
+        match got {
+            Err(PoolError::Panicked(panic)) => assert!(panic.message.contains("boom at 3")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 94, "each other chunk ran whole");
+        assert_eq!(p.map_ref(|x: &i64| x + 1, &nums[..3]), Ok(vec![1, 2, 3]));
+    });
+}
+
+/// `map_ref` lends its items, so it returns only once no worker can touch them: after a
+/// chunk that timed out, or was running at `terminate`, has returned from its function,
+/// and with the chunks still queued at `terminate` dropped unrun.
+#[test]
+fn test_map_ref_waits_for_abandoned_chunks_before_returning() {
+    common::watchdog(60, || {
+        let items: Vec<u64> = (0..8).collect();
+        let release = multiproc::sync::Event::new();
+        let returned = AtomicUsize::new(0);
+        let ran = AtomicUsize::new(0);
+
+        // A chunk over its time limit: the map fails with TaskTimeout, after its function
+        // ended (it ends when released).
+        let p = ThreadPool::new(2).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while p.stats().tasks_timed_out == 0 {
+                    std::thread::yield_now();
+                }
+                release.set();
+            });
+            let got = p.map_ref_with(
+                |&x: &u64| {
+                    if x == 0 {
+                        release.wait();
+                        returned.fetch_add(1, Ordering::SeqCst);
+                    }
+                    x
+                },
+                &items,
+                MapOptions::new()
+                    .chunksize(1)
+                    .timeout(Duration::from_millis(50)),
+            );
+            assert!(matches!(got, Err(PoolError::TaskTimeout(_))), "{got:?}");
+            assert_eq!(
+                returned.load(Ordering::SeqCst),
+                1,
+                "waited for the function"
+            );
+        });
+
+        // Terminate while both workers are held: the two running chunks are waited for,
+        // the six queued ones never run.
+        release.clear();
+        returned.store(0, Ordering::SeqCst);
+        let p = ThreadPool::new(2).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while ran.load(Ordering::SeqCst) < 2 {
+                    std::thread::yield_now();
+                }
+                p.terminate();
+                release.set();
+            });
+            let got = p.map_ref_with(
+                |&x: &u64| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    release.wait();
+                    returned.fetch_add(1, Ordering::SeqCst);
+                    x
+                },
+                &items,
+                MapOptions::new().chunksize(1),
+            );
+            assert_eq!(got, Err(PoolError::Terminated));
+            assert_eq!(
+                returned.load(Ordering::SeqCst),
+                2,
+                "both running chunks ended"
+            );
+        });
+        assert_eq!(ran.load(Ordering::SeqCst), 2, "no queued chunk ran");
+    });
+}

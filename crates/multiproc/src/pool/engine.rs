@@ -74,6 +74,10 @@ pub(crate) trait Kind: Send + Sync + Sized + 'static {
     fn wake_handler(&self);
     /// Wakes every thread of the pool that may be blocked (at `terminate`).
     fn wake_all(&self);
+    /// At `terminate`: drops the jobs handed to the workers and not yet taken by one (a
+    /// thread pool's channel), so that what they hold (a borrowing `map_ref`'s chunks) is
+    /// released now rather than when the pool is dropped.
+    fn drop_queued(&self) {}
     /// A stopped worker counts as ended at once (an abandoned thread), rather than when the
     /// watcher sees it exit (a killed process).
     const ENDS_WHEN_STOPPED: bool;
@@ -910,6 +914,7 @@ impl<K: Kind> Engine<K> {
         }
         self.room.notify_all();
         self.kick_feeder();
+        self.kind.drop_queued();
         self.mailbox_poked.store(true, Ordering::SeqCst);
         if !self.on_handler_thread() {
             self.kind.wake_all();

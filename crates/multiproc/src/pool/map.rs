@@ -3,11 +3,12 @@
 //! back in order. The same code serves both pools; each pool says how a chunk becomes a job.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::engine::{Engine, Kind};
 use super::options::{self, MapOptions, Progress};
 use super::result::{AsyncResult, Decode, Deliver, Slot, Target};
+use crate::collect::{Collector, Part};
 use crate::error::PoolError;
 
 /// The result of [`map_async`](super::Pool::map_async) (≈ `multiprocessing.pool.MapResult`):
@@ -15,13 +16,25 @@ use crate::error::PoolError;
 /// not stop the other chunks, and the first failure to arrive is the one reported.
 pub type MapResult<R> = AsyncResult<Vec<R>>;
 
-/// The next `n` inputs of a chunk, taken from the input as it is encoded (processes) or
-/// collected (threads): no copy of the chunk on the way.
+/// The next `n` inputs of a chunk, taken from the collected input as it is encoded (a
+/// process pool's chunk): no copy of the chunk on the way.
 pub(crate) type Chunk<'a, A> = std::iter::Take<&'a mut std::vec::IntoIter<A>>;
 
 /// Turns a chunk of inputs into a job for the pool's workers (a pool says how: encoded for
-/// processes, a closure for threads).
+/// processes, a closure for threads); `imap`'s chunks.
 pub(crate) type MakeChunk<'m, K, A, R> = dyn FnMut(Chunk<'_, A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<<K as Kind>::Job, PoolError>
+    + 'm;
+
+/// How a pool turns the next chunk of at most `size` inputs into a job, as part `part` of
+/// the map whose state is given (a thread pool writes its results in place through
+/// [`MapState::part`]). `Ok(None)`: the input has ended; `Ok(Some(Err(e)))`: this part fails
+/// with `e` (its inputs were consumed); `Err(e)`: reading the input failed, and the map with
+/// it.
+pub(crate) type NextChunk<'m, K, R> = dyn FnMut(
+        usize,
+        &Arc<MapState<R>>,
+        u32,
+    ) -> Result<Option<Result<<K as Kind>::Job, PoolError>>, PoolError>
     + 'm;
 
 /// Collects an input iterator in the caller's thread, turning its panic into
@@ -55,38 +68,87 @@ pub(crate) fn progress_bar(p: &Progress, len: Option<u64>) -> Option<indicatif::
     }
 }
 
+/// How a chunk's results came back.
+enum Returned<R> {
+    /// Written in place into the map's [`Collector`] (this many).
+    InPlace(usize),
+    /// In a vector of their own (a process pool's decoded chunk; a chunk that did not fit
+    /// in the collector).
+    Owned(Vec<R>),
+}
+
 /// A `map`'s chunks as they come back.
-struct MapState<R> {
+pub(crate) struct MapState<R> {
     slot: Arc<Slot<Vec<R>>>,
     inner: Mutex<Parts<R>>,
     decode: Decode<Vec<R>>,
     bar: Option<indicatif::ProgressBar>,
+    /// Where a thread pool's chunks write their results (`None` for processes).
+    out: Option<Arc<Collector<R>>>,
 }
 
 struct Parts<R> {
-    chunks: Vec<Option<Vec<R>>>,
+    chunks: Vec<Option<Returned<R>>>,
     /// Which parts have ended (a part ends once, whatever reports it a second time).
     ended: Vec<bool>,
+    /// Parts handed out and not yet ended.
     left: usize,
+    /// The input has ended: no more parts.
+    sealed: bool,
     error: Option<PoolError>,
 }
 
 impl<R: Send + 'static> MapState<R> {
-    fn end_part(&self, part: u32, outcome: Result<Vec<R>, PoolError>) {
-        let mut p = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    fn parts(&self) -> MutexGuard<'_, Parts<R>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next `len` slots of the map's result, for a chunk to write its values into, or
+    /// `None` (no collector, or it is full: a lying `size_hint`): return a vector then.
+    pub(crate) fn part(&self, len: usize) -> Option<Part<R>> {
+        self.out.as_ref()?.part(len)
+    }
+
+    /// Part `part` wrote its values into `p`, which is full.
+    pub(crate) fn deliver_in_place(&self, part: u32, p: Part<R>) {
+        let outcome = p
+            .finish()
+            .map(Returned::InPlace)
+            .map_err(|_| PoolError::Broken("a map's chunk returned too few values".into()));
+        self.end_part(part, outcome);
+    }
+
+    fn add_part(&self) -> u32 {
+        let mut p = self.parts();
+        p.chunks.push(None);
+        p.ended.push(false);
+        p.left += 1;
+        (p.chunks.len() - 1) as u32
+    }
+
+    fn seal(&self) {
+        let mut p = self.parts();
+        p.sealed = true;
+        if p.left == 0 {
+            self.finish(p);
+        }
+    }
+
+    fn end_part(&self, part: u32, outcome: Result<Returned<R>, PoolError>) {
+        let mut p = self.parts();
         if p.ended.get(part as usize).is_none_or(|&e| e) {
             return;
         }
         p.ended[part as usize] = true;
-        let Some(slot) = p.chunks.get_mut(part as usize) else {
-            return;
-        };
         match outcome {
-            Ok(v) => {
+            Ok(r) => {
                 if let Some(bar) = &self.bar {
-                    bar.inc(v.len() as u64);
+                    bar.inc(match &r {
+                        Returned::InPlace(n) => *n as u64,
+                        Returned::Owned(v) => v.len() as u64,
+                    });
                 }
-                *slot = Some(v);
+                p.chunks[part as usize] = Some(r);
             }
             Err(e) => {
                 if p.error.is_none() {
@@ -95,19 +157,16 @@ impl<R: Send + 'static> MapState<R> {
             }
         }
         p.left -= 1;
-        if p.left > 0 {
-            return;
+        if p.left == 0 && p.sealed {
+            self.finish(p);
         }
+    }
+
+    /// Every part has ended and the input too: the whole list, or the first failure.
+    fn finish(&self, mut p: MutexGuard<'_, Parts<R>>) {
         let r = match p.error.take() {
             Some(e) => Err(e),
-            None => {
-                let total = p.chunks.iter().flatten().map(Vec::len).sum();
-                let mut all = Vec::with_capacity(total);
-                for c in p.chunks.iter_mut() {
-                    all.append(c.as_mut().expect("every chunk returned"));
-                }
-                Ok(all)
-            }
+            None => self.assemble(&mut p),
         };
         drop(p);
         if let Some(bar) = &self.bar {
@@ -115,12 +174,38 @@ impl<R: Send + 'static> MapState<R> {
         }
         self.slot.complete(r);
     }
+
+    /// The parts written in place are the front of the list (the collector refuses every
+    /// claim after its first refusal); the vectors of the others follow, in order.
+    fn assemble(&self, p: &mut Parts<R>) -> Result<Vec<R>, PoolError> {
+        let (mut placed, mut owned) = (0, 0);
+        for c in p.chunks.iter().flatten() {
+            match c {
+                Returned::InPlace(n) => placed += n,
+                Returned::Owned(v) => owned += v.len(),
+            }
+        }
+        let mut all = match &self.out {
+            Some(out) if placed > 0 => out
+                .take()
+                .filter(|v| v.len() == placed)
+                .ok_or_else(|| PoolError::Broken("a map's results were not all written".into()))?,
+            _ => Vec::new(),
+        };
+        all.reserve_exact(owned);
+        for c in p.chunks.iter_mut() {
+            if let Some(Returned::Owned(v)) = c {
+                all.append(v);
+            }
+        }
+        Ok(all)
+    }
 }
 
 impl<R: Send + 'static> Target for MapState<R> {
     fn returned(&self, part: u32, bytes: &[u8]) {
         let r = match self.decode {
-            Some(d) => d(bytes),
+            Some(d) => d(bytes).map(Returned::Owned),
             None => Err(PoolError::Decode("no decoder for this result".into())),
         };
         self.end_part(part, r);
@@ -133,45 +218,65 @@ impl<R: Send + 'static> Target for MapState<R> {
 
 impl<R: Send + 'static> Deliver<Vec<R>> for MapState<R> {
     fn deliver(&self, part: u32, value: Vec<R>) {
-        self.end_part(part, Ok(value));
+        self.end_part(part, Ok(Returned::Owned(value)));
     }
 }
 
-/// `map_async` over collected `items`: one task per chunk.
-pub(crate) fn map_async<K: Kind, A, R: Send + 'static>(
+/// `map_async`: the input read chunk by chunk by `next`, each chunk a task handed out as soon
+/// as it is read (so the workers start while the caller still reads), the results put back
+/// in order. `len` is the input's length, or the best guess at it (`size_hint`): it fixes the
+/// chunk size (Python's rule) and, when `in_place`, the room the results are written into.
+/// A guess that was wrong costs a copy, never a wrong answer.
+pub(crate) fn map_async<K: Kind, R: Send + 'static>(
     engine: &Arc<Engine<K>>,
-    items: Vec<A>,
+    len: usize,
+    in_place: bool,
     opts: MapOptions<R>,
     decode: Decode<Vec<R>>,
-    make: &mut MakeChunk<'_, K, A, R>,
+    next: &mut NextChunk<'_, K, R>,
 ) -> Result<MapResult<R>, PoolError> {
-    let n = items.len();
-    let size = options::chunksize(opts.chunksize, n, engine.config.processes)?;
-    let parts = n.div_ceil(size);
+    let size = options::chunksize(opts.chunksize, len, engine.config.processes)?;
     let control = engine.control();
     let slot = Slot::new(opts.callbacks, Some(&control), None);
     let state = Arc::new(MapState {
         slot: slot.clone(),
         inner: Mutex::new(Parts {
-            chunks: (0..parts).map(|_| None).collect(),
-            ended: vec![false; parts],
-            left: parts,
+            chunks: Vec::with_capacity(len.div_ceil(size).min(1 << 16)),
+            ended: Vec::new(),
+            left: 0,
+            sealed: false,
             error: None,
         }),
         decode,
-        bar: progress_bar(&opts.progress, Some(n as u64)),
+        bar: progress_bar(&opts.progress, Some(len as u64)),
+        out: in_place.then(|| Collector::with_capacity(len)),
     });
-    if parts == 0 {
-        slot.complete(Ok(Vec::new()));
-        return Ok(AsyncResult::new(slot, Vec::new(), control));
-    }
-    let mut seqs = Vec::with_capacity(parts);
-    let mut items = items.into_iter();
-    for part in 0..parts as u32 {
-        let chunk = items.by_ref().take(size);
-        let submitted = catch_unwind(AssertUnwindSafe(|| make(chunk, state.clone(), part)))
-            .unwrap_or_else(|p| Err(PoolError::Encode(crate::thread::payload_message(&*p))))
-            .and_then(|job| engine.submit(job, state.clone(), part, opts.timeout, None));
+    let mut seqs = Vec::new();
+    for part in 0u32.. {
+        let made =
+            catch_unwind(AssertUnwindSafe(|| next(size, &state, part))).unwrap_or_else(|p| {
+                Ok(Some(Err(PoolError::Encode(
+                    crate::thread::payload_message(&*p),
+                ))))
+            });
+        let job = match made {
+            Ok(Some(job)) => job,
+            Ok(None) => break,
+            Err(e) => {
+                // The input failed: the map fails now, as in Python; chunks already handed
+                // out that have not started never will.
+                if let Some(c) = control.upgrade() {
+                    for &seq in &seqs {
+                        c.cancel(seq, false);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let added = state.add_part();
+        debug_assert_eq!(added, part);
+        let submitted =
+            job.and_then(|job| engine.submit(job, state.clone(), part, opts.timeout, None));
         match submitted {
             Ok(seq) => seqs.push(seq),
             Err(e @ (PoolError::Closed | PoolError::Broken(_))) if seqs.is_empty() => {
@@ -180,5 +285,6 @@ pub(crate) fn map_async<K: Kind, A, R: Send + 'static>(
             Err(e) => state.failed(part, e),
         }
     }
+    state.seal();
     Ok(AsyncResult::new(slot, seqs, control))
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, Chunk, MakeChunk, MapResult};
+use super::map::{self, Chunk, MakeChunk, MapResult, MapState};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{self, AsyncResult, Slot, Submitted};
 use super::stats::{self, Stats};
@@ -918,13 +918,22 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let items = map::collect_input(items)?;
-        let mut make = Self::chunk_maker(f);
+        let len = items.len();
+        let mut items = items.into_iter();
+        let mut next = move |size: usize, _: &Arc<MapState<R>>, _: u32| {
+            if items.len() == 0 {
+                return Ok(None);
+            }
+            let n = size.min(items.len());
+            Ok(Some(chunk_job(f, items.by_ref().take(n))))
+        };
         map::map_async(
             &self.engine,
-            items,
+            len,
+            false,
             opts,
             Some(result::decode_vec::<R>),
-            &mut make,
+            &mut next,
         )
     }
 

@@ -20,11 +20,12 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, Chunk, MakeChunk, MapResult};
+use super::map::{self, Chunk, MakeChunk, MapResult, MapState};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{AsyncResult, Deliver, HasSlot, Slot, Submitted, Target};
 use super::stats::{self, Counter, Stats};
 use super::ticket::{Board, WORDS_PER_TICKET};
+use crate::collect::Part;
 use crate::error::PoolError;
 use crate::sync::Event;
 
@@ -42,6 +43,62 @@ pub(crate) enum ThreadJob {
     Boxed(BoxedJob),
     /// One `apply_async`: the job lives in the same allocation as its result.
     Task(Arc<dyn RunTask>),
+}
+
+/// A `map` chunk's task: `f` over `items`, the values written into `into` (their place in
+/// the list `map` returns) or, when there is none, collected into a vector of their own.
+fn map_job<A, R, F>(
+    f: Arc<F>,
+    items: Vec<A>,
+    into: Option<Part<R>>,
+    to: Arc<MapState<R>>,
+    part: u32,
+) -> ThreadJob
+where
+    A: Send + 'static,
+    R: Send + 'static,
+    F: Fn(A) -> R + Send + Sync + 'static,
+{
+    ThreadJob::Boxed(Box::new(move |finish| {
+        map_chunk(items.into_iter().map(&*f), into, &to, part, finish)
+    }))
+}
+
+/// Runs a `map` chunk on a worker: `values` (its function over its items) written into
+/// `into` when the chunk has its place in the result, else collected; then delivered to `to`
+/// as part `part`, if this worker may still deliver (`finish`).
+fn map_chunk<R: Send + 'static>(
+    values: impl Iterator<Item = R>,
+    into: Option<Part<R>>,
+    to: &MapState<R>,
+    part: u32,
+    finish: &dyn Fn() -> bool,
+) -> Option<bool> {
+    let ran = catch_unwind(AssertUnwindSafe(|| match into {
+        Some(mut into) => {
+            // The part is as long as the chunk: every value finds its place.
+            into.fill(values);
+            Ok(into)
+        }
+        None => Err(values.collect::<Vec<R>>()),
+    }));
+    match ran {
+        Ok(Ok(into)) => finish().then(|| {
+            to.deliver_in_place(part, into);
+            false
+        }),
+        Ok(Err(values)) => finish().then(|| {
+            to.deliver(part, values);
+            false
+        }),
+        Err(payload) => {
+            let p = crate::thread::to_panic(crate::thread::current_thread().name(), &*payload);
+            finish().then(|| {
+                to.failed(part, PoolError::Panicked(p));
+                true
+            })
+        }
+    }
 }
 
 impl ThreadJob {
@@ -218,6 +275,17 @@ impl Kind for Threads {
         self.wake.set();
     }
 
+    fn drop_queued(&self) {
+        let mut stops = 0;
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Task { .. } => {} // its entry was failed; the job is dropped here
+                Msg::Stop => stops += 1,
+            }
+        }
+        self.send_stops(stops);
+    }
+
     fn wake_all(&self) {
         // Idle workers sleep in the channel: a stop each wakes them (busy ones see that they
         // were abandoned when their function returns).
@@ -373,6 +441,8 @@ where
 ///     .build()
 ///     .unwrap();
 /// pool.map(|x: u32| x, 0..10).unwrap();
+/// pool.close();
+/// pool.join().unwrap(); // every worker has started (and run its initializer) and ended
 /// assert_eq!(started.load(Ordering::SeqCst), 3);
 /// ```
 #[must_use = "a builder does nothing until build()"]
@@ -749,9 +819,112 @@ impl ThreadPool {
         F: Fn(A) -> R + Send + Sync + 'static,
         I: IntoIterator<Item = A>,
     {
-        let items = map::collect_input(items)?;
-        let mut make = Self::chunk_maker(f);
-        map::map_async(&self.engine, items, opts, None, &mut *make)
+        let items = items.into_iter();
+        match items.size_hint() {
+            // The length is known: read it chunk by chunk, each handed out as it is read.
+            (lo, Some(hi)) if lo == hi => self.map_from(f, items, lo, opts),
+            _ => {
+                let items = map::collect_input(items)?;
+                let len = items.len();
+                self.map_from(f, items.into_iter(), len, opts)
+            }
+        }
+    }
+
+    /// `map_async` over `items`, about `len` long: each chunk is read in the caller's thread
+    /// and handed out at once; its task writes its values straight into the list `map`
+    /// returns (`collect.rs`), so the results are never copied.
+    fn map_from<A, R, F, It>(
+        &self,
+        f: F,
+        mut items: It,
+        len: usize,
+        opts: MapOptions<R>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        It: Iterator<Item = A>,
+    {
+        let f = Arc::new(f);
+        let mut next = move |size: usize, state: &Arc<MapState<R>>, part: u32| {
+            let chunk: Vec<A> =
+                crate::thread::catch_quietly(|| items.by_ref().take(size).collect())
+                    .map_err(PoolError::Input)?;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            let into = state.part(chunk.len());
+            Ok(Some(Ok(map_job(
+                f.clone(),
+                chunk,
+                into,
+                state.clone(),
+                part,
+            ))))
+        };
+        map::map_async(&self.engine, len, true, opts, None, &mut next)
+    }
+
+    /// `f` over every item of a borrowed slice, in order, as rayon's `par_iter().map()`:
+    /// the workers read the caller's items in place (nothing is moved or cloned) and write
+    /// every value straight into the list returned. Otherwise as [`map`](ThreadPool::map):
+    /// Python's chunk-size rule, the first failure reported once every chunk has ended.
+    ///
+    /// Lending the items has one rule, as `std::thread::scope`'s: this call returns only
+    /// once no worker can touch them any more. A chunk that timed out, was cancelled, or
+    /// was running at `terminate` (whose thread the pool abandons) is waited for until its
+    /// function returns; a function that never returns keeps this call waiting.
+    ///
+    /// ```
+    /// use multiproc::pool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let words = vec!["apple".to_string(), "fig".into(), "banana".into()];
+    /// let lens = pool.map_ref(|w: &String| w.len(), &words).unwrap();
+    /// assert_eq!(lens, [5, 3, 6]);
+    /// assert_eq!(words.len(), 3, "still the caller's");
+    /// ```
+    pub fn map_ref<A, R, F>(&self, f: F, items: &[A]) -> Result<Vec<R>, PoolError>
+    where
+        A: Sync,
+        R: Send + 'static,
+        F: Fn(&A) -> R + Sync,
+    {
+        self.map_ref_with(f, items, MapOptions::new())
+    }
+
+    /// [`map_ref`](ThreadPool::map_ref) with options (`chunksize`, `timeout`, a progress
+    /// bar, callbacks).
+    pub fn map_ref_with<A, R, F>(
+        &self,
+        f: F,
+        items: &[A],
+        opts: MapOptions<R>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Sync,
+        R: Send + 'static,
+        F: Fn(&A) -> R + Sync,
+    {
+        let f = &f;
+        crate::scope::scope(|s| {
+            let mut rest = items;
+            let mut next = |size: usize, state: &Arc<MapState<R>>, part: u32| {
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                let (chunk, tail) = rest.split_at(size.min(rest.len()));
+                rest = tail;
+                let into = state.part(chunk.len());
+                let to = state.clone();
+                Ok(Some(Ok(ThreadJob::Boxed(s.job(move |finish| {
+                    map_chunk(chunk.iter().map(f), into, &to, part, finish)
+                })))))
+            };
+            map::map_async(&self.engine, items.len(), true, opts, None, &mut next)?.get()
+        })
     }
 
     /// `starmap` (see [`Pool::starmap`](super::Pool::starmap)).
