@@ -1,8 +1,8 @@
 //! Pools against their limits and their peers: `Pool(2).apply_async` of trivial tasks beside
 //! the raw process-`Queue` round trip it is built on (task out, result back, 1000 in flight),
-//! `ThreadPool(2).apply_async` beside rayon's `spawn` + a channel, `map` over a million ints
-//! beside rayon's `par_iter`, and (printed after criterion's groups) the latency of a
-//! sequential `apply`: p50, p99 and max. CPython's figures for the same:
+//! `ThreadPool(2).apply_async` beside rayon's `spawn` + a channel, `map` (owned items) and
+//! `map_ref` (a borrowed slice) over a million ints beside rayon's `par_iter`, and (printed
+//! after criterion's groups) the latency of a sequential `apply`: p50, p99 and max. CPython's figures for the same:
 //! `bench/python/pool_bench.py`. Results: `docs/PERFORMANCE.md`.
 //!
 //! `cargo bench -p multiproc --bench pool`
@@ -153,6 +153,15 @@ fn map_million(c: &mut Criterion) {
         b.iter(|| {
             assert_eq!(
                 pool.map(sqr, data.iter().copied()).unwrap().len(),
+                N as usize
+            )
+        });
+    });
+    g.bench_function("multiproc ThreadPool(2).map_ref, default chunksize", |b| {
+        let pool = ThreadPool::new(2).unwrap();
+        b.iter(|| {
+            assert_eq!(
+                pool.map_ref(|&x: &u64| sqr(x), &data).unwrap().len(),
                 N as usize
             )
         });

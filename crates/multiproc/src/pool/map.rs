@@ -85,16 +85,18 @@ pub(crate) struct MapState<R> {
     bar: Option<indicatif::ProgressBar>,
     /// Where a thread pool's chunks write their results (`None` for processes).
     out: Option<Arc<Collector<R>>>,
+    /// The parts the input's length foretold, whose places are made up front.
+    foretold: usize,
 }
 
 struct Parts<R> {
     chunks: Vec<Option<Returned<R>>>,
     /// Which parts have ended (a part ends once, whatever reports it a second time).
     ended: Vec<bool>,
-    /// Parts handed out and not yet ended.
-    left: usize,
-    /// The input has ended: no more parts.
-    sealed: bool,
+    /// Parts ended so far.
+    ended_count: usize,
+    /// The number of parts, once the input has ended.
+    total: Option<usize>,
     error: Option<PoolError>,
 }
 
@@ -118,18 +120,24 @@ impl<R: Send + 'static> MapState<R> {
         self.end_part(part, outcome);
     }
 
-    fn add_part(&self) -> u32 {
+    /// Makes room for part `part` (the places for the parts the length foretold are made
+    /// up front: no lock per part, which the handler takes to end each).
+    fn add_part(&self, part: u32) {
+        if (part as usize) < self.foretold {
+            return;
+        }
         let mut p = self.parts();
-        p.chunks.push(None);
-        p.ended.push(false);
-        p.left += 1;
-        (p.chunks.len() - 1) as u32
+        while p.chunks.len() <= part as usize {
+            p.chunks.push(None);
+            p.ended.push(false);
+        }
     }
 
-    fn seal(&self) {
+    /// The input has ended after `total` parts.
+    fn seal(&self, total: usize) {
         let mut p = self.parts();
-        p.sealed = true;
-        if p.left == 0 {
+        p.total = Some(total);
+        if p.ended_count == total {
             self.finish(p);
         }
     }
@@ -156,8 +164,8 @@ impl<R: Send + 'static> MapState<R> {
                 }
             }
         }
-        p.left -= 1;
-        if p.left == 0 && p.sealed {
+        p.ended_count += 1;
+        if p.total == Some(p.ended_count) {
             self.finish(p);
         }
     }
@@ -238,21 +246,25 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
     let size = options::chunksize(opts.chunksize, len, engine.config.processes)?;
     let control = engine.control();
     let slot = Slot::new(opts.callbacks, Some(&control), None);
+    // A length hint may be wrong (or huge): the places made up front are bounded.
+    let foretold = len.div_ceil(size).min(1 << 20);
     let state = Arc::new(MapState {
         slot: slot.clone(),
         inner: Mutex::new(Parts {
-            chunks: Vec::with_capacity(len.div_ceil(size).min(1 << 16)),
-            ended: Vec::new(),
-            left: 0,
-            sealed: false,
+            chunks: (0..foretold).map(|_| None).collect(),
+            ended: vec![false; foretold],
+            ended_count: 0,
+            total: None,
             error: None,
         }),
+        foretold,
         decode,
         bar: progress_bar(&opts.progress, Some(len as u64)),
         out: in_place.then(|| Collector::with_capacity(len)),
     });
     let mut seqs = Vec::new();
-    for part in 0u32.. {
+    let mut part = 0u32;
+    loop {
         let made =
             catch_unwind(AssertUnwindSafe(|| next(size, &state, part))).unwrap_or_else(|p| {
                 Ok(Some(Err(PoolError::Encode(
@@ -273,8 +285,7 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
                 return Err(e);
             }
         };
-        let added = state.add_part();
-        debug_assert_eq!(added, part);
+        state.add_part(part);
         let submitted =
             job.and_then(|job| engine.submit(job, state.clone(), part, opts.timeout, None));
         match submitted {
@@ -284,7 +295,8 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
             }
             Err(e) => state.failed(part, e),
         }
+        part += 1;
     }
-    state.seal();
+    state.seal(part as usize);
     Ok(AsyncResult::new(slot, seqs, control))
 }
