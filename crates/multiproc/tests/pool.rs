@@ -126,23 +126,24 @@ fn map_failure<P: Apply>(p: &P, l: &str) {
 pool_test!(test_map_failure_keeps_the_pool, 2, map_failure);
 
 fn many_outstanding<P: Apply>(p: &P, l: &str) {
-    // More tasks outstanding than the board has tickets (4096): the rest wait in the pending
-    // queue and go out as tickets free up (a thread pool's used to wait forever).
+    // More tasks outstanding than the board has tickets (a process pool's 4096, a thread
+    // pool's 65,536): the rest wait in the pending queue and go out as tickets free up (a
+    // thread pool's used to wait forever).
     let busy: Vec<_> = (0..p.processes())
         .map(|_| p.apply_async(sleep_ms, 300).unwrap())
         .collect();
-    let rs: Vec<_> = (0..10_000i64)
+    let rs: Vec<_> = (0..70_000i64)
         .map(|i| p.apply_async(sqr, i).unwrap())
         .collect();
     assert!(
-        p.stats().tasks_outstanding > 4096,
+        p.stats().tasks_outstanding > 65_536,
         "{l}: the workers were not held"
     );
     let sum: i64 = rs.iter().map(|r| r.get().unwrap()).sum();
     for b in busy {
         assert_eq!(b.get(), Ok(300));
     }
-    assert_eq!(sum, (0..10_000i64).map(sqr).sum::<i64>(), "{l}");
+    assert_eq!(sum, (0..70_000i64).map(sqr).sum::<i64>(), "{l}");
 }
 pool_test!(
     test_more_tasks_outstanding_than_tickets,

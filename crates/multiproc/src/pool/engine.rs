@@ -152,8 +152,12 @@ struct State<K: Kind> {
     phase: Phase,
     next_seq: u64,
     pending: VecDeque<PendingTask<K::Job>>,
+    /// Tickets free to give; with [`State::take_ticket`], which makes new ones up to
+    /// `tickets`.
     free: Vec<u32>,
     entries: Vec<Option<Entry>>,
+    /// The board's tickets: `entries` grows up to this.
+    tickets: usize,
     /// Submitted and not yet ended.
     outstanding: usize,
     workers: Vec<Option<Live<K>>>,
@@ -170,6 +174,28 @@ struct State<K: Kind> {
     workers_lost: u64,
     threads: Vec<std::thread::JoinHandle<()>>,
     threads_done: bool,
+}
+
+/// Tickets whose entries are made when the engine starts; more are made as needed.
+const FIRST_TICKETS: usize = 1024;
+
+impl<K: Kind> State<K> {
+    /// A free ticket: a released one, or a new one while the board has more.
+    fn take_ticket(&mut self) -> Option<u32> {
+        if let Some(t) = self.free.pop() {
+            return Some(t);
+        }
+        if self.entries.len() < self.tickets {
+            self.entries.push(None);
+            return Some((self.entries.len() - 1) as u32);
+        }
+        None
+    }
+
+    /// Whether [`take_ticket`](State::take_ticket) would give one.
+    fn has_ticket(&self) -> bool {
+        !self.free.is_empty() || self.entries.len() < self.tickets
+    }
 }
 
 /// The engine (see the [module docs](self)).
@@ -209,13 +235,16 @@ fn thread_number() -> u64 {
 impl<K: Kind> Engine<K> {
     pub(crate) fn new(kind: K, config: Config) -> Arc<Engine<K>> {
         let tickets = Board(kind.board()).tickets();
+        // Entries are made as tickets are first needed (a thread pool's board is large).
+        let first = tickets.min(FIRST_TICKETS);
         Arc::new_cyclic(|me| Engine {
             state: CachePadded::new(Mutex::new(State {
                 phase: Phase::Running,
                 next_seq: 1,
                 pending: VecDeque::new(),
-                free: (0..tickets as u32).rev().collect(),
-                entries: (0..tickets).map(|_| None).collect(),
+                free: (0..first as u32).rev().collect(),
+                entries: (0..first).map(|_| None).collect(),
+                tickets,
                 outstanding: 0,
                 workers: (0..config.processes).map(|_| None).collect(),
                 generation: 0,
@@ -369,7 +398,7 @@ impl<K: Kind> Engine<K> {
         };
         if K::SEND_UNLOCKED
             && st.pending.is_empty()
-            && let Some(t) = st.free.pop()
+            && let Some(t) = st.take_ticket()
         {
             // The entry is in the table before the job leaves (a worker may end it at once).
             let timeout = entry.timeout;
@@ -397,7 +426,7 @@ impl<K: Kind> Engine<K> {
             return Ok(seq);
         }
         if st.pending.is_empty()
-            && let Some(t) = st.free.pop()
+            && let Some(t) = st.take_ticket()
         {
             match self.dispatch(&mut st, t, entry, job) {
                 Ok(()) => return Ok(seq),
@@ -411,7 +440,7 @@ impl<K: Kind> Engine<K> {
         }
         // With tickets to spare, what stopped it was the kind (a full ring, a large message):
         // the feeder's work. Without, a freed ticket will take it.
-        let kick = !st.free.is_empty();
+        let kick = st.has_ticket();
         drop(st);
         if kick {
             self.kick_feeder();
@@ -470,10 +499,10 @@ impl<K: Kind> Engine<K> {
                 return None;
             }
             let stops = self.kind.take_stops();
-            if (!st.pending.is_empty() && !st.free.is_empty()) || stops > 0 {
+            if (!st.pending.is_empty() && st.has_ticket()) || stops > 0 {
                 let mut batch = Vec::new();
                 while batch.len() < max && !st.pending.is_empty() {
-                    let Some(t) = st.free.pop() else { break };
+                    let Some(t) = st.take_ticket() else { break };
                     let p = st.pending.pop_front().expect("not empty");
                     let seq = p.entry.seq;
                     self.board().queue(t, seq);
@@ -536,7 +565,7 @@ impl<K: Kind> Engine<K> {
     /// and the feeder is not writing, which then takes over).
     fn dispatch_pending(&self, st: &mut State<K>) {
         while !st.pending.is_empty() && st.phase != Phase::Terminated {
-            let Some(t) = st.free.pop() else { return };
+            let Some(t) = st.take_ticket() else { return };
             let p = st.pending.pop_front().expect("not empty");
             if let Err((entry, job)) = self.dispatch(st, t, p.entry, p.job) {
                 st.free.push(t);
@@ -585,10 +614,22 @@ impl<K: Kind> Engine<K> {
     /// Removes the entries of tasks a thread worker has ended (several at once: one lock),
     /// as [`take_entry`](Engine::take_entry) does for each; `done` is left empty.
     pub(crate) fn release(&self, done: &mut Vec<(u32, u64)>) {
-        let mut st = self.lock();
-        for (t, seq) in done.drain(..) {
-            self.take_locked(&mut st, t, seq);
+        if done.is_empty() {
+            return;
         }
+        // The entries are dropped after the lock is released: dropping one may free its
+        // task's whole allocation (its result already taken), which the submitting thread,
+        // waiting for this lock, need not wait for.
+        let mut entries: [Option<Entry>; 32] = Default::default();
+        let mut st = self.lock();
+        for (i, (t, seq)) in done.drain(..).enumerate() {
+            let e = self.take_locked(&mut st, t, seq);
+            if let Some(slot) = entries.get_mut(i) {
+                *slot = e;
+            }
+        }
+        drop(st);
+        drop(entries);
     }
 
     /// Several results at once (a process pool's handler drains its ring in batches): one
@@ -806,7 +847,11 @@ impl<K: Kind> Engine<K> {
                 let w = board.read(t);
                 if w.worker == index
                     && matches!(w.state, Ticket::Running | Ticket::Finished)
-                    && let Some(seq) = st.entries[t as usize].as_ref().map(|e| e.seq)
+                    && let Some(seq) = st
+                        .entries
+                        .get(t as usize)
+                        .and_then(|e| e.as_ref())
+                        .map(|e| e.seq)
                     && Board::same_seq(&w, seq)
                     && let Some(e) = self.take_locked(&mut st, t, seq)
                 {
