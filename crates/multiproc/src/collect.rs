@@ -169,6 +169,11 @@ impl<T> Part<T> {
         Ok(())
     }
 
+    /// Slots not yet written.
+    pub(crate) fn room(&self) -> usize {
+        self.len - self.written
+    }
+
     /// Writes the next slots from `values`, as many as there is room for (a tight loop
     /// where [`push`](Part::push) checks each slot).
     pub(crate) fn fill(&mut self, values: impl Iterator<Item = T>) {

@@ -938,33 +938,69 @@ impl Iterator for Sized {
     }
 }
 
+fn sqr_text(x: i64) -> String {
+    (x * x).to_string()
+}
+
+fn sized_inputs<P: Apply>(p: &P, l: &str) {
+    for (said, has) in [(1000, 1000), (10, 1000), (1000, 10), (0, 50), (50, 0)] {
+        for chunk in [None, Some(1), Some(7), Some(100), Some(5000)] {
+            let input = Sized {
+                next: 0,
+                said,
+                has,
+                panic_at: None,
+            };
+            let opts = match chunk {
+                Some(c) => MapOptions::new().chunksize(c),
+                None => MapOptions::new(),
+            };
+            let want: Vec<String> = (0..has).map(sqr_text).collect();
+            let got = p.map_with(sqr_text, input, opts);
+            assert_eq!(
+                got.unwrap(),
+                want,
+                "{l}: said {said}, has {has}, chunk {chunk:?}"
+            );
+            // Numbers take the other road (their bytes, decoded in place).
+            let input = Sized {
+                next: 0,
+                said,
+                has,
+                panic_at: None,
+            };
+            let want: Vec<i64> = (0..has).map(sqr).collect();
+            assert_eq!(
+                p.map(sqr, input).unwrap(),
+                want,
+                "{l}: said {said}, has {has}"
+            );
+        }
+    }
+    // The input breaks after some chunks were handed out: the map fails with the input's
+    // panic, and the pool goes on.
+    let input = Sized {
+        next: 0,
+        said: 100,
+        has: 100,
+        panic_at: Some(60),
+    };
+    match p.map_with(sqr, input, MapOptions::new().chunksize(10)) {
+        Err(PoolError::Input(panic)) => assert!(panic.message.contains("the input broke")),
+        other => panic!("{l}: {other:?}"),
+    }
+    assert_eq!(p.map(sqr, 0..5).unwrap(), [0, 1, 4, 9, 16], "{l}");
+}
+pool_test!(
+    test_map_over_a_sized_input_trusts_its_hint_only_for_speed,
+    2,
+    sized_inputs
+);
+
 #[test]
-fn test_thread_pool_map_over_a_sized_input_trusts_its_hint_only_for_speed() {
+fn test_a_sized_input_that_breaks_runs_nothing_past_the_break() {
     common::watchdog(60, || {
         let p = ThreadPool::new(2).unwrap();
-        for (said, has) in [(1000, 1000), (10, 1000), (1000, 10), (0, 50), (50, 0)] {
-            for chunk in [None, Some(1), Some(7), Some(5000)] {
-                let input = Sized {
-                    next: 0,
-                    said,
-                    has,
-                    panic_at: None,
-                };
-                let opts = match chunk {
-                    Some(c) => MapOptions::new().chunksize(c),
-                    None => MapOptions::new(),
-                };
-                let want: Vec<String> = (0..has).map(|x| (x * x).to_string()).collect();
-                let got = p.map_with(|x: i64| (x * x).to_string(), input, opts);
-                assert_eq!(
-                    got.unwrap(),
-                    want,
-                    "said {said}, has {has}, chunk {chunk:?}"
-                );
-            }
-        }
-        // The input breaks after some chunks were handed out: the map fails with the
-        // input's panic, and the pool goes on.
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
         let input = Sized {
@@ -981,15 +1017,11 @@ fn test_thread_pool_map_over_a_sized_input_trusts_its_hint_only_for_speed() {
             input,
             MapOptions::new().chunksize(10),
         );
-        match got {
-            Err(PoolError::Input(panic)) => assert!(panic.message.contains("the input broke")),
-            other => panic!("{other:?}"),
-        }
+        assert!(matches!(got, Err(PoolError::Input(_))), "{got:?}");
         assert!(
             ran.load(Ordering::SeqCst) <= 60,
             "nothing past the break ran"
         );
-        assert_eq!(p.map(sqr, 0..5).unwrap(), [0, 1, 4, 9, 16]);
     });
 }
 

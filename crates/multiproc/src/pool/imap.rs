@@ -107,8 +107,7 @@ impl<K: Kind, I: Iterator<Item = A>, A, R: Send + 'static> Source<R>
         }
         let n = chunk.len();
         let target: Arc<Chunks<R>> = chunks.clone();
-        let mut items = chunk.into_iter();
-        match (self.make)(items.by_ref().take(n), target.clone(), part)
+        match (self.make)(chunk.into_iter(), target.clone(), part)
             .and_then(|job| self.engine.submit(job, target, part, timeout, None))
         {
             Ok(seq) => Next::Submitted { seq, n },

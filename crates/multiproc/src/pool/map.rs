@@ -16,18 +16,21 @@ use crate::error::PoolError;
 /// not stop the other chunks, and the first failure to arrive is the one reported.
 pub type MapResult<R> = AsyncResult<Vec<R>>;
 
-/// The next `n` inputs of a chunk, taken from the collected input as it is encoded (a
-/// process pool's chunk): no copy of the chunk on the way.
-pub(crate) type Chunk<'a, A> = std::iter::Take<&'a mut std::vec::IntoIter<A>>;
+/// A chunk of inputs, as read from the input (moved on whole: a thread pool's job takes the
+/// vector itself, a process pool encodes numbers from its buffer).
+pub(crate) type Chunk<A> = std::vec::IntoIter<A>;
+
+/// Decodes a chunk's values into their place in a `map`'s result (a process pool's).
+pub(crate) type DecodeInto<R> = fn(&[u8], &mut Part<R>) -> Result<(), PoolError>;
 
 /// Turns a chunk of inputs into a job for the pool's workers (a pool says how: encoded for
 /// processes, a closure for threads); `imap`'s chunks.
-pub(crate) type MakeChunk<'m, K, A, R> = dyn FnMut(Chunk<'_, A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<<K as Kind>::Job, PoolError>
-    + 'm;
+pub(crate) type MakeChunk<'m, K, A, R> =
+    dyn FnMut(Chunk<A>, Arc<dyn Deliver<Vec<R>>>, u32) -> Result<<K as Kind>::Job, PoolError> + 'm;
 
 /// How a pool turns the next chunk of at most `size` inputs into a job, as part `part` of
-/// the map whose state is given (a thread pool writes its results in place through
-/// [`MapState::part`]). `Ok(None)`: the input has ended; `Ok(Some(Err(e)))`: this part fails
+/// the map whose state is given (a thread pool's job writes its values in place through
+/// [`MapState::part`]; a process pool's chunk gets its place with [`MapState::place`]). `Ok(None)`: the input has ended; `Ok(Some(Err(e)))`: this part fails
 /// with `e` (its inputs were consumed); `Err(e)`: reading the input failed, and the map with
 /// it.
 pub(crate) type NextChunk<'m, K, R> = dyn FnMut(
@@ -83,14 +86,18 @@ pub(crate) struct MapState<R> {
     inner: Mutex<Parts<R>>,
     decode: Decode<Vec<R>>,
     bar: Option<indicatif::ProgressBar>,
-    /// Where a thread pool's chunks write their results (`None` for processes).
+    /// Where chunks' values are written in place, when they are.
     out: Option<Arc<Collector<R>>>,
+    /// How a process pool's chunk is decoded into its place.
+    decode_into: Option<DecodeInto<R>>,
     /// The parts the input's length foretold, whose places are made up front.
     foretold: usize,
 }
 
 struct Parts<R> {
     chunks: Vec<Option<Returned<R>>>,
+    /// The places of a process pool's chunks not yet returned, by part.
+    places: Vec<Option<Part<R>>>,
     /// Which parts have ended (a part ends once, whatever reports it a second time).
     ended: Vec<bool>,
     /// Parts ended so far.
@@ -109,6 +116,20 @@ impl<R: Send + 'static> MapState<R> {
     /// `None` (no collector, or it is full: a lying `size_hint`): return a vector then.
     pub(crate) fn part(&self, len: usize) -> Option<Part<R>> {
         self.out.as_ref()?.part(len)
+    }
+
+    /// Gives part `part` (of `len` values) its place in the result, for its values to be
+    /// decoded into when they come back (a process pool's); without one, they come back
+    /// as a vector.
+    pub(crate) fn place(&self, part: u32, len: usize) {
+        if let Some(p) = self.part(len) {
+            let mut parts = self.parts();
+            let i = part as usize;
+            if parts.places.len() <= i {
+                parts.places.resize_with(i + 1, || None);
+            }
+            parts.places[i] = Some(p);
+        }
     }
 
     /// Part `part` wrote its values into `p`, which is full.
@@ -212,6 +233,21 @@ impl<R: Send + 'static> MapState<R> {
 
 impl<R: Send + 'static> Target for MapState<R> {
     fn returned(&self, part: u32, bytes: &[u8]) {
+        let place = match self.decode_into {
+            Some(_) => self
+                .parts()
+                .places
+                .get_mut(part as usize)
+                .and_then(Option::take),
+            None => None,
+        };
+        if let (Some(mut into), Some(decode)) = (place, self.decode_into) {
+            match decode(bytes, &mut into) {
+                Ok(()) => self.deliver_in_place(part, into),
+                Err(e) => self.end_part(part, Err(e)),
+            }
+            return;
+        }
         let r = match self.decode {
             Some(d) => d(bytes).map(Returned::Owned),
             None => Err(PoolError::Decode("no decoder for this result".into())),
@@ -233,17 +269,20 @@ impl<R: Send + 'static> Deliver<Vec<R>> for MapState<R> {
 /// `map_async`: the input read chunk by chunk by `next`, each chunk a task handed out as soon
 /// as it is read (so the workers start while the caller still reads), the results put back
 /// in order. `len` is the input's length, or the best guess at it (`size_hint`): it fixes the
-/// chunk size (Python's rule) and, when `in_place`, the room the results are written into.
-/// A guess that was wrong costs a copy, never a wrong answer.
+/// chunk size (Python's rule) and the room the results are written into in place, when
+/// chunks are at least `in_place` long (a place per chunk costs a lock; tiny chunks are
+/// cheaper copied). A guess that was wrong costs a copy, never a wrong answer.
 pub(crate) fn map_async<K: Kind, R: Send + 'static>(
     engine: &Arc<Engine<K>>,
     len: usize,
-    in_place: bool,
+    in_place: Option<usize>,
     opts: MapOptions<R>,
     decode: Decode<Vec<R>>,
+    decode_into: Option<DecodeInto<R>>,
     next: &mut NextChunk<'_, K, R>,
 ) -> Result<MapResult<R>, PoolError> {
     let size = options::chunksize(opts.chunksize, len, engine.config.processes)?;
+    let in_place = in_place.is_some_and(|min| size >= min);
     let control = engine.control();
     let slot = Slot::new(opts.callbacks, Some(&control), None);
     // A length hint may be wrong (or huge): the places made up front are bounded.
@@ -253,6 +292,7 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
         inner: Mutex::new(Parts {
             chunks: (0..foretold).map(|_| None).collect(),
             ended: vec![false; foretold],
+            places: Vec::new(),
             ended_count: 0,
             total: None,
             error: None,
@@ -261,6 +301,7 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
         decode,
         bar: progress_bar(&opts.progress, Some(len as u64)),
         out: in_place.then(|| Collector::with_capacity(len)),
+        decode_into,
     });
     let mut seqs = Vec::new();
     let mut part = 0u32;

@@ -38,6 +38,9 @@ use crate::shared::words::Words;
 const TICKETS: usize = 4096;
 /// The rings' size: whole messages up to a quarter of it; larger ones stream.
 const RING: usize = 256 << 10;
+/// A `map`'s chunks this long or longer are decoded straight into their place in its result
+/// (a place costs a lock per chunk; shorter chunks are copied once more instead).
+const IN_PLACE: usize = 64;
 /// The largest task or result (as a process `Queue`'s default).
 const MAX_MESSAGE: u64 = 1 << 31;
 
@@ -113,7 +116,7 @@ fn one_job<A: Portable, R: Portable>(f: fn(A) -> R, args: &A) -> Result<ProcJob,
 
 fn chunk_job<A: Portable, R: Portable>(
     f: fn(A) -> R,
-    items: Chunk<'_, A>,
+    items: Chunk<A>,
 ) -> Result<ProcJob, PoolError> {
     let target = Callable::new(f).offset().map_err(foreign)?;
     let (tramp, target) = offsets(crate::process::call_chunk::<A, R>, target)?;
@@ -917,22 +920,50 @@ impl Pool {
         R: Portable + Send,
         I: IntoIterator<Item = A>,
     {
-        let items = map::collect_input(items)?;
-        let len = items.len();
-        let mut items = items.into_iter();
-        let mut next = move |size: usize, _: &Arc<MapState<R>>, _: u32| {
-            if items.len() == 0 {
+        let items = items.into_iter();
+        match items.size_hint() {
+            // The length is known: read it chunk by chunk, each sent as it is read.
+            (lo, Some(hi)) if lo == hi => self.map_from(f, items, lo, opts),
+            _ => {
+                let items = map::collect_input(items)?;
+                let len = items.len();
+                self.map_from(f, items.into_iter(), len, opts)
+            }
+        }
+    }
+
+    /// `map_async` over `items`, about `len` long: each chunk is read in the caller's
+    /// thread, encoded and sent at once; its values are decoded straight into their place
+    /// in the list `map` returns.
+    fn map_from<A, R, It>(
+        &self,
+        f: fn(A) -> R,
+        mut items: It,
+        len: usize,
+        opts: MapOptions<R>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Portable + Send,
+        R: Portable + Send,
+        It: Iterator<Item = A>,
+    {
+        let mut next = move |size: usize, state: &Arc<MapState<R>>, part: u32| {
+            let chunk: Vec<A> =
+                crate::thread::catch_quietly(|| items.by_ref().take(size).collect())
+                    .map_err(PoolError::Input)?;
+            if chunk.is_empty() {
                 return Ok(None);
             }
-            let n = size.min(items.len());
-            Ok(Some(chunk_job(f, items.by_ref().take(n))))
+            state.place(part, chunk.len());
+            Ok(Some(chunk_job(f, chunk.into_iter())))
         };
         map::map_async(
             &self.engine,
             len,
-            false,
+            Some(IN_PLACE),
             opts,
             Some(result::decode_vec::<R>),
+            Some(result::decode_into::<R>),
             &mut next,
         )
     }

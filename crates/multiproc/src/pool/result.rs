@@ -94,6 +94,19 @@ impl<R: Send + 'static> HasSlot<R> for Slot<R> {
     }
 }
 
+/// Decodes a `map` chunk's values into their place in the result (numbers as their bytes).
+pub(crate) fn decode_into<R: serde::de::DeserializeOwned + 'static>(
+    bytes: &[u8],
+    into: &mut crate::collect::Part<R>,
+) -> Result<(), PoolError> {
+    crate::wire::seq::decode_into::<R>(bytes, into).map_err(|e| {
+        PoolError::Decode(format!(
+            "the results do not decode as {}: {e}",
+            std::any::type_name::<Vec<R>>()
+        ))
+    })
+}
+
 /// Decodes a `map` chunk's values (numbers as their bytes: `wire::seq`).
 pub(crate) fn decode_vec<R: serde::de::DeserializeOwned + 'static>(
     bytes: &[u8],

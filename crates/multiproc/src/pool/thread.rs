@@ -743,7 +743,7 @@ impl ThreadPool {
     {
         let f = Arc::new(f);
         Box::new(
-            move |items: Chunk<'_, A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
+            move |items: Chunk<A>, to: Arc<dyn Deliver<Vec<R>>>, part: u32| {
                 let items: Vec<A> = items.collect();
                 let f = f.clone();
                 let job = ThreadJob::Boxed(Box::new(move |finish| {
@@ -867,7 +867,7 @@ impl ThreadPool {
                 part,
             ))))
         };
-        map::map_async(&self.engine, len, true, opts, None, &mut next)
+        map::map_async(&self.engine, len, Some(1), opts, None, None, &mut next)
     }
 
     /// `f` over every item of a borrowed slice, in order, as rayon's `par_iter().map()`:
@@ -926,7 +926,16 @@ impl ThreadPool {
                     map_chunk(chunk.iter().map(f), into, &to, part, finish)
                 })))))
             };
-            map::map_async(&self.engine, items.len(), true, opts, None, &mut next)?.get()
+            map::map_async(
+                &self.engine,
+                items.len(),
+                Some(1),
+                opts,
+                None,
+                None,
+                &mut next,
+            )?
+            .get()
         })
     }
 

@@ -11,6 +11,7 @@
 use std::any::TypeId;
 
 use super::cast;
+use crate::collect::Part;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -118,6 +119,43 @@ pub(crate) fn decode_vec<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<
     super::decode::<Vec<T>>(bytes)
 }
 
+/// Decodes what [`encode_vec`] wrote straight into `into` (a `map`'s place for the chunk in
+/// its result: no vector in between), which must have room for exactly that many values.
+pub(crate) fn decode_into<T: DeserializeOwned + 'static>(
+    bytes: &[u8],
+    into: &mut Part<T>,
+) -> Result<(), String> {
+    let room = into.room();
+    let wrong = |n: usize| format!("{n} values for a chunk of {room}");
+    if is_number::<T>() {
+        macro_rules! raw {
+            ($t:ty) => {
+                if let Some(into) =
+                    (&mut *into as &mut dyn std::any::Any).downcast_mut::<Part<$t>>()
+                {
+                    let w = size_of::<$t>();
+                    if bytes.len() % w != 0 || bytes.len() / w != room {
+                        return Err(wrong(bytes.len() / w));
+                    }
+                    into.fill(
+                        bytes
+                            .chunks_exact(w)
+                            .map(bytemuck::pod_read_unaligned::<$t>),
+                    );
+                    return Ok(());
+                }
+            };
+        }
+        each_number!(raw);
+    }
+    let v = super::decode::<Vec<T>>(bytes)?;
+    if v.len() != room {
+        return Err(wrong(v.len()));
+    }
+    into.fill(v.into_iter());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +177,32 @@ mod tests {
         round::<String>(vec!["a".into(), "".into()]);
         round::<(u32, String)>(vec![(1, "x".into())]);
         round::<u32>(Vec::new());
+    }
+
+    fn into_place<
+        T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + Clone + 'static,
+    >(
+        v: Vec<T>,
+    ) {
+        let mut out = Vec::new();
+        encode_vec(v.clone().into_iter(), &mut out).unwrap();
+        let c = crate::collect::Collector::<T>::with_capacity(v.len() + 1);
+        let mut short = c.part(v.len() + 1).unwrap();
+        assert!(decode_into(&out, &mut short).is_err(), "one value short");
+        drop(short);
+        let c = crate::collect::Collector::<T>::with_capacity(v.len());
+        let mut p = c.part(v.len()).unwrap();
+        decode_into(&out, &mut p).unwrap();
+        p.finish().ok().unwrap();
+        assert_eq!(c.take().unwrap(), v);
+    }
+
+    #[test]
+    fn decoded_into_place_numbers_and_other_types() {
+        into_place::<u64>((0..1000).map(|x| x * 31).collect());
+        into_place::<f32>(vec![1.5, -2.0]);
+        into_place::<String>(vec!["a".into(), "bc".into()]);
+        into_place::<u8>(Vec::new());
     }
 
     #[test]
