@@ -386,6 +386,28 @@ fn join_running<P: Apply>(p: &P, l: &str) {
 }
 pool_test!(test_join_before_close_is_an_error, 1, join_running);
 
+fn close_join_promptly<P: Apply>(p: &P, l: &str) {
+    // After close, join returns once the last worker has exited: promptly, whether the
+    // pool did work or not (a thread pool's join used to wait for its handler's 1 s
+    // poll). Bounded generously: a loaded machine may be slow, never a second each time.
+    assert_eq!(p.map(sqr, 0..10).unwrap().len(), 10, "{l}");
+    let t = Instant::now();
+    for _ in 0..3 {
+        p.close();
+        p.join().unwrap();
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{l}: {:?}",
+        t.elapsed()
+    );
+}
+pool_test!(
+    test_close_then_join_returns_promptly,
+    2,
+    close_join_promptly
+);
+
 fn terminate<P: Apply>(p: &P, l: &str) {
     let r = p
         .map_async_with(sleep_ms, vec![20; 10_000], MapOptions::new().chunksize(1))

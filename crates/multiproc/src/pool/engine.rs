@@ -869,6 +869,11 @@ impl<K: Kind> Engine<K> {
             e.target.failed(e.part, err.clone());
         }
         self.replace(index);
+        // After close or terminate, the last worker's end may be what the handler (and so
+        // `join`) waits for: tell it now rather than at its next poll.
+        if self.lock().phase != Phase::Running {
+            self.wake_handler();
+        }
     }
 
     /// Starts a new worker in slot `index` if the pool still has work for it.
