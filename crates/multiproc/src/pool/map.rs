@@ -1,6 +1,14 @@
 //! `map`, `map_async`, `starmap` and `starmap_async` (≈ `Pool.map` and `MapResult`): the
 //! input cut into chunks (Python's chunk-size rule), one task per chunk, the results put
 //! back in order. The same code serves both pools; each pool says how a chunk becomes a job.
+//!
+//! An input whose length is known (an exact `size_hint`) is read chunk by chunk, and each
+//! chunk is handed out as soon as it is read, so the workers start while the caller still
+//! reads; any other input is read whole first, as Python does. Each chunk's values go
+//! straight to their place in the list returned (a [`Collector`] sized from the length): a
+//! thread pool's task writes them there, a process pool's handler decodes them there. Only a
+//! chunk with no place (a `size_hint` that lied, a process pool's chunks under 64 items)
+//! comes back as a vector of its own, appended at the end.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -30,9 +38,9 @@ pub(crate) type MakeChunk<'m, K, A, R> =
 
 /// How a pool turns the next chunk of at most `size` inputs into a job, as part `part` of
 /// the map whose state is given (a thread pool's job writes its values in place through
-/// [`MapState::part`]; a process pool's chunk gets its place with [`MapState::place`]). `Ok(None)`: the input has ended; `Ok(Some(Err(e)))`: this part fails
-/// with `e` (its inputs were consumed); `Err(e)`: reading the input failed, and the map with
-/// it.
+/// [`MapState::part`]; a process pool's chunk gets its place with [`MapState::place`]).
+/// `Ok(None)`: the input has ended; `Ok(Some(Err(e)))`: this part fails with `e` (its
+/// inputs were consumed); `Err(e)`: reading the input failed, and the map with it.
 pub(crate) type NextChunk<'m, K, R> = dyn FnMut(
         usize,
         &Arc<MapState<R>>,

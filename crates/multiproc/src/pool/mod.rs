@@ -28,6 +28,7 @@
 //! | `ThreadPool(processes)`, `multiprocessing.dummy.Pool` | [`ThreadPool::new`], [`ThreadPool::builder`] |
 //! | `apply`, `apply_async(callback=, error_callback=)` | [`apply`](Pool::apply), [`apply_async`](Pool::apply_async), [`apply_async_with`](Pool::apply_async_with) + [`TaskOptions`] |
 //! | `map(chunksize=)`, `map_async`, `starmap`, `starmap_async` | [`map`](Pool::map), [`map_with`](Pool::map_with) + [`MapOptions`], [`map_async`](Pool::map_async), [`starmap`](Pool::starmap) |
+//! | (rayon's `par_iter().map()`) | [`ThreadPool::map_ref`]: a thread pool's `map` over a borrowed slice |
 //! | `imap`, `imap_unordered`, `IMapIterator.next(timeout)` | [`imap`](Pool::imap), [`imap_unordered`](Pool::imap_unordered), [`IMapIterator::next_timeout`] |
 //! | `AsyncResult.get/wait/ready/successful` | [`AsyncResult`] |
 //! | `close`, `terminate`, `join` | the same |
