@@ -209,19 +209,16 @@ where
 {
     // SAFETY: as in `call_task`.
     let f = unsafe { fn_at::<A, R>(target) };
-    let items: Vec<A> = match crate::wire::seq::decode_vec(args) {
-        Ok(a) => a,
-        Err(e) => {
-            return TaskEnd::BadArgs(format!(
-                "arguments do not decode as {}: {e}",
-                std::any::type_name::<Vec<A>>()
-            ));
-        }
-    };
-    match catch_unwind(AssertUnwindSafe(move || {
-        items.into_iter().map(f).collect::<Vec<R>>()
-    })) {
-        Ok(v) => {
+    // Decoded and mapped in one pass; a decoding error comes before any call.
+    let values = catch_unwind(AssertUnwindSafe(|| {
+        crate::wire::seq::decode_map::<A, R>(args, f)
+    }));
+    match values {
+        Ok(Err(e)) => TaskEnd::BadArgs(format!(
+            "arguments do not decode as {}: {e}",
+            std::any::type_name::<Vec<A>>()
+        )),
+        Ok(Ok(v)) => {
             // About what will be written: one allocation instead of a doubling series of
             // copies.
             let _ = out.try_reserve(v.len().saturating_mul(size_of::<R>()).min(64 << 20) + 16);

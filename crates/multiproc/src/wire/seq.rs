@@ -119,6 +119,38 @@ pub(crate) fn decode_vec<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<
     super::decode::<Vec<T>>(bytes)
 }
 
+/// Decodes what [`encode_vec`] wrote and maps `f` over the values in the same pass (a pool
+/// worker's `map` chunk: numbers go from their bytes to `f`, no vector of arguments in
+/// between). `Err` if the bytes do not decode, before `f` is called; `f`'s panics go on.
+pub(crate) fn decode_map<A: DeserializeOwned + 'static, R: 'static>(
+    bytes: &[u8],
+    f: fn(A) -> R,
+) -> Result<Vec<R>, String> {
+    if is_number::<A>() {
+        macro_rules! raw {
+            ($t:ty) => {
+                if let Ok(g) = cast::<fn(A) -> R, fn($t) -> R>(f) {
+                    let w = size_of::<$t>();
+                    if bytes.len() % w != 0 {
+                        return Err(format!(
+                            "{} bytes are not a whole number of {}",
+                            bytes.len(),
+                            std::any::type_name::<$t>()
+                        ));
+                    }
+                    return Ok(bytes
+                        .chunks_exact(w)
+                        .map(bytemuck::pod_read_unaligned::<$t>)
+                        .map(g)
+                        .collect());
+                }
+            };
+        }
+        each_number!(raw);
+    }
+    Ok(super::decode::<Vec<A>>(bytes)?.into_iter().map(f).collect())
+}
+
 /// Decodes what [`encode_vec`] wrote straight into `into` (a `map`'s place for the chunk in
 /// its result: no vector in between), which must have room for exactly that many values.
 pub(crate) fn decode_into<T: DeserializeOwned + 'static>(
@@ -195,6 +227,24 @@ mod tests {
         decode_into(&out, &mut p).unwrap();
         p.finish().ok().unwrap();
         assert_eq!(c.take().unwrap(), v);
+    }
+
+    #[test]
+    fn decoded_and_mapped_in_one_pass() {
+        fn double(x: u32) -> u64 {
+            x as u64 * 2
+        }
+        fn len(s: String) -> usize {
+            s.len()
+        }
+        let mut out = Vec::new();
+        encode_vec([1u32, 2, 3].into_iter(), &mut out).unwrap();
+        assert_eq!(decode_map(&out, double).unwrap(), [2, 4, 6]);
+        assert!(decode_map(&out[..5], double).is_err(), "ragged");
+        let mut out = Vec::new();
+        encode_vec(["ab".to_string(), "c".into()].into_iter(), &mut out).unwrap();
+        assert_eq!(decode_map(&out, len).unwrap(), [2, 1]);
+        assert!(decode_map(&out[..2], len).is_err());
     }
 
     #[test]
