@@ -54,6 +54,37 @@ pub(crate) fn collect_input<A>(items: impl IntoIterator<Item = A>) -> Result<Vec
     crate::thread::catch_quietly(|| items.into_iter().collect()).map_err(PoolError::Input)
 }
 
+/// A `map`'s input as it is read: chunk by chunk when its length is known (an exact
+/// `size_hint`), else collected whole first, as Python does.
+pub(crate) enum Input<I: Iterator> {
+    Sized(I),
+    Collected(std::vec::IntoIter<I::Item>),
+}
+
+impl<I: Iterator> Input<I> {
+    /// The input, and its length (as its `size_hint` says, for a sized one).
+    pub(crate) fn new(items: I) -> Result<(Self, usize), PoolError> {
+        match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => Ok((Input::Sized(items), lo)),
+            _ => {
+                let all = collect_input(items)?;
+                let len = all.len();
+                Ok((Input::Collected(all.into_iter()), len))
+            }
+        }
+    }
+
+    /// The next chunk of at most `size` items (empty at the end), read in the caller's
+    /// thread; a panic of the input is [`PoolError::Input`].
+    pub(crate) fn chunk(&mut self, size: usize) -> Result<Vec<I::Item>, PoolError> {
+        crate::thread::catch_quietly(|| match self {
+            Input::Sized(items) => items.by_ref().take(size).collect(),
+            Input::Collected(items) => items.by_ref().take(size).collect(),
+        })
+        .map_err(PoolError::Input)
+    }
+}
+
 /// A progress bar for `len` items as the options ask (`None`: no bar).
 pub(crate) fn progress_bar(p: &Progress, len: Option<u64>) -> Option<indicatif::ProgressBar> {
     match p {

@@ -925,37 +925,11 @@ impl Pool {
         R: Portable + Send,
         I: IntoIterator<Item = A>,
     {
-        let items = items.into_iter();
-        match items.size_hint() {
-            // The length is known: read it chunk by chunk, each sent as it is read.
-            (lo, Some(hi)) if lo == hi => self.map_from(f, items, lo, opts),
-            _ => {
-                let items = map::collect_input(items)?;
-                let len = items.len();
-                self.map_from(f, items.into_iter(), len, opts)
-            }
-        }
-    }
-
-    /// `map_async` over `items`, about `len` long: each chunk is read in the caller's
-    /// thread, encoded and sent at once; its values are decoded straight into their place
-    /// in the list `map` returns.
-    fn map_from<A, R, It>(
-        &self,
-        f: fn(A) -> R,
-        mut items: It,
-        len: usize,
-        opts: MapOptions<R>,
-    ) -> Result<MapResult<R>, PoolError>
-    where
-        A: Portable + Send,
-        R: Portable + Send,
-        It: Iterator<Item = A>,
-    {
+        // Each chunk is read in the caller's thread, encoded and sent at once; its values
+        // are decoded straight into their place in the list `map` returns.
+        let (mut input, len) = map::Input::new(items.into_iter())?;
         let mut next = move |size: usize, state: &Arc<MapState<R>>, part: u32| {
-            let chunk: Vec<A> =
-                crate::thread::catch_quietly(|| items.by_ref().take(size).collect())
-                    .map_err(PoolError::Input)?;
+            let chunk = input.chunk(size)?;
             if chunk.is_empty() {
                 return Ok(None);
             }

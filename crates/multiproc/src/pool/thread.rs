@@ -823,39 +823,12 @@ impl ThreadPool {
         F: Fn(A) -> R + Send + Sync + 'static,
         I: IntoIterator<Item = A>,
     {
-        let items = items.into_iter();
-        match items.size_hint() {
-            // The length is known: read it chunk by chunk, each handed out as it is read.
-            (lo, Some(hi)) if lo == hi => self.map_from(f, items, lo, opts),
-            _ => {
-                let items = map::collect_input(items)?;
-                let len = items.len();
-                self.map_from(f, items.into_iter(), len, opts)
-            }
-        }
-    }
-
-    /// `map_async` over `items`, about `len` long: each chunk is read in the caller's thread
-    /// and handed out at once; its task writes its values straight into the list `map`
-    /// returns (`collect.rs`), so the results are never copied.
-    fn map_from<A, R, F, It>(
-        &self,
-        f: F,
-        mut items: It,
-        len: usize,
-        opts: MapOptions<R>,
-    ) -> Result<MapResult<R>, PoolError>
-    where
-        A: Send + 'static,
-        R: Send + 'static,
-        F: Fn(A) -> R + Send + Sync + 'static,
-        It: Iterator<Item = A>,
-    {
+        // Each chunk is read in the caller's thread and handed out at once; its task writes
+        // its values straight into the list `map` returns (`collect.rs`).
+        let (mut input, len) = map::Input::new(items.into_iter())?;
         let f = Arc::new(f);
         let mut next = move |size: usize, state: &Arc<MapState<R>>, part: u32| {
-            let chunk: Vec<A> =
-                crate::thread::catch_quietly(|| items.by_ref().take(size).collect())
-                    .map_err(PoolError::Input)?;
+            let chunk = input.chunk(size)?;
             if chunk.is_empty() {
                 return Ok(None);
             }

@@ -92,22 +92,27 @@ impl<T: Serialize, I: ExactSizeIterator<Item = T>> Serialize for Iter<I> {
     }
 }
 
+/// `bytes` are a whole number of `N`s, or why not.
+fn whole<N>(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len().is_multiple_of(size_of::<N>()) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} bytes are not a whole number of {}",
+        bytes.len(),
+        std::any::type_name::<N>()
+    ))
+}
+
 /// Decodes what [`encode_vec`] wrote.
 pub(crate) fn decode_vec<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<Vec<T>, String> {
     if is_number::<T>() {
         macro_rules! raw {
             ($t:ty) => {
                 if TypeId::of::<T>() == TypeId::of::<$t>() {
-                    let w = size_of::<$t>();
-                    if bytes.len() % w != 0 {
-                        return Err(format!(
-                            "{} bytes are not a whole number of {}",
-                            bytes.len(),
-                            std::any::type_name::<$t>()
-                        ));
-                    }
+                    whole::<$t>(bytes)?;
                     let n: Vec<$t> = bytes
-                        .chunks_exact(w)
+                        .chunks_exact(size_of::<$t>())
                         .map(bytemuck::pod_read_unaligned::<$t>)
                         .collect();
                     return Ok(cast::<Vec<$t>, Vec<T>>(n).unwrap_or_else(|_| unreachable!()));
@@ -130,16 +135,9 @@ pub(crate) fn decode_map<A: DeserializeOwned + 'static, R: 'static>(
         macro_rules! raw {
             ($t:ty) => {
                 if let Ok(g) = cast::<fn(A) -> R, fn($t) -> R>(f) {
-                    let w = size_of::<$t>();
-                    if bytes.len() % w != 0 {
-                        return Err(format!(
-                            "{} bytes are not a whole number of {}",
-                            bytes.len(),
-                            std::any::type_name::<$t>()
-                        ));
-                    }
+                    whole::<$t>(bytes)?;
                     return Ok(bytes
-                        .chunks_exact(w)
+                        .chunks_exact(size_of::<$t>())
                         .map(bytemuck::pod_read_unaligned::<$t>)
                         .map(g)
                         .collect());
