@@ -876,9 +876,11 @@ impl Pool {
         Box::new(move |items, _, _| chunk_job(f, items))
     }
 
-    /// `f` over every item, in order (`map`); the input is read first (Python turns it into
-    /// a list), cut into chunks by Python's rule (`len / (4 × processes)`, rounded up).
-    /// Fails with the first failure to arrive, after every chunk has ended.
+    /// `f` over every item, in order (`map`), cut into chunks by Python's rule
+    /// (`len / (4 × processes)`, rounded up). An input whose length is known (an exact
+    /// `size_hint`: a range, a vector, a slice's iterator) is read chunk by chunk, each chunk
+    /// sent as soon as it is read; any other input is read whole first, as Python turns it
+    /// into a list. Fails with the first failure to arrive, after every chunk has ended.
     pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, PoolError>
     where
         A: Portable + Send,
