@@ -1165,3 +1165,29 @@ fn test_map_ref_waits_for_abandoned_chunks_before_returning() {
         assert_eq!(ran.load(Ordering::SeqCst), 2, "no queued chunk ran");
     });
 }
+
+/// Cancelling many tasks at once finds them in one pass: a `map` of 100,000 queued
+/// single-item chunks cancelled as a whole (`MapResult::cancel`), past a thread pool's 65,536
+/// tickets, so some are dispatched and some still pending. Task by task, each cancel
+/// searched the pending queue and the ticket table again: minutes.
+#[test]
+fn test_cancelling_a_map_of_100000_queued_chunks_is_prompt() {
+    common::watchdog(120, || {
+        let p = ThreadPool::new(1).unwrap();
+        let hold = Arc::new(multiproc::sync::Event::new());
+        let h = hold.clone();
+        let held = p.apply_async(move |_: ()| h.wait(), ()).unwrap();
+        let r = p
+            .map_async_with(sqr, 0..100_000i64, MapOptions::new().chunksize(1))
+            .unwrap();
+        let t = Instant::now();
+        assert!(r.cancel());
+        let took = t.elapsed();
+        hold.set();
+        assert_eq!(r.get(), Err(PoolError::Cancelled));
+        held.get().unwrap();
+        assert!(took < Duration::from_secs(5), "cancelling took {took:?}");
+        assert_eq!(p.stats().tasks_cancelled, 100_000);
+        assert_eq!(p.map(sqr, 0..3).unwrap(), [0, 1, 4], "the pool goes on");
+    });
+}

@@ -654,23 +654,70 @@ impl<K: Kind> Engine<K> {
 
     /// Cancels task `seq` (see `AsyncResult::cancel`).
     pub(crate) fn cancel_task(&self, seq: u64, running: bool) -> bool {
-        let mut st = self.lock();
-        if let Some(i) = st.pending.iter().position(|p| p.entry.seq == seq) {
-            let p = st.pending.remove(i).expect("found");
-            self.ended_locked(&mut st);
-            drop(st);
-            self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
-            p.entry.target.failed(p.entry.part, PoolError::Cancelled);
-            return true;
+        self.cancel_many(&[seq], running) > 0
+    }
+
+    /// Cancels each task of `seqs` as [`cancel_task`](Engine::cancel_task) does, finding
+    /// them all in one pass over the pending queue and the tickets (a `map`'s many chunks);
+    /// how many it cancelled.
+    pub(crate) fn cancel_many(&self, seqs: &[u64], running: bool) -> usize {
+        if seqs.is_empty() {
+            return 0;
         }
-        let Some(t) = st
-            .entries
-            .iter()
-            .position(|e| e.as_ref().is_some_and(|e| e.seq == seq))
-        else {
-            return false;
+        let wanted: std::collections::HashSet<u64> = seqs.iter().copied().collect();
+        let (removed, found) = {
+            let mut st = self.lock();
+            let mut removed = Vec::new();
+            if st.pending.iter().any(|p| wanted.contains(&p.entry.seq)) {
+                let mut kept = VecDeque::with_capacity(st.pending.len());
+                for p in st.pending.drain(..) {
+                    if wanted.contains(&p.entry.seq) {
+                        removed.push(p);
+                    } else {
+                        kept.push_back(p);
+                    }
+                }
+                st.pending = kept;
+                for _ in &removed {
+                    self.ended_locked(&mut st);
+                }
+            }
+            let found: Vec<(u32, u64)> = st
+                .entries
+                .iter()
+                .enumerate()
+                .filter_map(|(t, e)| {
+                    let seq = e.as_ref()?.seq;
+                    wanted.contains(&seq).then_some((t as u32, seq))
+                })
+                .collect();
+            (removed, found)
         };
-        let t = t as u32;
+        let mut n = removed.len();
+        self.counters
+            .cancelled
+            .fetch_add(n as u64, Ordering::Relaxed);
+        for p in removed {
+            p.entry.target.failed(p.entry.part, PoolError::Cancelled);
+        }
+        for (t, seq) in found {
+            n += usize::from(self.cancel_ticket(t, seq, running));
+        }
+        n
+    }
+
+    /// Cancels dispatched task `seq` on ticket `t`: queued, it never runs; running, its
+    /// worker is stopped when `running` says so.
+    fn cancel_ticket(&self, t: u32, seq: u64, running: bool) -> bool {
+        let mut st = self.lock();
+        if st
+            .entries
+            .get(t as usize)
+            .and_then(Option::as_ref)
+            .is_none_or(|e| e.seq != seq)
+        {
+            return false; // ended meanwhile
+        }
         let word = self.board().read(t);
         if !Board::same_seq(&word, seq) {
             return false;
@@ -710,17 +757,14 @@ impl<K: Kind> Engine<K> {
             let dispatched: Vec<u64> = st.entries.iter().flatten().map(|e| e.seq).collect();
             (drained, dispatched)
         };
-        let mut n = drained.len();
+        let n = drained.len();
         self.counters
             .cancelled
             .fetch_add(n as u64, Ordering::Relaxed);
         for p in drained {
             p.entry.target.failed(p.entry.part, PoolError::Cancelled);
         }
-        for seq in dispatched {
-            n += usize::from(self.cancel_task(seq, false));
-        }
-        n
+        n + self.cancel_many(&dispatched, false)
     }
 
     /// Whether task `seq` has been claimed by a worker and its outcome is not in yet.
@@ -1169,6 +1213,10 @@ impl<K: Kind> State<K> {
 impl<K: Kind> Control for Engine<K> {
     fn cancel(&self, seq: u64, running: bool) -> bool {
         self.cancel_task(seq, running)
+    }
+
+    fn cancel_many(&self, seqs: &[u64], running: bool) -> usize {
+        Engine::cancel_many(self, seqs, running)
     }
 
     fn running(&self, seq: u64) -> bool {

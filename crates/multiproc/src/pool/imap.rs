@@ -368,11 +368,12 @@ impl<R: Send + 'static> Iterator for IMapIterator<'_, R> {
 impl<R> Drop for IMapIterator<'_, R> {
     fn drop(&mut self) {
         if let Some(c) = self.control.upgrade() {
-            for (seq, _) in self.in_flight.values() {
-                if let Some(seq) = seq {
-                    c.cancel(*seq, false);
-                }
-            }
+            let seqs: Vec<u64> = self
+                .in_flight
+                .values()
+                .filter_map(|(seq, _)| *seq)
+                .collect();
+            c.cancel_many(&seqs, false);
         }
         if let Some(bar) = self.bar.take() {
             bar.abandon();

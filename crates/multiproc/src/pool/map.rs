@@ -358,9 +358,7 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
                 // The input failed: the map fails now, as in Python; chunks already handed
                 // out that have not started never will.
                 if let Some(c) = control.upgrade() {
-                    for &seq in &seqs {
-                        c.cancel(seq, false);
-                    }
+                    c.cancel_many(&seqs, false);
                 }
                 return Err(e);
             }

@@ -37,6 +37,13 @@ pub(crate) trait Control: Send + Sync {
     /// Cancels task `seq`: a queued task never runs; a running one has its worker stopped
     /// when `running` says so. True if this call cancelled it.
     fn cancel(&self, seq: u64, running: bool) -> bool;
+    /// Cancels each of `seqs` as [`cancel`](Control::cancel) does; how many it cancelled (a
+    /// pool finds them all in one pass).
+    fn cancel_many(&self, seqs: &[u64], running: bool) -> usize {
+        seqs.iter()
+            .filter(|&&seq| self.cancel(seq, running))
+            .count()
+    }
     /// Runs `f` on the pool's handler thread (at once when called there), or here when the
     /// handler has gone.
     fn defer(&self, f: Box<dyn FnOnce() + Send>);
@@ -429,13 +436,11 @@ impl<R: Send + 'static> AsyncResult<R> {
         let Some(c) = self.control.upgrade() else {
             return false;
         };
-        let mut any = false;
-        for &seq in std::iter::once(&self.seq).chain(&self.more) {
-            if seq != 0 {
-                any |= c.cancel(seq, true);
-            }
-        }
-        any
+        let seqs: Vec<u64> = std::iter::once(self.seq)
+            .chain(self.more.iter().copied())
+            .filter(|&seq| seq != 0)
+            .collect();
+        c.cancel_many(&seqs, true) > 0
     }
 }
 
