@@ -942,6 +942,17 @@ struct Sized {
     panic_at: Option<i64>,
 }
 
+impl Sized {
+    fn new(said: usize, has: i64, panic_at: Option<i64>) -> Sized {
+        Sized {
+            next: 0,
+            said,
+            has,
+            panic_at,
+        }
+    }
+}
+
 impl Iterator for Sized {
     type Item = i64;
     fn next(&mut self) -> Option<i64> {
@@ -967,12 +978,7 @@ fn sqr_text(x: i64) -> String {
 fn sized_inputs<P: Apply>(p: &P, l: &str) {
     for (said, has) in [(1000, 1000), (10, 1000), (1000, 10), (0, 50), (50, 0)] {
         for chunk in [None, Some(1), Some(7), Some(100), Some(5000)] {
-            let input = Sized {
-                next: 0,
-                said,
-                has,
-                panic_at: None,
-            };
+            let input = Sized::new(said, has, None);
             let opts = match chunk {
                 Some(c) => MapOptions::new().chunksize(c),
                 None => MapOptions::new(),
@@ -985,12 +991,7 @@ fn sized_inputs<P: Apply>(p: &P, l: &str) {
                 "{l}: said {said}, has {has}, chunk {chunk:?}"
             );
             // Numbers take the other road (their bytes, decoded in place).
-            let input = Sized {
-                next: 0,
-                said,
-                has,
-                panic_at: None,
-            };
+            let input = Sized::new(said, has, None);
             let want: Vec<i64> = (0..has).map(sqr).collect();
             assert_eq!(
                 p.map(sqr, input).unwrap(),
@@ -1001,12 +1002,7 @@ fn sized_inputs<P: Apply>(p: &P, l: &str) {
     }
     // The input breaks after some chunks were handed out: the map fails with the input's
     // panic, and the pool goes on.
-    let input = Sized {
-        next: 0,
-        said: 100,
-        has: 100,
-        panic_at: Some(60),
-    };
+    let input = Sized::new(100, 100, Some(60));
     match p.map_with(sqr, input, MapOptions::new().chunksize(10)) {
         Err(PoolError::Input(panic)) => assert!(panic.message.contains("the input broke")),
         other => panic!("{l}: {other:?}"),
@@ -1025,12 +1021,7 @@ fn test_a_sized_input_that_breaks_runs_nothing_past_the_break() {
         let p = ThreadPool::new(2).unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
-        let input = Sized {
-            next: 0,
-            said: 100,
-            has: 100,
-            panic_at: Some(60),
-        };
+        let input = Sized::new(100, 100, Some(60));
         let got = p.map_with(
             move |x: i64| {
                 r.fetch_add(1, Ordering::SeqCst);

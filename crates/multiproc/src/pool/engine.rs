@@ -619,7 +619,8 @@ impl<K: Kind> Engine<K> {
         }
         // The entries are dropped after the lock is released: dropping one may free its
         // task's whole allocation (its result already taken), which the submitting thread,
-        // waiting for this lock, need not wait for.
+        // waiting for this lock, need not wait for. A worker releases 32 at most at a time
+        // (`thread.rs`, `RELEASE`); any more would be dropped under the lock.
         let mut entries: [Option<Entry>; 32] = Default::default();
         let mut st = self.lock();
         for (i, (t, seq)) in done.drain(..).enumerate() {
