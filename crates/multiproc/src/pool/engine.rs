@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use super::group::Group;
 use super::result::{Control, Target};
 use super::stats::{self, Stats, WorkerStats};
 use super::ticket::{Board, State as Ticket};
@@ -78,6 +79,11 @@ pub(crate) trait Kind: Send + Sync + Sized + 'static {
     /// thread pool's channel), so that what they hold (a borrowing `map_ref`'s chunks) is
     /// released now rather than when the pool is dropped.
     fn drop_queued(&self) {}
+    /// The job for chunks `from..` of `group` (a process pool's: to send again the chunks
+    /// of a group a dead worker did not start); `None` for a kind without groups.
+    fn regroup(&self, _group: &Arc<Group>, _from: u32) -> Option<Self::Job> {
+        None
+    }
     /// A stopped worker counts as ended at once (an abandoned thread), rather than when the
     /// watcher sees it exit (a killed process).
     const ENDS_WHEN_STOPPED: bool;
@@ -124,12 +130,76 @@ pub(crate) struct Config {
     pub name: &'static str,
 }
 
-/// Where a task's outcome goes.
+/// Where a task's outcome goes: one task, or a group's chunks (`group.rs`), the tasks
+/// `seq..seq + count`, parts `part..part + count` of one target, which end in order.
 pub(crate) struct Entry {
     pub seq: u64,
     pub target: Arc<dyn Target>,
     pub part: u32,
     pub timeout: Option<Duration>,
+    /// Tasks under this entry (1 but for a group).
+    pub count: u32,
+    /// Of those, how many have ended.
+    pub ended: u32,
+    /// A group's bytes, and where this entry's first chunk is in it (to send again what a
+    /// dead worker did not start).
+    pub group: Option<(Arc<Group>, u32)>,
+}
+
+impl Entry {
+    pub(crate) fn single(
+        seq: u64,
+        target: Arc<dyn Target>,
+        part: u32,
+        timeout: Option<Duration>,
+    ) -> Entry {
+        Entry {
+            seq,
+            target,
+            part,
+            timeout,
+            count: 1,
+            ended: 0,
+            group: None,
+        }
+    }
+
+    /// The part of the first task not yet ended (the one an outcome is for).
+    pub(crate) fn current_part(&self) -> u32 {
+        self.part + self.ended
+    }
+
+    /// Tasks not yet ended.
+    pub(crate) fn left(&self) -> u64 {
+        u64::from(self.count.saturating_sub(self.ended))
+    }
+
+    /// Whether task `seq` is one of this entry's.
+    fn holds(&self, seq: u64) -> bool {
+        seq.wrapping_sub(self.seq) < u64::from(self.count)
+    }
+
+    /// Fails every task not yet ended with `err`.
+    pub(crate) fn fail(self, err: PoolError) {
+        for i in self.ended..self.count {
+            self.target.failed(self.part + i, err.clone());
+        }
+    }
+
+    /// A group's tasks from its `i`-th on, as an entry of their own (to go back to the
+    /// pending queue); `None` if there are none.
+    fn rest(&self, i: u32) -> Option<Entry> {
+        let (group, at) = self.group.as_ref()?;
+        (i < self.count).then(|| Entry {
+            seq: self.seq.wrapping_add(u64::from(i)),
+            target: self.target.clone(),
+            part: self.part + i,
+            timeout: self.timeout,
+            count: self.count - i,
+            ended: 0,
+            group: Some((group.clone(), at + i)),
+        })
+    }
 }
 
 struct PendingTask<J> {
@@ -357,6 +427,21 @@ impl<K: Kind> Engine<K> {
         timeout: Option<Duration>,
         deadline: Option<Instant>,
     ) -> Result<u64, PoolError> {
+        self.submit_tasks(job, target, part, (1, None), timeout, deadline)
+    }
+
+    /// [`submit`](Engine::submit) for one task, or for a group's `count` chunks (parts
+    /// `part..part + count`, in one job: `group.rs`), which get the sequence numbers
+    /// `seq..seq + count`; returns `seq`.
+    pub(crate) fn submit_tasks(
+        &self,
+        job: K::Job,
+        target: Arc<dyn Target>,
+        part: u32,
+        (count, group): (u32, Option<Arc<Group>>),
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<u64, PoolError> {
         let mut st = self.lock();
         if let Some(max) = self.config.max_queued {
             // At most `max` tasks wait for a worker: with every worker busy, that is
@@ -386,16 +471,16 @@ impl<K: Kind> Engine<K> {
             }
         }
         Self::check_running(&st.phase)?;
+        let count = count.max(1);
         let seq = st.next_seq;
-        st.next_seq += 1;
+        st.next_seq += u64::from(count);
         st.outstanding += 1;
-        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry {
-            seq,
-            target,
-            part,
-            timeout: timeout.or(self.config.task_timeout),
-        };
+        self.counters
+            .submitted
+            .fetch_add(u64::from(count), Ordering::Relaxed);
+        let mut entry = Entry::single(seq, target, part, timeout.or(self.config.task_timeout));
+        entry.count = count;
+        entry.group = group.map(|g| (g, 0));
         if K::SEND_UNLOCKED
             && st.pending.is_empty()
             && let Some(t) = st.take_ticket()
@@ -417,10 +502,7 @@ impl<K: Kind> Engine<K> {
                 // Never for a kind that sets SEND_UNLOCKED; if it did, the task fails.
                 drop(job);
                 if let Some(e) = self.take_entry(t, seq) {
-                    e.target.failed(
-                        e.part,
-                        PoolError::Broken("the workers' channel closed".into()),
-                    );
+                    e.fail(PoolError::Broken("the workers' channel closed".into()));
                 }
             }
             return Ok(seq);
@@ -560,6 +642,48 @@ impl<K: Kind> Engine<K> {
         e
     }
 
+    /// [`take_locked`](Engine::take_locked) for the outcome of task `seq`, which may be one
+    /// chunk of a group: the group's entry stays until its last chunk's outcome, and the
+    /// entry returned for an earlier chunk names that chunk alone. `None` for an outcome
+    /// not expected now (its task was cancelled, timed out, or ended already).
+    fn take_part(&self, st: &mut State<K>, t: u32, seq: u64) -> Option<Entry> {
+        let e = st.entries.get_mut(t as usize)?.as_mut()?;
+        if e.count == 1 || seq.wrapping_sub(e.seq) != u64::from(e.ended) {
+            return self.take_locked(st, t, seq);
+        }
+        if e.ended + 1 == e.count {
+            let first = e.seq;
+            return self.take_locked(st, t, first);
+        }
+        e.ended += 1;
+        Some(Entry::single(
+            seq,
+            e.target.clone(),
+            e.part + e.ended - 1,
+            None,
+        ))
+    }
+
+    /// Puts `e` (the rest of a group) back at the front of the pending queue, as a new
+    /// group; counted as outstanding before the entry it came from ends, so that a closing
+    /// pool does not stop its workers in between. Given back when it cannot be sent again
+    /// (the pool is terminated): the caller fails it.
+    fn requeue_locked(&self, st: &mut State<K>, e: Entry) -> Option<Entry> {
+        let job = e
+            .group
+            .as_ref()
+            .and_then(|(g, from)| self.kind.regroup(g, *from));
+        match job {
+            Some(job) if st.phase != Phase::Terminated => {
+                st.outstanding += 1;
+                st.pending.push_front(PendingTask { job, entry: e });
+                self.kick_feeder();
+                None
+            }
+            _ => Some(e),
+        }
+    }
+
     /// Hands pending tasks over while tickets are free and the kind takes them without
     /// blocking (a thread pool's channel always does; a process pool's ring while it has room
     /// and the feeder is not writing, which then takes over).
@@ -592,7 +716,11 @@ impl<K: Kind> Engine<K> {
 
     /// A process worker's result for ticket `t` arrived (`Ok` bytes or why not).
     pub(crate) fn on_result(&self, t: u32, seq: u64, outcome: Result<&[u8], PoolError>) {
-        if let Some(e) = self.take_entry(t, seq) {
+        let e = {
+            let mut st = self.lock();
+            self.take_part(&mut st, t, seq)
+        };
+        if let Some(e) = e {
             self.deliver(e, outcome);
         } // else cancelled, timed out or terminated first
     }
@@ -602,11 +730,11 @@ impl<K: Kind> Engine<K> {
         match outcome {
             Ok(bytes) => {
                 self.counters.done.fetch_add(1, Ordering::Relaxed);
-                e.target.returned(e.part, bytes)
+                e.target.returned(e.current_part(), bytes)
             }
             Err(err) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                e.target.failed(e.part, err)
+                e.target.failed(e.current_part(), err)
             }
         }
     }
@@ -643,7 +771,7 @@ impl<K: Kind> Engine<K> {
         {
             let mut st = self.lock();
             for (t, seq, _) in results.clone() {
-                taken.push(self.take_locked(&mut st, t, seq));
+                taken.push(self.take_part(&mut st, t, seq));
             }
         }
         for (e, (_, _, outcome)) in taken.drain(..).zip(results) {
@@ -695,11 +823,10 @@ impl<K: Kind> Engine<K> {
             (removed, found)
         };
         let mut n = removed.len();
-        self.counters
-            .cancelled
-            .fetch_add(n as u64, Ordering::Relaxed);
+        let tasks: u64 = removed.iter().map(|p| p.entry.left()).sum();
+        self.counters.cancelled.fetch_add(tasks, Ordering::Relaxed);
         for p in removed {
-            p.entry.target.failed(p.entry.part, PoolError::Cancelled);
+            p.entry.fail(PoolError::Cancelled);
         }
         for (t, seq) in found {
             n += usize::from(self.cancel_ticket(t, seq, running));
@@ -708,42 +835,94 @@ impl<K: Kind> Engine<K> {
     }
 
     /// Cancels dispatched task `seq` on ticket `t`: queued, it never runs; running, its
-    /// worker is stopped when `running` says so.
+    /// worker is stopped when `running` says so. For a group (`seq` its first chunk's), the
+    /// chunk running is stopped and the chunks not started fail, when `running` says so;
+    /// a group on a worker otherwise runs on, as a running task does.
     fn cancel_ticket(&self, t: u32, seq: u64, running: bool) -> bool {
-        let mut st = self.lock();
-        if st
-            .entries
-            .get(t as usize)
-            .and_then(Option::as_ref)
-            .is_none_or(|e| e.seq != seq)
-        {
-            return false; // ended meanwhile
-        }
-        let word = self.board().read(t);
-        if !Board::same_seq(&word, seq) {
-            return false;
-        }
-        match word.state {
-            Ticket::Queued => {
-                if !self.board().cancel_queued(t, seq) {
+        loop {
+            let mut st = self.lock();
+            let Some(e) = st
+                .entries
+                .get(t as usize)
+                .and_then(Option::as_ref)
+                .filter(|e| e.seq == seq)
+            else {
+                return false; // ended meanwhile
+            };
+            let (count, ended) = (e.count, e.ended);
+            let word = self.board().read(t);
+            let Some(i) = Board::index_in(&word, seq, count) else {
+                return false;
+            };
+            let now = seq.wrapping_add(u64::from(i));
+            match word.state {
+                Ticket::Queued => {
+                    if !self.board().cancel_queued(t, seq) {
+                        continue; // claimed meanwhile: look again
+                    }
+                    let e = self.take_locked(&mut st, t, seq);
                     drop(st);
-                    // Claimed meanwhile: it is running now.
-                    return running && self.kill_task(t, seq, PoolError::Cancelled);
+                    if let Some(e) = e {
+                        self.counters
+                            .cancelled
+                            .fetch_add(e.left(), Ordering::Relaxed);
+                        e.fail(PoolError::Cancelled);
+                    }
+                    return true;
                 }
-                let e = self.take_locked(&mut st, t, seq);
-                drop(st);
-                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
-                if let Some(e) = e {
-                    e.target.failed(e.part, PoolError::Cancelled);
+                Ticket::Running if running => {
+                    drop(st);
+                    if self.kill_task(t, now, PoolError::Cancelled) {
+                        return true;
+                    }
+                    // Finished (or, in a group, moved on) meanwhile: look again.
                 }
-                true
+                // A group between two chunks: stop it there (its worker, finding the word
+                // moved on, runs no more of it); the chunks not started fail.
+                Ticket::Finished if running && i + 1 < count => {
+                    if !self.board().stop_group(t, now, word.worker) {
+                        drop(st);
+                        continue; // moved on meanwhile: look again
+                    }
+                    let rest = self.cut_locked(&mut st, t, i + 1, ended);
+                    drop(st);
+                    if let Some(r) = rest {
+                        self.counters
+                            .cancelled
+                            .fetch_add(r.left(), Ordering::Relaxed);
+                        r.fail(PoolError::Cancelled);
+                    }
+                    return true;
+                }
+                _ => return false,
             }
-            Ticket::Running if running => {
-                drop(st);
-                self.kill_task(t, seq, PoolError::Cancelled)
-            }
-            _ => false,
         }
+    }
+
+    /// Cuts the entry on ticket `t` before its `i`-th task (a group's, `i ≥ 1`; `ended` of
+    /// its tasks have ended): the tasks from `i` on leave it and are returned (to fail or
+    /// to queue again). What stays waits for the outcomes still to come; when none are to
+    /// come, the entry ends now and the ticket is free.
+    fn cut_locked(&self, st: &mut State<K>, t: u32, i: u32, ended: u32) -> Option<Entry> {
+        let e = st.entries.get_mut(t as usize)?.as_mut()?;
+        let rest = e.rest(i).or_else(|| {
+            // Not a group (no bytes kept): its tasks from `i` on, to fail.
+            (i < e.count).then(|| Entry {
+                seq: e.seq.wrapping_add(u64::from(i)),
+                target: e.target.clone(),
+                part: e.part + i,
+                timeout: e.timeout,
+                count: e.count - i,
+                ended: 0,
+                group: None,
+            })
+        });
+        e.count = i.min(e.count);
+        if ended >= e.count {
+            let first = e.seq;
+            drop(self.take_locked(st, t, first));
+        }
+        rest
     }
 
     /// Cancels every task not yet running (`shutdown(cancel_futures=True)`): each fails with
@@ -759,11 +938,10 @@ impl<K: Kind> Engine<K> {
             (drained, dispatched)
         };
         let n = drained.len();
-        self.counters
-            .cancelled
-            .fetch_add(n as u64, Ordering::Relaxed);
+        let tasks: u64 = drained.iter().map(|p| p.entry.left()).sum();
+        self.counters.cancelled.fetch_add(tasks, Ordering::Relaxed);
         for p in drained {
-            p.entry.target.failed(p.entry.part, PoolError::Cancelled);
+            p.entry.fail(PoolError::Cancelled);
         }
         n + self.cancel_many(&dispatched, false)
     }
@@ -774,7 +952,7 @@ impl<K: Kind> Engine<K> {
         let Some(t) = st
             .entries
             .iter()
-            .position(|e| e.as_ref().is_some_and(|e| e.seq == seq))
+            .position(|e| e.as_ref().is_some_and(|e| e.holds(seq)))
         else {
             return false;
         };
@@ -784,7 +962,9 @@ impl<K: Kind> Engine<K> {
     }
 
     /// Stops the worker running task `seq` (ticket `t`) and fails the task with `err`; false
-    /// if it was no longer running.
+    /// if it was no longer running. In a group, the chunks before it whose results are still
+    /// on their way keep the entry; the chunks after it fail too when the group is cancelled,
+    /// and go back to the pending queue otherwise.
     pub(crate) fn kill_task(&self, t: u32, seq: u64, err: PoolError) -> bool {
         let word = self.board().read(t);
         if !Board::same_seq(&word, seq)
@@ -802,7 +982,30 @@ impl<K: Kind> Engine<K> {
             self.kind.stop(w);
             ended = Some((word.worker, live.incarnation));
         }
-        let e = self.take_locked(&mut st, t, seq);
+        let (mut killed, mut rest) = (None, None);
+        if let Some(e) = st.entries.get(t as usize).and_then(Option::as_ref)
+            && e.holds(seq)
+        {
+            let (first, done) = (e.seq, e.ended);
+            let i = seq.wrapping_sub(first) as u32;
+            rest = self.cut_locked(&mut st, t, i + 1, done);
+            if i == done {
+                killed = self.take_locked(&mut st, t, first);
+            } else if let Some(e) = st.entries.get_mut(t as usize).and_then(Option::as_mut) {
+                // Chunks before it are on their way: the entry waits for them.
+                e.count = i;
+                killed = Some(Entry::single(seq, e.target.clone(), e.part + i, None));
+            }
+        }
+        // The chunks after it: cancelled with it, or sent again (failed if the pool is
+        // being terminated).
+        let mut rest_err = PoolError::Cancelled;
+        if let Some(r) = rest.take()
+            && !matches!(err, PoolError::Cancelled)
+        {
+            rest = self.requeue_locked(&mut st, r);
+            rest_err = PoolError::Terminated;
+        }
         drop(st);
         if K::ENDS_WHEN_STOPPED
             && let (Some((index, incarnation)), Some(me)) = (ended, self.me.upgrade())
@@ -813,8 +1016,16 @@ impl<K: Kind> Engine<K> {
             PoolError::Cancelled => self.counters.cancelled.fetch_add(1, Ordering::Relaxed),
             _ => self.counters.timed_out.fetch_add(1, Ordering::Relaxed),
         };
-        if let Some(e) = e {
-            e.target.failed(e.part, err);
+        if let Some(r) = rest {
+            if matches!(rest_err, PoolError::Cancelled) {
+                self.counters
+                    .cancelled
+                    .fetch_add(r.left(), Ordering::Relaxed);
+            }
+            r.fail(rest_err);
+        }
+        if let Some(e) = killed {
+            e.fail(err);
         }
         true
     }
@@ -892,15 +1103,25 @@ impl<K: Kind> Engine<K> {
                 let w = board.read(t);
                 if w.worker == index
                     && matches!(w.state, Ticket::Running | Ticket::Finished)
-                    && let Some(seq) = st
+                    && let Some((seq, count, ended)) = st
                         .entries
                         .get(t as usize)
                         .and_then(|e| e.as_ref())
-                        .map(|e| e.seq)
-                    && Board::same_seq(&w, seq)
-                    && let Some(e) = self.take_locked(&mut st, t, seq)
+                        .map(|e| (e.seq, e.count, e.ended))
+                    && let Some(i) = Board::index_in(&w, seq, count)
                 {
-                    lost.push(e);
+                    // The task the word names is lost, unless it is a group's chunk that
+                    // finished and whose result came (every result the worker sent has been
+                    // handled); a group's chunks after it were never started: sent again.
+                    let delivered = w.state == Ticket::Finished && i < ended;
+                    if let Some(rest) = self.cut_locked(&mut st, t, i + 1, ended)
+                        && let Some(unsent) = self.requeue_locked(&mut st, rest)
+                    {
+                        lost.push(unsent); // terminating: nothing is sent again
+                    }
+                    if !delivered && let Some(e) = self.take_locked(&mut st, t, seq) {
+                        lost.push(e);
+                    }
                 }
             }
             if !lost.is_empty() || !(live.stopping || reaped.exit == Some(WorkerExit::Code(0))) {
@@ -910,8 +1131,8 @@ impl<K: Kind> Engine<K> {
         self.kick_feeder();
         self.timers.wake();
         for e in lost {
-            self.counters.lost.fetch_add(1, Ordering::Relaxed);
-            e.target.failed(e.part, err.clone());
+            self.counters.lost.fetch_add(e.left(), Ordering::Relaxed);
+            e.fail(err.clone());
         }
         self.replace(index);
         // After close or terminate, the last worker's end may be what the handler (and so
@@ -1017,7 +1238,7 @@ impl<K: Kind> Engine<K> {
         self.timers.wake();
         // Callbacks of what terminate fails run here: the handler is stopping.
         for e in failed {
-            e.target.failed(e.part, err.clone());
+            e.fail(err.clone());
         }
         self.run_mailbox();
     }

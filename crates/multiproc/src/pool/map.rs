@@ -11,9 +11,11 @@
 //! comes back as a vector of its own, appended at the end.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::engine::{Engine, Kind};
+use super::group::Group;
 use super::options::{self, MapOptions, Progress};
 use super::result::{AsyncResult, Decode, Deliver, Slot, Target};
 use crate::collect::{Collector, Part};
@@ -41,12 +43,27 @@ pub(crate) type MakeChunk<'m, K, A, R> =
 /// [`MapState::part`]; a process pool's chunk gets its place with [`MapState::place`]).
 /// `Ok(None)`: the input has ended; `Ok(Some(Err(e)))`: this part fails with `e` (its
 /// inputs were consumed); `Err(e)`: reading the input failed, and the map with it.
-pub(crate) type NextChunk<'m, K, R> = dyn FnMut(
-        usize,
-        &Arc<MapState<R>>,
-        u32,
-    ) -> Result<Option<Result<<K as Kind>::Job, PoolError>>, PoolError>
-    + 'm;
+pub(crate) type NextChunk<'m, K, R> =
+    dyn FnMut(usize, &Arc<MapState<R>>, u32) -> Result<Option<Made<K>>, PoolError> + 'm;
+
+/// What [`NextChunk`] made: a job for one chunk, or for a group of chunks (`group.rs`),
+/// parts `part..part + count`.
+pub(crate) struct Made<K: Kind> {
+    pub job: Result<<K as Kind>::Job, PoolError>,
+    pub count: u32,
+    pub group: Option<Arc<Group>>,
+}
+
+impl<K: Kind> Made<K> {
+    /// One chunk's job (or why it has none).
+    pub(crate) fn one(job: Result<K::Job, PoolError>) -> Made<K> {
+        Made {
+            job,
+            count: 1,
+            group: None,
+        }
+    }
+}
 
 /// Collects an input iterator in the caller's thread, turning its panic into
 /// [`PoolError::Input`] (Python: the iterable's exception propagates).
@@ -131,6 +148,8 @@ pub(crate) struct MapState<R> {
     decode_into: Option<DecodeInto<R>>,
     /// The parts the input's length foretold, whose places are made up front.
     foretold: usize,
+    /// Parts ended so far (read without the lock, to size groups: `group.rs`).
+    ended: AtomicU64,
 }
 
 struct Parts<R> {
@@ -180,6 +199,11 @@ impl<R: Send + 'static> MapState<R> {
         self.end_part(part, outcome);
     }
 
+    /// Parts ended so far.
+    pub(crate) fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Relaxed)
+    }
+
     /// Makes room for part `part` (the places for the parts the length foretold are made
     /// up front: no lock per part, which the handler takes to end each).
     fn add_part(&self, part: u32) {
@@ -225,6 +249,7 @@ impl<R: Send + 'static> MapState<R> {
             }
         }
         p.ended_count += 1;
+        self.ended.store(p.ended_count as u64, Ordering::Relaxed);
         if p.total == Some(p.ended_count) {
             self.finish(p);
         }
@@ -337,6 +362,7 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
             error: None,
         }),
         foretold,
+        ended: AtomicU64::new(0),
         decode,
         bar: progress_bar(&opts.progress, Some(len as u64)),
         out: in_place.then(|| Collector::with_capacity(len)),
@@ -347,12 +373,12 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
     loop {
         let made =
             catch_unwind(AssertUnwindSafe(|| next(size, &state, part))).unwrap_or_else(|p| {
-                Ok(Some(Err(PoolError::Encode(
+                Ok(Some(Made::one(Err(PoolError::Encode(
                     crate::thread::payload_message(&*p),
-                ))))
+                )))))
             });
-        let job = match made {
-            Ok(Some(job)) => job,
+        let made = match made {
+            Ok(Some(made)) => made,
             Ok(None) => break,
             Err(e) => {
                 // The input failed: the map fails now, as in Python; chunks already handed
@@ -363,17 +389,22 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
                 return Err(e);
             }
         };
-        state.add_part(part);
-        let submitted =
-            job.and_then(|job| engine.submit(job, state.clone(), part, opts.timeout, None));
+        let count = made.count.max(1);
+        for p in part..part + count {
+            state.add_part(p);
+        }
+        let submitted = made.job.and_then(|job| {
+            let group = (count, made.group);
+            engine.submit_tasks(job, state.clone(), part, group, opts.timeout, None)
+        });
         match submitted {
-            Ok(seq) => seqs.push(seq),
+            Ok(seq) => seqs.extend((0..u64::from(count)).map(|i| seq.wrapping_add(i))),
             Err(e @ (PoolError::Closed | PoolError::Broken(_))) if seqs.is_empty() => {
                 return Err(e);
             }
-            Err(e) => state.failed(part, e),
+            Err(e) => (part..part + count).for_each(|p| state.failed(p, e.clone())),
         }
-        part += 1;
+        part += count;
     }
     state.seal(part as usize);
     Ok(AsyncResult::new(slot, seqs, control))

@@ -184,6 +184,7 @@ macro_rules! lifecycle {
 mod apply;
 mod context;
 mod engine;
+mod group;
 mod imap;
 pub(crate) mod listeners;
 mod map;

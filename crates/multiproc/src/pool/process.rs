@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
+use super::group::{self, Group};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, Chunk, MakeChunk, MapResult, MapState};
+use super::map::{self, Chunk, Made, MakeChunk, MapResult, MapState};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{self, AsyncResult, Slot, Submitted};
 use super::stats::{self, Stats};
@@ -56,19 +57,31 @@ pub(crate) struct ProcJob {
     args: Args,
 }
 
-/// Encoded arguments: small ones inline (most tasks: no allocation), others on the heap.
+/// Encoded arguments: small ones inline (most tasks: no allocation), others on the heap;
+/// or a group's chunks from the given one on (`group.rs`).
 enum Args {
     Inline { len: u8, buf: [u8; INLINE] },
     Heap(Vec<u8>),
+    Group(Arc<Group>, u32),
 }
 
 const INLINE: usize = 48;
 
 impl Args {
-    fn as_slice(&self) -> &[u8] {
+    /// The message's kind and its payload (in two slices).
+    fn payload(&self) -> (u32, [&[u8]; 2]) {
         match self {
-            Args::Inline { len, buf } => &buf[..*len as usize],
-            Args::Heap(v) => v,
+            Args::Inline { len, buf } => (worker::TASK, [&buf[..*len as usize], &[]]),
+            Args::Heap(v) => (worker::TASK, [v, &[]]),
+            Args::Group(..) => (worker::GROUP, [&[], &[]]),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Args::Inline { len, .. } => *len as usize,
+            Args::Heap(v) => v.len(),
+            Args::Group(g, from) => 4 + g.payload(*from).1.len(),
         }
     }
 
@@ -119,26 +132,45 @@ fn one_job<A: Portable, R: Portable>(f: fn(A) -> R, args: &A) -> Result<ProcJob,
     })
 }
 
-fn chunk_job<A: Portable, R: Portable>(
-    f: fn(A) -> R,
-    items: Chunk<A>,
-) -> Result<ProcJob, PoolError> {
+/// The trampoline and function offsets of a chunk of `f`.
+fn chunk_offsets<A: Portable, R: Portable>(f: fn(A) -> R) -> Result<(i64, i64), PoolError> {
     let target = Callable::new(f).offset().map_err(foreign)?;
-    let (tramp, target) = offsets(crate::process::call_chunk::<A, R>, target)?;
+    offsets(crate::process::call_chunk::<A, R>, target)
+}
+
+/// Appends a chunk's encoded items to `out`.
+fn encode_chunk<A: Portable>(items: Chunk<A>, out: &mut Vec<u8>) -> Result<(), PoolError> {
     let n = items.len();
-    let mut out = Vec::new();
     let _ = out.try_reserve(n.saturating_mul(size_of::<A>()).min(64 << 20) + 16);
-    crate::wire::seq::encode_vec(items, &mut out).map_err(|e| {
+    crate::wire::seq::encode_vec(items, out).map_err(|e| {
         PoolError::Encode(format!(
             "the arguments ({}) do not encode: {e}",
             std::any::type_name::<Vec<A>>()
         ))
-    })?;
+    })
+}
+
+fn chunk_job<A: Portable, R: Portable>(
+    f: fn(A) -> R,
+    items: Chunk<A>,
+) -> Result<ProcJob, PoolError> {
+    let (tramp, target) = chunk_offsets(f)?;
+    let mut out = Vec::new();
+    encode_chunk(items, &mut out)?;
     Ok(ProcJob {
         tramp,
         target,
         args: Args::Heap(out),
     })
+}
+
+/// The job for chunks `from..` of a group.
+fn group_job(g: &Arc<Group>, from: u32) -> ProcJob {
+    ProcJob {
+        tramp: g.tramp,
+        target: g.target,
+        args: Args::Group(g.clone(), from),
+    }
 }
 
 /// Starts one worker process (typed over the initializer's arguments when there is one).
@@ -177,8 +209,15 @@ impl Processes {
         job: &ProcJob,
         block: Block,
     ) -> Result<(), ring::WriteError> {
-        let h = worker::task_header(worker::TASK, t, seq, job.tramp, job.target);
-        self.tasks.write(&[&h, job.args.as_slice()], block)
+        let (kind, [a, b]) = job.args.payload();
+        let h = worker::task_header(kind, t, seq, job.tramp, job.target);
+        match &job.args {
+            Args::Group(g, from) => {
+                let (count, frames) = g.payload(*from);
+                self.tasks.write(&[&h, &count, frames], block)
+            }
+            _ => self.tasks.write(&[&h, a, b], block),
+        }
     }
 }
 
@@ -193,7 +232,7 @@ impl Kind for Processes {
     }
 
     fn try_send(&self, t: u32, seq: u64, job: ProcJob) -> Result<(), ProcJob> {
-        if !self.tasks.fits_whole(HEADER + job.args.as_slice().len()) {
+        if !self.tasks.fits_whole(HEADER + job.args.len()) {
             return Err(job); // streams: the feeder writes it
         }
         let Ok(_feed) = self.feed.try_lock() else {
@@ -288,6 +327,10 @@ impl Kind for Processes {
     fn wake_all(&self) {
         self.wake_handler();
     }
+
+    fn regroup(&self, group: &Arc<Group>, from: u32) -> Option<ProcJob> {
+        Some(group_job(group, from))
+    }
 }
 
 /// The feeder thread: writes pending tasks (and stop messages) into the task ring, waiting
@@ -305,12 +348,9 @@ fn feeder(engine: Arc<Engine<Processes>>) {
                     Err(ring::WriteError::Full) => return,
                     Err(ring::WriteError::TooLarge { len, max }) => {
                         if let Some(e) = engine.take_entry(t, seq) {
-                            e.target.failed(
-                                e.part,
-                                PoolError::Encode(format!(
-                                    "the arguments are {len} bytes, more than the {max}-byte message limit"
-                                )),
-                            );
+                            e.fail(PoolError::Encode(format!(
+                                "the arguments are {len} bytes, more than the {max}-byte message limit"
+                            )));
                         }
                         break;
                     }
@@ -928,15 +968,67 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         // Each chunk is read in the caller's thread, encoded and sent at once; its values
-        // are decoded straight into their place in the list `map` returns.
+        // are decoded straight into their place in the list `map` returns. Small chunks
+        // that run fast go several to a message (`group.rs`).
         let (mut input, len) = map::Input::new(items.into_iter())?;
+        let allowed = opts.timeout.is_none()
+            && self.engine.config.task_timeout.is_none()
+            && self.engine.kind.max_tasks == 0;
+        let workers = self.engine.config.processes;
+        let mut sizer = None;
+        // A chunk that did not encode, found while filling a group: the next part.
+        let mut carry: Option<PoolError> = None;
+        let mut made = 0u64;
         let mut next = move |size: usize, state: &Arc<MapState<R>>, part: u32| {
-            let chunk = input.chunk(size)?;
-            if chunk.is_empty() {
-                return Ok(None);
+            if let Some(e) = carry.take() {
+                made += 1;
+                return Ok(Some(Made::one(Err(e))));
             }
-            state.place(part, chunk.len());
-            Ok(Some(chunk_job(f, chunk.into_iter())))
+            let sizer = sizer.get_or_insert_with(|| group::Sizer::new(size, len, workers, allowed));
+            let want = sizer.as_ref().map_or(1, |s| s.next(made, state.ended()));
+            if want <= 1 {
+                let chunk = input.chunk(size)?;
+                if chunk.is_empty() {
+                    return Ok(None);
+                }
+                state.place(part, chunk.len());
+                made += 1;
+                return Ok(Some(Made::one(chunk_job(f, chunk.into_iter()))));
+            }
+            let mut b = group::Builder::new();
+            while b.len() < want && !b.full() {
+                let chunk = input.chunk(size)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                state.place(part + b.len(), chunk.len());
+                if let Err(e) = b.push(|out| encode_chunk(chunk.into_iter(), out)) {
+                    carry = Some(e);
+                    break;
+                }
+            }
+            let count = b.len();
+            made += u64::from(count);
+            if count == 0 {
+                made += u64::from(carry.is_some());
+                return Ok(carry.take().map(|e| Made::one(Err(e))));
+            }
+            let (tramp, target) = match chunk_offsets(f) {
+                Ok(o) => o,
+                Err(e) => {
+                    return Ok(Some(Made {
+                        job: Err(e),
+                        count,
+                        group: None,
+                    }));
+                }
+            };
+            let g = b.finish(tramp, target);
+            Ok(Some(Made {
+                job: Ok(group_job(&g, 0)),
+                count,
+                group: Some(g),
+            }))
         };
         map::map_async(
             &self.engine,

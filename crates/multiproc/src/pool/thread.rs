@@ -20,7 +20,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, Chunk, MakeChunk, MapResult, MapState};
+use super::map::{self, Chunk, Made, MakeChunk, MapResult, MapState};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{AsyncResult, Deliver, HasSlot, Slot, Submitted, Target};
 use super::stats::{self, Counter, Stats};
@@ -833,13 +833,13 @@ impl ThreadPool {
                 return Ok(None);
             }
             let into = state.part(chunk.len());
-            Ok(Some(Ok(map_job(
+            Ok(Some(Made::one(Ok(map_job(
                 f.clone(),
                 chunk,
                 into,
                 state.clone(),
                 part,
-            ))))
+            )))))
         };
         map::map_async(&self.engine, len, Some(1), opts, None, None, &mut next)
     }
@@ -896,9 +896,9 @@ impl ThreadPool {
                 rest = tail;
                 let into = state.part(chunk.len());
                 let to = state.clone();
-                Ok(Some(Ok(ThreadJob::Boxed(s.job(move |finish| {
-                    map_chunk(chunk.iter().map(f), into, &to, part, finish)
-                })))))
+                Ok(Some(Made::one(Ok(ThreadJob::Boxed(s.job(
+                    move |finish| map_chunk(chunk.iter().map(f), into, &to, part, finish),
+                ))))))
             };
             map::map_async(
                 &self.engine,

@@ -14,6 +14,12 @@
 //!                   Free                  Kill(seq, w)
 //! ```
 //!
+//! A group (`group.rs`: several chunks of one `map` in one message, under one ticket)
+//! goes `Finished(seq, w) ──advance──▶ Running(seq + 1, w)` from each chunk to the next, so
+//! the word always names the chunk running now; `stop_group` (a cancel) turns
+//! `Finished(seq, w)` into `Kill(seq, w)`, and the worker, failing to advance, runs no more
+//! of the group.
+//!
 //! Every transition is one compare-and-swap of the whole word, sequence number included, so
 //! the two sides never both win: a cancelled task is never claimed (the worker's `claim`
 //! fails and it skips the message), a task being killed never delivers a result (the
@@ -120,6 +126,21 @@ impl Board<'_> {
         won
     }
 
+    /// Worker `w`, between two tasks of one message (a group, `group.rs`): task `seq` has
+    /// sent its result; takes task `seq + 1`, which shares the ticket, and stamps its start.
+    /// False if the parent has moved the ticket on (the worker then runs no more of them).
+    pub(crate) fn advance(&self, t: u32, seq: u64, w: usize, now_ns: u64) -> bool {
+        let won = self.cas(
+            t,
+            pack(seq, State::Finished, w),
+            pack(seq.wrapping_add(1), State::Running, w),
+        );
+        if won {
+            self.stamp(t).store(now_ns, Ordering::Release);
+        }
+        won
+    }
+
     /// Worker `w`: gives back a task it claimed from a streamed message whose writer gave up
     /// half-way (the parent's feeder writes it again whole).
     pub(crate) fn unclaim(&self, t: u32, seq: u64, w: usize) -> bool {
@@ -142,6 +163,12 @@ impl Board<'_> {
         self.cas(t, pack(seq, State::Running, w), pack(seq, State::Kill, w))
     }
 
+    /// Parent: a group whose task `seq` has finished on worker `w` is to run no more of its
+    /// tasks (it is cancelled); false if the worker has moved on already.
+    pub(crate) fn stop_group(&self, t: u32, seq: u64, w: usize) -> bool {
+        self.cas(t, pack(seq, State::Finished, w), pack(seq, State::Kill, w))
+    }
+
     /// Parent: cancels the queued task `seq`, which then never runs; false if a worker has
     /// claimed it already.
     pub(crate) fn cancel_queued(&self, t: u32, seq: u64) -> bool {
@@ -162,6 +189,13 @@ impl Board<'_> {
     /// When the running task started (monotonic ns), 0 if not stamped yet.
     pub(crate) fn started_ns(&self, t: u32) -> u64 {
         self.stamp(t).load(Ordering::Acquire)
+    }
+
+    /// Which of the `count` tasks `first..first + count` (full sequence numbers, one group's)
+    /// a word names, if any.
+    pub(crate) fn index_in(word: &Word, first: u64, count: u32) -> Option<u32> {
+        let i = word.seq.wrapping_sub(first & SEQ_MASK) & SEQ_MASK;
+        (i < u64::from(count)).then_some(i as u32)
     }
 
     /// Whether `seq` (a full sequence number) is the one a word names.
@@ -236,6 +270,41 @@ mod tests {
         assert!(!b.claim(0, 1, 0, 1), "the old message ran");
         assert!(b.claim(0, 2, 0, 1));
         assert!(!b.claim(5, 2, 0, 1), "out of range");
+    }
+
+    #[test]
+    fn a_group_advances_task_by_task_and_a_kill_stops_it() {
+        let words = board(1);
+        let b = Board(&words);
+        b.queue(0, 40);
+        assert!(b.claim(0, 40, 1, 5));
+        assert!(
+            !b.advance(0, 40, 1, 6),
+            "advanced before the first task finished"
+        );
+        assert!(b.finish(0, 40, 1));
+        assert!(!b.advance(0, 40, 2, 6), "another worker's group");
+        assert!(b.advance(0, 40, 1, 7));
+        let w = b.read(0);
+        assert_eq!((w.seq, w.state, b.started_ns(0)), (41, State::Running, 7));
+        assert_eq!(Board::index_in(&w, 40, 3), Some(1));
+        assert_eq!(Board::index_in(&w, 40, 1), None);
+        assert_eq!(Board::index_in(&w, 42, 3), None);
+        assert!(!b.stop_group(0, 41, 1), "stopped while a task runs");
+        assert!(b.finish(0, 41, 1));
+        assert!(b.stop_group(0, 41, 1));
+        assert!(!b.advance(0, 41, 1, 8), "advanced after a stop");
+        b.queue(0, 50);
+        assert!(b.claim(0, 50, 1, 5));
+        assert!(b.kill(0, 50, 1));
+        assert!(!b.finish(0, 50, 1), "a killed group's task delivered");
+        assert!(!b.advance(0, 50, 1, 8));
+        // Sequence numbers wrap inside the word: a group across the wrap still counts.
+        let first = SEQ_MASK;
+        b.queue(0, first);
+        assert!(b.claim(0, first, 0, 1) && b.finish(0, first, 0));
+        assert!(b.advance(0, first, 0, 2));
+        assert_eq!(Board::index_in(&b.read(0), first, 2), Some(1));
     }
 
     #[test]

@@ -11,13 +11,14 @@
 //!
 //! Both rings carry a fixed 32-byte little-endian header and a payload:
 //!
-//! - task ring: `kind` (task or stop), `ticket`, `seq`, the trampoline and target offsets;
-//!   payload: the encoded arguments;
+//! - task ring: `kind` (task, group or stop), `ticket`, `seq`, the trampoline and target
+//!   offsets; payload: the encoded arguments (a group's: its chunks, `group.rs`);
 //! - result ring: `kind` (result, poke, died, init-failed), `ticket`, `seq`, worker slot,
 //!   outcome, incarnation; payload: the encoded value, the `Panic`, or a message.
 
 use serde::{Deserialize, Serialize};
 
+use super::group;
 use super::stats::Counter;
 use super::ticket::Board;
 use crate::error::Panic;
@@ -29,6 +30,8 @@ pub(crate) const HEADER: usize = 32;
 
 pub(crate) const TASK: u32 = 1;
 pub(crate) const STOP: u32 = 2;
+/// Several chunks of one `map` under one ticket (`group.rs`).
+pub(crate) const GROUP: u32 = 3;
 
 pub(crate) const RESULT: u32 = 1;
 pub(crate) const POKE: u32 = 2;
@@ -127,6 +130,7 @@ enum Read {
         seq: u64,
         tramp: i64,
         target: i64,
+        group: bool,
     },
     Skip,
     Stop,
@@ -146,7 +150,7 @@ impl Claim<'_> {
     fn claim(&mut self, h: &Header) -> Read {
         match h.kind {
             STOP => Read::Stop,
-            TASK => {
+            TASK | GROUP => {
                 let now = crate::sys::clock::monotonic_ns();
                 if self.board.claim(h.ticket, h.seq, self.index, now) {
                     self.claimed = true;
@@ -155,6 +159,7 @@ impl Claim<'_> {
                         seq: h.seq,
                         tramp: h.a as i64,
                         target: h.b as i64,
+                        group: h.kind == GROUP,
                     }
                 } else {
                     Read::Skip
@@ -226,6 +231,7 @@ impl Sink for Claim<'_> {
                 seq: h.seq,
                 tramp: h.a as i64,
                 target: h.b as i64,
+                group: h.kind == GROUP,
             },
             Some(h) if h.kind == STOP => Read::Stop,
             _ => Read::Skip,
@@ -273,40 +279,99 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
     // tasks are usually calls of one function.
     let mut checked: Option<(i64, i64, crate::process::TaskTrampoline)> = None;
     loop {
-        let (ticket, seq, tramp, target) = match c.tasks.read(&mut claim, Block::Until(None)) {
+        let (ticket, seq, tramp, target, group) = match c.tasks.read(&mut claim, Block::Until(None))
+        {
             Ok(Read::Task {
                 ticket,
                 seq,
                 tramp,
                 target,
-            }) => (ticket, seq, tramp, target),
+                group,
+            }) => (ticket, seq, tramp, target, group),
             Ok(Read::Skip) => continue,
             Ok(Read::Stop) => return,
             // A corrupt ring cannot be trusted: end, and the parent replaces this worker.
             Err(_) => return,
         };
-        // The claim's stamp (taken for timeouts) starts the task's clock: decoding, the call
-        // and encoding count as the function's time, writing the result as transfer.
-        let t1 = claim.board.started_ns(ticket);
-        counter.begin(ticket);
-        out.clear();
         let code = match checked {
             Some((a, b, t)) if (a, b) == (tramp, target) => Ok(t),
             _ => crate::process::task_trampoline(tramp, target),
         };
-        let end = match code {
-            Ok(t) => {
-                checked = Some((tramp, target, t));
-                t(target, &claim.args, &mut out)
+        if let Ok(t) = code {
+            checked = Some((tramp, target, t));
+        }
+        let task = Task {
+            c: &c,
+            board: claim.board,
+            counter: &counter,
+            ticket,
+            code: &code,
+            target,
+        };
+        if group {
+            // A group: its chunks one after another, each sending its result before the
+            // ticket moves on to the next (see `group.rs`).
+            let payload = std::mem::take(&mut claim.args);
+            let mut seq = seq;
+            for (i, chunk) in group::Chunks::new(&payload).enumerate() {
+                if i > 0 {
+                    let now = crate::sys::clock::monotonic_ns();
+                    if !claim.board.advance(ticket, seq, index, now) {
+                        break; // stopped by the parent: run no more of it
+                    }
+                    seq += 1;
+                }
+                task.run(seq, chunk.map_err(str::to_string), &mut out);
+                done += 1;
             }
-            Err(e) => TaskEnd::BadArgs(e),
+            claim.args = payload;
+        } else {
+            task.run(seq, Ok(&claim.args), &mut out);
+            done += 1;
+        }
+        if claim.args.capacity() > KEEP {
+            claim.args = Vec::new();
+        }
+        if out.capacity() > KEEP {
+            out = Vec::with_capacity(256);
+        }
+        if c.max_tasks != 0 && done >= c.max_tasks {
+            return; // retire (maxtasksperchild); the parent starts another
+        }
+    }
+}
+
+/// What running one task needs.
+struct Task<'a> {
+    c: &'a Common,
+    board: Board<'a>,
+    counter: &'a Counter<'a>,
+    ticket: u32,
+    code: &'a Result<crate::process::TaskTrampoline, String>,
+    target: i64,
+}
+
+impl Task<'_> {
+    /// Runs task `seq` (claimed, or advanced to, on the ticket) over `args`, and sends its
+    /// outcome; waits to be killed if the parent stopped it meanwhile.
+    fn run(&self, seq: u64, args: Result<&[u8], String>, out: &mut Vec<u8>) {
+        let (c, index, ticket) = (self.c, self.c.index as usize, self.ticket);
+        // The claim's stamp (taken for timeouts) starts the task's clock: decoding, the call
+        // and encoding count as the function's time, writing the result as transfer.
+        let t1 = self.board.started_ns(ticket);
+        self.counter.begin(ticket);
+        out.clear();
+        let end = match (self.code, args) {
+            (Ok(t), Ok(args)) => t(self.target, args, out),
+            (Err(e), _) => TaskEnd::BadArgs(e.clone()),
+            (_, Err(e)) => TaskEnd::BadArgs(e),
         };
         let t2 = crate::sys::clock::monotonic_ns();
         let (outcome, failed) = match &end {
             TaskEnd::Returned => (RETURNED, false),
             TaskEnd::Panicked(p) => {
                 out.clear();
-                let _ = postcard::to_io(p, &mut out);
+                let _ = postcard::to_io(p, &mut *out);
                 (PANICKED, true)
             }
             TaskEnd::BadArgs(m) => {
@@ -320,23 +385,14 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
                 (BAD_RESULT, true)
             }
         };
-        counter.end(t2.saturating_sub(t1), 0, failed);
-        if !claim.board.finish(ticket, seq, index) {
+        self.counter.end(t2.saturating_sub(t1), 0, failed);
+        if !self.board.finish(ticket, seq, index) {
             // The parent is stopping this worker for this task (cancel, timeout).
             park_until_killed();
         }
-        send_result(&c, ticket, seq, outcome, &out);
-        counter.transfer(crate::sys::clock::monotonic_ns() - t2);
-        if claim.args.capacity() > KEEP {
-            claim.args = Vec::new();
-        }
-        if out.capacity() > KEEP {
-            out = Vec::with_capacity(256);
-        }
-        done += 1;
-        if c.max_tasks != 0 && done >= c.max_tasks {
-            return; // retire (maxtasksperchild); the parent starts another
-        }
+        send_result(c, ticket, seq, outcome, out);
+        self.counter
+            .transfer(crate::sys::clock::monotonic_ns() - t2);
     }
 }
 
