@@ -478,6 +478,11 @@ impl<K: Kind> Engine<K> {
         self.counters
             .submitted
             .fetch_add(u64::from(count), Ordering::Relaxed);
+        if count > 1 {
+            self.counters
+                .grouped
+                .fetch_add(u64::from(count), Ordering::Relaxed);
+        }
         let mut entry = Entry::single(seq, target, part, timeout.or(self.config.task_timeout));
         entry.count = count;
         entry.group = group.map(|g| (g, 0));
@@ -1000,8 +1005,8 @@ impl<K: Kind> Engine<K> {
         // The chunks after it: cancelled with it, or sent again (failed if the pool is
         // being terminated).
         let mut rest_err = PoolError::Cancelled;
-        if let Some(r) = rest.take()
-            && !matches!(err, PoolError::Cancelled)
+        if !matches!(err, PoolError::Cancelled)
+            && let Some(r) = rest.take()
         {
             rest = self.requeue_locked(&mut st, r);
             rest_err = PoolError::Terminated;

@@ -31,7 +31,8 @@ pub type MapResult<R> = AsyncResult<Vec<R>>;
 pub(crate) type Chunk<A> = std::vec::IntoIter<A>;
 
 /// Decodes a chunk's values into their place in a `map`'s result (a process pool's).
-pub(crate) type DecodeInto<R> = fn(&[u8], &mut Part<R>) -> Result<(), PoolError>;
+/// `true`: the chunk has the place to itself (it must fill it); `false`: a group's place.
+pub(crate) type DecodeInto<R> = fn(&[u8], &mut Part<R>, bool) -> Result<(), PoolError>;
 
 /// Turns a chunk of inputs into a job for the pool's workers (a pool says how: encoded for
 /// processes, a closure for threads); `imap`'s chunks.
@@ -152,10 +153,25 @@ pub(crate) struct MapState<R> {
     ended: AtomicU64,
 }
 
+/// Where a process pool's chunk is decoded to.
+#[derive(Default)]
+enum Place<R> {
+    /// None: it comes back as a vector.
+    #[default]
+    None,
+    /// Its own place.
+    Own(Part<R>),
+    /// A group's place (`group.rs`), at its first chunk's index: the group's chunks fill it
+    /// one after another, in order.
+    Group(Part<R>),
+    /// A chunk of the group whose place is at this index.
+    In(u32),
+}
+
 struct Parts<R> {
     chunks: Vec<Option<Returned<R>>>,
     /// The places of a process pool's chunks not yet returned, by part.
-    places: Vec<Option<Part<R>>>,
+    places: Vec<Place<R>>,
     /// Which parts have ended (a part ends once, whatever reports it a second time).
     ended: Vec<bool>,
     /// Parts ended so far.
@@ -181,13 +197,70 @@ impl<R: Send + 'static> MapState<R> {
     /// as a vector.
     pub(crate) fn place(&self, part: u32, len: usize) {
         if let Some(p) = self.part(len) {
-            let mut parts = self.parts();
-            let i = part as usize;
-            if parts.places.len() <= i {
-                parts.places.resize_with(i + 1, || None);
-            }
-            parts.places[i] = Some(p);
+            self.set_places(part, 1, Place::Own(p));
         }
+    }
+
+    /// Gives the `count` chunks of a group, parts `first..`, one place in the result for
+    /// their `len` values, which they fill in order as they come back.
+    pub(crate) fn place_group(&self, first: u32, count: u32, len: usize) {
+        if let Some(p) = self.part(len) {
+            self.set_places(first, count, Place::Group(p));
+        }
+    }
+
+    fn set_places(&self, first: u32, count: u32, head: Place<R>) {
+        let mut parts = self.parts();
+        let (i, end) = (first as usize, first as usize + count as usize);
+        if parts.places.len() < end {
+            parts.places.resize_with(end, Place::default);
+        }
+        parts.places[i] = head;
+        for p in &mut parts.places[i + 1..end] {
+            *p = Place::In(first);
+        }
+    }
+
+    /// Decodes part `part`'s values into its place, if it has one (`None` if not: it comes
+    /// back as a vector). A group's place is finished by its last chunk.
+    fn decode_in_place(
+        &self,
+        parts: &mut Parts<R>,
+        decode: DecodeInto<R>,
+        part: u32,
+        bytes: &[u8],
+    ) -> Option<Result<Returned<R>, PoolError>> {
+        let too_few = || PoolError::Broken("a map's chunk returned too few values".into());
+        let head = match parts.places.get_mut(part as usize).map(std::mem::take)? {
+            Place::None => return None,
+            Place::Own(mut into) => {
+                let r = decode(bytes, &mut into, true)
+                    .and_then(|()| into.finish().map_err(|_| too_few()));
+                return Some(r.map(Returned::InPlace));
+            }
+            Place::Group(into) => {
+                parts.places[part as usize] = Place::Group(into);
+                part
+            }
+            Place::In(head) => head,
+        };
+        let Some(Place::Group(mut into)) = parts.places.get_mut(head as usize).map(std::mem::take)
+        else {
+            return None; // the group's place was given up (a chunk before failed)
+        };
+        let room = into.room();
+        if let Err(e) = decode(bytes, &mut into, false) {
+            return Some(Err(e)); // the place is dropped: the map fails anyway
+        }
+        let n = room - into.room();
+        if into.room() == 0 {
+            if into.finish().is_err() {
+                return Some(Err(too_few()));
+            }
+        } else {
+            parts.places[head as usize] = Place::Group(into);
+        }
+        Some(Ok(Returned::InPlace(n)))
     }
 
     /// Part `part` wrote its values into `p`, which is full.
@@ -227,9 +300,25 @@ impl<R: Send + 'static> MapState<R> {
     }
 
     fn end_part(&self, part: u32, outcome: Result<Returned<R>, PoolError>) {
-        let mut p = self.parts();
+        self.end_locked(self.parts(), part, outcome);
+    }
+
+    fn end_locked(
+        &self,
+        mut p: MutexGuard<'_, Parts<R>>,
+        part: u32,
+        outcome: Result<Returned<R>, PoolError>,
+    ) {
+        if self.end_in(&mut p, part, outcome) {
+            self.finish(p);
+        }
+    }
+
+    /// Records part `part`'s end (once: a second report is ignored); true if it was the
+    /// last one (the map is then to [`finish`](MapState::finish)).
+    fn end_in(&self, p: &mut Parts<R>, part: u32, outcome: Result<Returned<R>, PoolError>) -> bool {
         if p.ended.get(part as usize).is_none_or(|&e| e) {
-            return;
+            return false;
         }
         p.ended[part as usize] = true;
         match outcome {
@@ -250,8 +339,24 @@ impl<R: Send + 'static> MapState<R> {
         }
         p.ended_count += 1;
         self.ended.store(p.ended_count as u64, Ordering::Relaxed);
-        if p.total == Some(p.ended_count) {
-            self.finish(p);
+        p.total == Some(p.ended_count)
+    }
+
+    /// A chunk's values, decoded: into its place when it has one, else as a vector.
+    fn decode_part(
+        &self,
+        p: &mut Parts<R>,
+        part: u32,
+        bytes: &[u8],
+    ) -> Result<Returned<R>, PoolError> {
+        if let Some(decode) = self.decode_into
+            && let Some(r) = self.decode_in_place(p, decode, part, bytes)
+        {
+            return r;
+        }
+        match self.decode {
+            Some(d) => d(bytes).map(Returned::Owned),
+            None => Err(PoolError::Decode("no decoder for this result".into())),
         }
     }
 
@@ -297,26 +402,10 @@ impl<R: Send + 'static> MapState<R> {
 
 impl<R: Send + 'static> Target for MapState<R> {
     fn returned(&self, part: u32, bytes: &[u8]) {
-        let place = match self.decode_into {
-            Some(_) => self
-                .parts()
-                .places
-                .get_mut(part as usize)
-                .and_then(Option::take),
-            None => None,
-        };
-        if let (Some(mut into), Some(decode)) = (place, self.decode_into) {
-            match decode(bytes, &mut into) {
-                Ok(()) => self.deliver_in_place(part, into),
-                Err(e) => self.end_part(part, Err(e)),
-            }
-            return;
-        }
-        let r = match self.decode {
-            Some(d) => d(bytes).map(Returned::Owned),
-            None => Err(PoolError::Decode("no decoder for this result".into())),
-        };
-        self.end_part(part, r);
+        // One lock: the place, the values decoded into it, the part's end.
+        let mut p = self.parts();
+        let r = self.decode_part(&mut p, part, bytes);
+        self.end_locked(p, part, r);
     }
 
     fn failed(&self, part: u32, err: PoolError) {

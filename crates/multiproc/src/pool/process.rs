@@ -995,17 +995,21 @@ impl Pool {
                 made += 1;
                 return Ok(Some(Made::one(chunk_job(f, chunk.into_iter()))));
             }
+            // The group's chunks, encoded as they are read; one place for their values
+            // (made before the job leaves: results cannot come back sooner).
             let mut b = group::Builder::new();
-            while b.len() < want && !b.full() {
+            let mut items = 0;
+            while b.len() < want && !b.full() && items < group::GROUP_ITEMS {
                 let chunk = input.chunk(size)?;
                 if chunk.is_empty() {
                     break;
                 }
-                state.place(part + b.len(), chunk.len());
+                let n = chunk.len();
                 if let Err(e) = b.push(|out| encode_chunk(chunk.into_iter(), out)) {
-                    carry = Some(e);
+                    carry = Some(e); // the next part, failed
                     break;
                 }
+                items += n;
             }
             let count = b.len();
             made += u64::from(count);
@@ -1013,6 +1017,7 @@ impl Pool {
                 made += u64::from(carry.is_some());
                 return Ok(carry.take().map(|e| Made::one(Err(e))));
             }
+            state.place_group(part, count, items);
             let (tramp, target) = match chunk_offsets(f) {
                 Ok(o) => o,
                 Err(e) => {
@@ -1033,7 +1038,8 @@ impl Pool {
         map::map_async(
             &self.engine,
             len,
-            Some(IN_PLACE),
+            // Small chunks are decoded in place too when they may go in groups.
+            Some(if allowed { 1 } else { IN_PLACE }),
             opts,
             Some(result::decode_vec::<R>),
             Some(result::decode_into::<R>),

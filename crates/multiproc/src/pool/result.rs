@@ -105,8 +105,9 @@ impl<R: Send + 'static> HasSlot<R> for Slot<R> {
 pub(crate) fn decode_into<R: serde::de::DeserializeOwned + 'static>(
     bytes: &[u8],
     into: &mut crate::collect::Part<R>,
+    whole: bool,
 ) -> Result<(), PoolError> {
-    crate::wire::seq::decode_into::<R>(bytes, into).map_err(|e| {
+    crate::wire::seq::decode_into::<R>(bytes, into, whole).map_err(|e| {
         PoolError::Decode(format!(
             "the results do not decode as {}: {e}",
             std::any::type_name::<Vec<R>>()

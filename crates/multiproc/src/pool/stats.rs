@@ -119,6 +119,7 @@ pub(crate) struct Counters {
     pub cancelled: AtomicU64,
     pub timed_out: AtomicU64,
     pub lost: AtomicU64,
+    pub grouped: AtomicU64,
 }
 
 /// A pool's statistics: what each worker did and where its time went, what became of every
@@ -154,8 +155,12 @@ pub struct Stats {
     pub tasks_timed_out: u64,
     /// Tasks whose worker died under them (`WorkerLost`).
     pub tasks_lost: u64,
-    /// Tasks submitted and not yet ended.
+    /// Tasks submitted and not yet ended (a group of a `map`'s chunks counts once).
     pub tasks_outstanding: u64,
+    /// Of the tasks submitted, those sent to a worker several to a message: a process
+    /// pool's `map` sends its small chunks that way once it has seen them run fast (each
+    /// still a task of its own: see `Pool::map`).
+    pub tasks_grouped: u64,
     /// The live workers: slot, pid (a thread's native id), counts.
     pub workers: Vec<(usize, u32, WorkerStats)>,
     /// Everything, ended workers included.
@@ -196,6 +201,7 @@ pub(crate) fn build(
         tasks_timed_out: l(&c.timed_out),
         tasks_lost: l(&c.lost),
         tasks_outstanding: outstanding as u64,
+        tasks_grouped: l(&c.grouped),
         workers,
         total,
     }
@@ -217,12 +223,13 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} statistics: {} workers started ({} lost); tasks: {} submitted, {} done, {} failed, \
-             {} cancelled, {} timed out, {} lost, {} outstanding",
+            "{} statistics: {} workers started ({} lost); tasks: {} submitted ({} grouped), {} \
+             done, {} failed, {} cancelled, {} timed out, {} lost, {} outstanding",
             self.kind,
             self.workers_started,
             self.workers_lost,
             self.tasks_submitted,
+            self.tasks_grouped,
             self.tasks_done,
             self.tasks_failed,
             self.tasks_cancelled,

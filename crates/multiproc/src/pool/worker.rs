@@ -312,21 +312,19 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
             // A group: its chunks one after another, each sending its result before the
             // ticket moves on to the next (see `group.rs`).
             let payload = std::mem::take(&mut claim.args);
-            let mut seq = seq;
+            let (mut seq, mut ended_ns) = (seq, 0);
             for (i, chunk) in group::Chunks::new(&payload).enumerate() {
-                if i > 0 {
-                    let now = crate::sys::clock::monotonic_ns();
-                    if !claim.board.advance(ticket, seq, index, now) {
-                        break; // stopped by the parent: run no more of it
-                    }
-                    seq += 1;
+                // The previous chunk's end (its result sent) is this one's start.
+                if i > 0 && !claim.board.advance(ticket, seq, index, ended_ns) {
+                    break; // stopped by the parent: run no more of it
                 }
-                task.run(seq, chunk.map_err(str::to_string), &mut out);
+                seq += u64::from(i > 0);
+                ended_ns = task.run(seq, chunk.map_err(str::to_string), &mut out);
                 done += 1;
             }
             claim.args = payload;
         } else {
-            task.run(seq, Ok(&claim.args), &mut out);
+            let _ = task.run(seq, Ok(&claim.args), &mut out);
             done += 1;
         }
         if claim.args.capacity() > KEEP {
@@ -353,8 +351,9 @@ struct Task<'a> {
 
 impl Task<'_> {
     /// Runs task `seq` (claimed, or advanced to, on the ticket) over `args`, and sends its
-    /// outcome; waits to be killed if the parent stopped it meanwhile.
-    fn run(&self, seq: u64, args: Result<&[u8], String>, out: &mut Vec<u8>) {
+    /// outcome; waits to be killed if the parent stopped it meanwhile. Returns when it
+    /// ended (monotonic ns).
+    fn run(&self, seq: u64, args: Result<&[u8], String>, out: &mut Vec<u8>) -> u64 {
         let (c, index, ticket) = (self.c, self.c.index as usize, self.ticket);
         // The claim's stamp (taken for timeouts) starts the task's clock: decoding, the call
         // and encoding count as the function's time, writing the result as transfer.
@@ -391,8 +390,9 @@ impl Task<'_> {
             park_until_killed();
         }
         send_result(c, ticket, seq, outcome, out);
-        self.counter
-            .transfer(crate::sys::clock::monotonic_ns() - t2);
+        let t3 = crate::sys::clock::monotonic_ns();
+        self.counter.transfer(t3.saturating_sub(t2));
+        t3
     }
 }
 

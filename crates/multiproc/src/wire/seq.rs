@@ -150,12 +150,16 @@ pub(crate) fn decode_map<A: DeserializeOwned + 'static, R: 'static>(
 }
 
 /// Decodes what [`encode_vec`] wrote straight into `into` (a `map`'s place for the chunk in
-/// its result: no vector in between), which must have room for exactly that many values.
+/// its result: no vector in between), which must have room for exactly that many values
+/// when `whole` (a chunk's own place), or for at least that many (a group's place, which its
+/// chunks fill one after another).
 pub(crate) fn decode_into<T: DeserializeOwned + 'static>(
     bytes: &[u8],
     into: &mut Part<T>,
+    whole: bool,
 ) -> Result<(), String> {
     let room = into.room();
+    let fits = |n: usize| if whole { n == room } else { n <= room };
     let wrong = |n: usize| format!("{n} values for a chunk of {room}");
     if is_number::<T>() {
         macro_rules! raw {
@@ -164,7 +168,7 @@ pub(crate) fn decode_into<T: DeserializeOwned + 'static>(
                     (&mut *into as &mut dyn std::any::Any).downcast_mut::<Part<$t>>()
                 {
                     let w = size_of::<$t>();
-                    if bytes.len() % w != 0 || bytes.len() / w != room {
+                    if bytes.len() % w != 0 || !fits(bytes.len() / w) {
                         return Err(wrong(bytes.len() / w));
                     }
                     into.fill(
@@ -179,7 +183,7 @@ pub(crate) fn decode_into<T: DeserializeOwned + 'static>(
         each_number!(raw);
     }
     let v = super::decode::<Vec<T>>(bytes)?;
-    if v.len() != room {
+    if !fits(v.len()) {
         return Err(wrong(v.len()));
     }
     into.fill(v.into_iter());
@@ -218,13 +222,31 @@ mod tests {
         encode_vec(v.clone().into_iter(), &mut out).unwrap();
         let c = crate::collect::Collector::<T>::with_capacity(v.len() + 1);
         let mut short = c.part(v.len() + 1).unwrap();
-        assert!(decode_into(&out, &mut short).is_err(), "one value short");
+        assert!(
+            decode_into(&out, &mut short, true).is_err(),
+            "one value short"
+        );
         drop(short);
         let c = crate::collect::Collector::<T>::with_capacity(v.len());
         let mut p = c.part(v.len()).unwrap();
-        decode_into(&out, &mut p).unwrap();
+        decode_into(&out, &mut p, true).unwrap();
         p.finish().ok().unwrap();
         assert_eq!(c.take().unwrap(), v);
+        // A group's place: filled chunk after chunk, never past its room.
+        if !v.is_empty() {
+            let c = crate::collect::Collector::<T>::with_capacity(2 * v.len());
+            let mut p = c.part(2 * v.len() - 1).unwrap();
+            decode_into(&out, &mut p, false).unwrap();
+            assert_eq!(p.room(), v.len() - 1);
+            assert!(decode_into(&out, &mut p, false).is_err(), "past the room");
+            let mut tail = Vec::new();
+            encode_vec(v[1..].iter().cloned(), &mut tail).unwrap();
+            decode_into(&tail, &mut p, false).unwrap();
+            p.finish().ok().unwrap();
+            let mut both = v.clone();
+            both.extend_from_slice(&v[1..]);
+            assert_eq!(c.take().unwrap(), both);
+        }
     }
 
     #[test]

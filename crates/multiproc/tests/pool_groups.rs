@@ -1,0 +1,286 @@
+//! A process pool's `map` sends small, fast chunks several to a message (a *group*, one
+//! ticket: `src/pool/group.rs`). Each chunk stays a task of its own, as in Python at
+//! `chunksize=1`: these tests hold groups to that, for real. A worker SIGKILLed inside a
+//! group fails only the item it was running, and every other item runs exactly once (a
+//! shared count per item); a panicking item fails only itself; cancelling or terminating a
+//! map in groups ends every chunk exactly once and never hangs; the results equal
+//! `Iterator::map`; and nothing is grouped where grouping could change what the user sees
+//! (a timeout, `maxtasksperchild`).
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use multiproc::pool::{MapOptions, Pool, Stats};
+use multiproc::process::StartMethod;
+use multiproc::shared::Array;
+use multiproc::{PoolError, WorkerExit};
+
+/// How many times each item ran, in shared memory: given to the workers by the initializer.
+// after-fork: kept (test state, set once per worker process)
+static COUNTS: OnceLock<Array<u32>> = OnceLock::new();
+
+fn init_counts(a: Array<u32>) {
+    let _ = COUNTS.set(a);
+}
+
+fn count(i: u32) {
+    COUNTS
+        .get()
+        .expect("initializer ran")
+        .with(|c| c[i as usize] += 1);
+}
+
+/// Items whose task kills its own worker (SIGKILL), after counting itself.
+fn killer(i: u32) -> bool {
+    i % 2500 == 1250
+}
+
+fn work_or_die(i: u32) -> u64 {
+    count(i);
+    if killer(i) {
+        // SAFETY: raising a signal at ourselves.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+    u64::from(i) * 3 + 1
+}
+
+fn work_or_panic(i: u32) -> u64 {
+    count(i);
+    assert_ne!(i, 7777, "item 7777 panics on purpose");
+    u64::from(i) * 3 + 1
+}
+
+fn work(i: u32) -> u64 {
+    count(i);
+    u64::from(i) * 3 + 1
+}
+
+fn text(i: u32) -> String {
+    format!("<{i}>")
+}
+
+fn nothing(_: u32) -> u32 {
+    0
+}
+
+/// A pool of two workers counting into `counts`, both already running (so that a map's
+/// first chunks come back while it is still being sent, and later ones are grouped).
+fn pool(m: StartMethod, counts: &Array<u32>) -> Pool {
+    let p = Pool::builder()
+        .processes(2)
+        .start_method(m)
+        .initializer(init_counts, counts.clone())
+        .build()
+        .unwrap();
+    p.map_with(nothing, 0..64, MapOptions::new().chunksize(1))
+        .unwrap();
+    p
+}
+
+/// Every task submitted has ended exactly one way.
+fn all_ended(s: &Stats) -> bool {
+    s.tasks_outstanding == 0
+        && s.tasks_done + s.tasks_failed + s.tasks_cancelled + s.tasks_timed_out + s.tasks_lost
+            == s.tasks_submitted
+}
+
+#[test]
+fn a_worker_killed_inside_a_group_fails_only_its_item_and_every_other_runs_once() {
+    common::each_method(|m| {
+        const N: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        let r = p
+            .map_async_with(work_or_die, 0..N, MapOptions::new().chunksize(1))
+            .unwrap();
+        // Closing at once: the chunks sent again after a death still run (the pool must not
+        // take the moment between a group's end and its rest's new start for the end).
+        p.close();
+        match r.get() {
+            Err(PoolError::WorkerLost { exit, pid }) => {
+                assert_eq!(exit, WorkerExit::Signal(9), "{m}");
+                assert!(pid > 0);
+            }
+            other => panic!("{m}: {other:?}"),
+        }
+        let ran = counts.to_vec();
+        for i in 0..N {
+            assert_eq!(
+                ran[i as usize], 1,
+                "{m}: item {i} ran {} times",
+                ran[i as usize]
+            );
+        }
+        let killers = (0..N).filter(|&i| killer(i)).count() as u64;
+        let s = p.stats();
+        assert_eq!(
+            s.tasks_lost, killers,
+            "{m}: only the killers' items are lost\n{s}"
+        );
+        assert_eq!(s.tasks_done, u64::from(N) + 64 - killers, "{m}: {s}");
+        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
+        assert!(all_ended(&s), "{m}: {s}");
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn a_panicking_item_inside_a_group_fails_only_itself() {
+    common::each_method(|m| {
+        const N: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        match p.map_with(work_or_panic, 0..N, MapOptions::new().chunksize(1)) {
+            Err(PoolError::Panicked(e)) => {
+                assert!(e.message.contains("7777 panics on purpose"), "{m}: {e}")
+            }
+            other => panic!("{m}: {other:?}"),
+        }
+        assert!(
+            counts.to_vec().iter().all(|&c| c == 1),
+            "{m}: an item ran twice or never"
+        );
+        let s = p.stats();
+        assert_eq!(s.tasks_failed, 1, "{m}: {s}");
+        assert_eq!(s.workers_lost, 0, "{m}: a panic kills no worker\n{s}");
+        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
+        assert!(all_ended(&s), "{m}: {s}");
+        // The pool goes on.
+        assert_eq!(
+            p.map(work, 0..10).unwrap(),
+            (0..10).map(|i| i * 3 + 1).collect::<Vec<_>>()
+        );
+    });
+}
+
+#[test]
+fn a_map_in_groups_equals_iterator_map_at_small_chunk_sizes() {
+    common::each_method(|m| {
+        const N: u32 = 30_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        for cs in [1, 3, 50] {
+            let got = p
+                .map_with(work, 0..N, MapOptions::new().chunksize(cs))
+                .unwrap();
+            let want: Vec<u64> = (0..N).map(|i| u64::from(i) * 3 + 1).collect();
+            assert!(got == want, "{m}: chunksize {cs}: numbers differ");
+            let got = p
+                .map_with(
+                    text,
+                    (0..N).collect::<Vec<_>>(),
+                    MapOptions::new().chunksize(cs),
+                )
+                .unwrap();
+            assert!(
+                got.iter().enumerate().all(|(i, s)| *s == format!("<{i}>")),
+                "{m}: chunksize {cs}: strings differ"
+            );
+        }
+        let s = p.stats();
+        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
+        assert!(
+            counts.to_vec().iter().all(|&c| c == 3),
+            "{m}: each item ran once a map"
+        );
+    });
+}
+
+#[test]
+fn cancelling_a_map_in_groups_ends_every_chunk_once_and_the_pool_goes_on() {
+    common::each_method(|m| {
+        const N: u32 = 400_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        let r = p
+            .map_async_with(work, 0..N, MapOptions::new().chunksize(1))
+            .unwrap();
+        assert!(
+            common::eventually(30, || p.stats().tasks_grouped > 0
+                && p.stats().tasks_done > 5_000),
+            "{m}: {}",
+            p.stats()
+        );
+        if r.cancel() {
+            assert_eq!(r.get(), Err(PoolError::Cancelled), "{m}");
+        } // else it had ended already: nothing to check but the counts
+        assert!(
+            common::eventually(30, || all_ended(&p.stats())),
+            "{m}: {}",
+            p.stats()
+        );
+        assert!(
+            counts.to_vec().iter().all(|&c| c <= 1),
+            "{m}: an item ran twice"
+        );
+        assert_eq!(
+            p.map(work, 0..10).unwrap().len(),
+            10,
+            "{m}: the pool goes on"
+        );
+    });
+}
+
+#[test]
+fn terminating_a_pool_in_the_middle_of_a_map_in_groups_ends_it_at_once() {
+    common::each_method(|m| {
+        const N: u32 = 400_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        let r = p
+            .map_async_with(work, 0..N, MapOptions::new().chunksize(1))
+            .unwrap();
+        assert!(
+            common::eventually(30, || p.stats().tasks_grouped > 0
+                && p.stats().tasks_done > 5_000),
+            "{m}: {}",
+            p.stats()
+        );
+        let t = Instant::now();
+        p.terminate();
+        match r.get() {
+            Err(PoolError::Terminated) | Ok(_) => {}
+            other => panic!("{m}: {other:?}"),
+        }
+        p.join().unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{m}: {:?}",
+            t.elapsed()
+        );
+        assert!(
+            counts.to_vec().iter().all(|&c| c <= 1),
+            "{m}: an item ran twice"
+        );
+    });
+}
+
+#[test]
+fn nothing_is_grouped_with_a_timeout_or_max_tasks_per_child() {
+    common::watchdog(60, || {
+        const N: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(StartMethod::Fork, &counts);
+        let opts = MapOptions::new()
+            .chunksize(1)
+            .timeout(Duration::from_secs(30));
+        assert_eq!(p.map_with(work, 0..N, opts).unwrap().len(), N as usize);
+        assert_eq!(p.stats().tasks_grouped, 0, "grouped under a timeout");
+        let p = Pool::builder()
+            .processes(2)
+            .start_method(StartMethod::Fork)
+            .initializer(init_counts, counts.clone())
+            .max_tasks_per_child(5_000)
+            .build()
+            .unwrap();
+        let got = p
+            .map_with(work, 0..N, MapOptions::new().chunksize(1))
+            .unwrap();
+        assert_eq!(got.len(), N as usize);
+        assert_eq!(p.stats().tasks_grouped, 0, "grouped with maxtasksperchild");
+    });
+}
