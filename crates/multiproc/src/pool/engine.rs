@@ -30,6 +30,10 @@ use super::ticket::{Board, State as Ticket};
 use super::watcher::{Timer, Timers};
 use crate::error::{Panic, PoolError, WorkerExit};
 
+/// An outcome's place, taken from its entry under the engine's lock: the part, its target,
+/// and the group's bytes (dropped after the lock).
+pub(crate) type Taken = (u32, Arc<dyn Target>, Option<(Arc<Group>, u32)>);
+
 /// Tasks given tickets for the feeder to write: (ticket, seq, job).
 pub(crate) type Batch<K> = Vec<(u32, u64, <K as Kind>::Job)>;
 
@@ -767,23 +771,39 @@ impl<K: Kind> Engine<K> {
     }
 
     /// Several results at once (a process pool's handler drains its ring in batches): one
-    /// lock for all of them. `taken` is the caller's buffer, left empty.
+    /// lock for all of them. `keys` are the results' (ticket, seq), `outcomes` the results
+    /// themselves, in the same order; `taken` is the caller's buffer, left empty.
     pub(crate) fn on_results<'b>(
         &self,
-        results: impl Iterator<Item = (u32, u64, Result<&'b [u8], PoolError>)> + Clone,
-        taken: &mut Vec<Option<Entry>>,
+        keys: impl Iterator<Item = (u32, u64)>,
+        outcomes: impl Iterator<Item = Result<&'b [u8], PoolError>>,
+        taken: &mut Vec<Option<Taken>>,
     ) {
         {
             let mut st = self.lock();
-            for (t, seq, _) in results.clone() {
-                taken.push(self.take_part(&mut st, t, seq));
+            for (t, seq) in keys {
+                let e = self.take_part(&mut st, t, seq);
+                taken.push(e.map(|e| (e.current_part(), e.target, e.group)));
             }
         }
-        for (e, (_, _, outcome)) in taken.drain(..).zip(results) {
-            if let Some(e) = e {
-                self.deliver(e, outcome);
+        let (mut done, mut failed) = (0, 0);
+        for (e, outcome) in taken.drain(..).zip(outcomes) {
+            let Some((part, target, _group)) = e else {
+                continue; // cancelled, timed out or terminated first
+            };
+            match outcome {
+                Ok(bytes) => {
+                    done += 1;
+                    target.returned(part, bytes);
+                }
+                Err(err) => {
+                    failed += 1;
+                    target.failed(part, err);
+                }
             }
         }
+        self.counters.done.fetch_add(done, Ordering::Relaxed);
+        self.counters.failed.fetch_add(failed, Ordering::Relaxed);
     }
 
     /// Cancels task `seq` (see `AsyncResult::cancel`).

@@ -14,6 +14,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crossbeam_utils::CachePadded;
+
 use super::engine::{Engine, Kind};
 use super::group::Group;
 use super::options::{self, MapOptions, Progress};
@@ -149,8 +151,9 @@ pub(crate) struct MapState<R> {
     decode_into: Option<DecodeInto<R>>,
     /// The parts the input's length foretold, whose places are made up front.
     foretold: usize,
-    /// Parts ended so far (read without the lock, to size groups: `group.rs`).
-    ended: AtomicU64,
+    /// Parts ended so far (read without the lock, to size groups: `group.rs`), on a line
+    /// of its own: the handler writes it at every part, the submitting thread reads it.
+    ended: CachePadded<AtomicU64>,
 }
 
 /// Where a process pool's chunk is decoded to.
@@ -231,34 +234,34 @@ impl<R: Send + 'static> MapState<R> {
         bytes: &[u8],
     ) -> Option<Result<Returned<R>, PoolError>> {
         let too_few = || PoolError::Broken("a map's chunk returned too few values".into());
-        let head = match parts.places.get_mut(part as usize).map(std::mem::take)? {
+        let head = match parts.places.get_mut(part as usize)? {
             Place::None => return None,
-            Place::Own(mut into) => {
+            Place::Own(_) => {
+                let Place::Own(mut into) = std::mem::take(&mut parts.places[part as usize]) else {
+                    unreachable!("matched just above")
+                };
                 let r = decode(bytes, &mut into, true)
                     .and_then(|()| into.finish().map_err(|_| too_few()));
                 return Some(r.map(Returned::InPlace));
             }
-            Place::Group(into) => {
-                parts.places[part as usize] = Place::Group(into);
-                part
-            }
-            Place::In(head) => head,
+            Place::Group(_) => part,
+            Place::In(head) => *head,
         };
-        let Some(Place::Group(mut into)) = parts.places.get_mut(head as usize).map(std::mem::take)
-        else {
+        let place = parts.places.get_mut(head as usize)?;
+        let Place::Group(into) = place else {
             return None; // the group's place was given up (a chunk before failed)
         };
         let room = into.room();
-        if let Err(e) = decode(bytes, &mut into, false) {
-            return Some(Err(e)); // the place is dropped: the map fails anyway
+        if let Err(e) = decode(bytes, into, false) {
+            *place = Place::None; // dropped: the map fails anyway
+            return Some(Err(e));
         }
         let n = room - into.room();
-        if into.room() == 0 {
-            if into.finish().is_err() {
-                return Some(Err(too_few()));
-            }
-        } else {
-            parts.places[head as usize] = Place::Group(into);
+        if into.room() == 0
+            && let Place::Group(full) = std::mem::take(place)
+            && full.finish().is_err()
+        {
+            return Some(Err(too_few()));
         }
         Some(Ok(Returned::InPlace(n)))
     }
@@ -451,7 +454,7 @@ pub(crate) fn map_async<K: Kind, R: Send + 'static>(
             error: None,
         }),
         foretold,
-        ended: AtomicU64::new(0),
+        ended: CachePadded::new(AtomicU64::new(0)),
         decode,
         bar: progress_bar(&opts.progress, Some(len as u64)),
         out: in_place.then(|| Collector::with_capacity(len)),

@@ -395,7 +395,7 @@ const BATCH: usize = 256;
 struct Batch {
     items: Vec<(u32, u64, u32, usize, usize)>,
     bytes: Vec<u8>,
-    taken: Vec<Option<super::engine::Entry>>,
+    taken: Vec<Option<super::engine::Taken>>,
 }
 
 fn outcome(code: u32, body: &[u8]) -> Result<&[u8], PoolError> {
@@ -413,11 +413,12 @@ impl Batch {
             return;
         }
         let bytes = &self.bytes;
-        let results = self
+        let keys = self.items.iter().map(|&(t, seq, ..)| (t, seq));
+        let outcomes = self
             .items
             .iter()
-            .map(|&(t, seq, code, a, b)| (t, seq, outcome(code, &bytes[a..b])));
-        engine.on_results(results, &mut self.taken);
+            .map(|&(_, _, code, a, b)| outcome(code, &bytes[a..b]));
+        engine.on_results(keys, outcomes, &mut self.taken);
         self.items.clear();
         self.bytes.clear();
         if self.bytes.capacity() > 1 << 20 {

@@ -57,6 +57,12 @@ impl Counter<'_> {
         self.add(XFER_NS, xfer);
     }
 
+    /// Time in the functions and in transfer, counted for several tasks at once (a group's).
+    pub(crate) fn times(&self, func: u64, xfer: u64) {
+        self.add(FUNC_NS, func);
+        self.add(XFER_NS, xfer);
+    }
+
     /// More transfer time, counted after the task ended (the result's write).
     pub(crate) fn transfer(&self, xfer: u64) {
         self.add(XFER_NS, xfer);

@@ -312,19 +312,31 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
             // A group: its chunks one after another, each sending its result before the
             // ticket moves on to the next (see `group.rs`).
             let payload = std::mem::take(&mut claim.args);
-            let (mut seq, mut ended_ns) = (seq, 0);
+            // Its time is the clock's from the claim to the end of the last chunk, split
+            // between the functions and sending results in the ratio of `ticks` (cheaper
+            // than a clock read per step: chunks may take well under a microsecond).
+            let started_ns = claim.board.started_ns(ticket);
+            let (mut seq, mut ticks) = (seq, crate::sys::clock::ticks());
+            let (mut func, mut xfer) = (0u64, 0u64);
             for (i, chunk) in group::Chunks::new(&payload).enumerate() {
-                // The previous chunk's end (its result sent) is this one's start.
-                if i > 0 && !claim.board.advance(ticket, seq, index, ended_ns) {
+                if i > 0 && !claim.board.advance(ticket, seq, index, started_ns) {
                     break; // stopped by the parent: run no more of it
                 }
                 seq += u64::from(i > 0);
-                ended_ns = task.run(seq, chunk.map_err(str::to_string), &mut out);
+                let (ran, sent) = task.run(seq, chunk.map_err(str::to_string), &mut out, None);
+                func += ran.wrapping_sub(ticks);
+                xfer += sent.wrapping_sub(ran);
+                ticks = sent;
                 done += 1;
             }
+            let span = crate::sys::clock::monotonic_ns().saturating_sub(started_ns);
+            let in_func =
+                (u128::from(span) * u128::from(func) / u128::from((func + xfer).max(1))) as u64;
+            counter.times(in_func, span - in_func.min(span));
             claim.args = payload;
         } else {
-            let _ = task.run(seq, Ok(&claim.args), &mut out);
+            let started_ns = claim.board.started_ns(ticket);
+            let _ = task.run(seq, Ok(&claim.args), &mut out, Some(started_ns));
             done += 1;
         }
         if claim.args.capacity() > KEEP {
@@ -351,13 +363,26 @@ struct Task<'a> {
 
 impl Task<'_> {
     /// Runs task `seq` (claimed, or advanced to, on the ticket) over `args`, and sends its
-    /// outcome; waits to be killed if the parent stopped it meanwhile. Returns when it
-    /// ended (monotonic ns).
-    fn run(&self, seq: u64, args: Result<&[u8], String>, out: &mut Vec<u8>) -> u64 {
+    /// outcome; waits to be killed if the parent stopped it meanwhile. With its start
+    /// (`Some`: the claim's stamp, taken for timeouts), it counts its own times in the
+    /// clock's nanoseconds, and returns them: when the function ended and when the result
+    /// was sent. Without (a group's chunk), it returns those two instants in
+    /// [`ticks`](crate::sys::clock::ticks), and the group counts the times.
+    ///
+    /// Decoding, the call and encoding count as the function's time, writing the result
+    /// as transfer.
+    fn run(
+        &self,
+        seq: u64,
+        args: Result<&[u8], String>,
+        out: &mut Vec<u8>,
+        started_ns: Option<u64>,
+    ) -> (u64, u64) {
         let (c, index, ticket) = (self.c, self.c.index as usize, self.ticket);
-        // The claim's stamp (taken for timeouts) starts the task's clock: decoding, the call
-        // and encoding count as the function's time, writing the result as transfer.
-        let t1 = self.board.started_ns(ticket);
+        let now = match started_ns {
+            Some(_) => crate::sys::clock::monotonic_ns,
+            None => crate::sys::clock::ticks,
+        };
         self.counter.begin(ticket);
         out.clear();
         let end = match (self.code, args) {
@@ -365,7 +390,7 @@ impl Task<'_> {
             (Err(e), _) => TaskEnd::BadArgs(e.clone()),
             (_, Err(e)) => TaskEnd::BadArgs(e),
         };
-        let t2 = crate::sys::clock::monotonic_ns();
+        let t2 = now();
         let (outcome, failed) = match &end {
             TaskEnd::Returned => (RETURNED, false),
             TaskEnd::Panicked(p) => {
@@ -384,15 +409,18 @@ impl Task<'_> {
                 (BAD_RESULT, true)
             }
         };
-        self.counter.end(t2.saturating_sub(t1), 0, failed);
+        let func = started_ns.map_or(0, |t1| t2.saturating_sub(t1));
+        self.counter.end(func, 0, failed);
         if !self.board.finish(ticket, seq, index) {
             // The parent is stopping this worker for this task (cancel, timeout).
             park_until_killed();
         }
         send_result(c, ticket, seq, outcome, out);
-        let t3 = crate::sys::clock::monotonic_ns();
-        self.counter.transfer(t3.saturating_sub(t2));
-        t3
+        let t3 = now();
+        if started_ns.is_some() {
+            self.counter.transfer(t3.saturating_sub(t2));
+        }
+        (t2, t3)
     }
 }
 
