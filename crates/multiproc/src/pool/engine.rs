@@ -771,39 +771,38 @@ impl<K: Kind> Engine<K> {
     }
 
     /// Several results at once (a process pool's handler drains its ring in batches): one
-    /// lock for all of them. `keys` are the results' (ticket, seq), `outcomes` the results
-    /// themselves, in the same order; `taken` is the caller's buffer, left empty.
+    /// lock for all of them. `keys` are the results' (ticket, seq, whether the task
+    /// returned), `outcomes` the results themselves, in the same order; `taken` is the
+    /// caller's buffer, left empty.
     pub(crate) fn on_results<'b>(
         &self,
-        keys: impl Iterator<Item = (u32, u64)>,
+        keys: impl Iterator<Item = (u32, u64, bool)>,
         outcomes: impl Iterator<Item = Result<&'b [u8], PoolError>>,
         taken: &mut Vec<Option<Taken>>,
     ) {
+        let (mut done, mut failed) = (0, 0);
         {
             let mut st = self.lock();
-            for (t, seq) in keys {
+            for (t, seq, ok) in keys {
                 let e = self.take_part(&mut st, t, seq);
+                if e.is_some() {
+                    if ok { done += 1 } else { failed += 1 }
+                }
                 taken.push(e.map(|e| (e.current_part(), e.target, e.group)));
             }
         }
-        let (mut done, mut failed) = (0, 0);
+        // Counted before they are delivered: whoever a delivery wakes sees them counted.
+        self.counters.done.fetch_add(done, Ordering::Relaxed);
+        self.counters.failed.fetch_add(failed, Ordering::Relaxed);
         for (e, outcome) in taken.drain(..).zip(outcomes) {
             let Some((part, target, _group)) = e else {
                 continue; // cancelled, timed out or terminated first
             };
             match outcome {
-                Ok(bytes) => {
-                    done += 1;
-                    target.returned(part, bytes);
-                }
-                Err(err) => {
-                    failed += 1;
-                    target.failed(part, err);
-                }
+                Ok(bytes) => target.returned(part, bytes),
+                Err(err) => target.failed(part, err),
             }
         }
-        self.counters.done.fetch_add(done, Ordering::Relaxed);
-        self.counters.failed.fetch_add(failed, Ordering::Relaxed);
     }
 
     /// Cancels task `seq` (see `AsyncResult::cancel`).

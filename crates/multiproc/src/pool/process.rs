@@ -413,7 +413,10 @@ impl Batch {
             return;
         }
         let bytes = &self.bytes;
-        let keys = self.items.iter().map(|&(t, seq, ..)| (t, seq));
+        let keys = self
+            .items
+            .iter()
+            .map(|&(t, seq, code, ..)| (t, seq, code == worker::RETURNED));
         let outcomes = self
             .items
             .iter()
