@@ -284,3 +284,37 @@ fn nothing_is_grouped_with_a_timeout_or_max_tasks_per_child() {
         assert_eq!(p.stats().tasks_grouped, 0, "grouped with maxtasksperchild");
     });
 }
+
+fn work_pair((i, _q): (u32, Option<multiproc::process::Queue<u8>>)) -> u64 {
+    work(i)
+}
+
+#[test]
+fn an_item_that_does_not_encode_fails_only_its_chunk_and_the_group_goes_on() {
+    common::watchdog(60, || {
+        const N: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(StartMethod::Fork, &counts);
+        // A shared object cannot be a task's argument: item 15,000's chunk fails to encode
+        // (inside a group being filled, by then), and every other item runs once.
+        let q = multiproc::process::Queue::<u8>::new(0).unwrap();
+        let items: Vec<_> = (0..N)
+            .map(|i| (i, (i == 15_000).then(|| q.clone())))
+            .collect();
+        match p.map_with(work_pair, items, MapOptions::new().chunksize(1)) {
+            Err(PoolError::Encode(m)) => assert!(m.contains("initializer"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let ran = counts.to_vec();
+        for i in 0..N {
+            assert_eq!(ran[i as usize], u32::from(i != 15_000), "item {i}");
+        }
+        let s = p.stats();
+        assert!(s.tasks_grouped > 0, "nothing was grouped\n{s}");
+        assert!(
+            common::eventually(10, || all_ended(&p.stats())),
+            "{}",
+            p.stats()
+        );
+    });
+}

@@ -95,6 +95,11 @@
 //! that the worker's own `Finished` cannot also win, then stops the worker. A thread pool
 //! uses a channel and the same board.
 //!
+//! A process pool's `map` sends small chunks that run fast several to a message, under one
+//! ticket (`group.rs`): each chunk is still a task of its own (its result sent as soon as it
+//! has run, the ticket's word naming the chunk running), so a death fails only that chunk
+//! and the group's chunks not yet started are sent again.
+//!
 //! Why hand-written: no Rust crate offers a process pool that survives its workers dying
 //! (procspawn's pool and rayon are the nearest; rayon runs threads only, which cannot be
 //! stopped or given a time limit), and the Python semantics here (callbacks, `imap`,

@@ -99,18 +99,21 @@ impl Args {
 }
 
 fn encode<A: serde::Serialize>(a: &A) -> Result<Vec<u8>, PoolError> {
-    crate::wire::encode(a).map_err(|e| {
-        let hint = if e.contains("shared object") {
-            " (shared objects cannot be task arguments: give them to the workers through the \
-             pool's initializer, as in Python)"
-        } else {
-            ""
-        };
-        PoolError::Encode(format!(
-            "the arguments ({}) do not encode: {e}{hint}",
-            std::any::type_name::<A>()
-        ))
-    })
+    crate::wire::encode(a).map_err(|e| encode_error::<A>(&e))
+}
+
+/// Why arguments of type `A` did not encode, with what to do about a shared object.
+fn encode_error<A>(e: &str) -> PoolError {
+    let hint = if e.contains("shared object") {
+        " (shared objects cannot be task arguments: give them to the workers through the \
+         pool's initializer, as in Python)"
+    } else {
+        ""
+    };
+    PoolError::Encode(format!(
+        "the arguments ({}) do not encode: {e}{hint}",
+        std::any::type_name::<A>()
+    ))
 }
 
 fn offsets(tramp: crate::process::TaskTrampoline, target: i64) -> Result<(i64, i64), PoolError> {
@@ -142,12 +145,7 @@ fn chunk_offsets<A: Portable, R: Portable>(f: fn(A) -> R) -> Result<(i64, i64), 
 fn encode_chunk<A: Portable>(items: Chunk<A>, out: &mut Vec<u8>) -> Result<(), PoolError> {
     let n = items.len();
     let _ = out.try_reserve(n.saturating_mul(size_of::<A>()).min(64 << 20) + 16);
-    crate::wire::seq::encode_vec(items, out).map_err(|e| {
-        PoolError::Encode(format!(
-            "the arguments ({}) do not encode: {e}",
-            std::any::type_name::<Vec<A>>()
-        ))
-    })
+    crate::wire::seq::encode_vec(items, out).map_err(|e| encode_error::<Vec<A>>(&e))
 }
 
 fn chunk_job<A: Portable, R: Portable>(
@@ -191,15 +189,29 @@ pub(crate) struct Processes {
     max_tasks: u64,
     names: AtomicU64,
     handler_running: AtomicBool,
+    /// The handler has exited: it reads no more.
+    handler_stopped: AtomicBool,
 }
 
 impl Processes {
     /// Wakes the handler out of its read. Never called on the handler thread (which is the
-    /// ring's only reader) nor under the engine's lock, so waiting for room is safe: the
-    /// handler keeps reading.
+    /// ring's only reader) nor under the engine's lock.
     fn poke(&self) {
-        let h = worker::result_header(worker::POKE, 0, 0, 0, 0, 0);
-        let _ = self.results.write(&[&h], Block::Until(None));
+        self.tell_handler(&worker::result_header(worker::POKE, 0, 0, 0, 0, 0));
+    }
+
+    /// Writes a message for the handler (a poke, a worker's death) into the result ring,
+    /// waiting for room in slices until the handler has stopped; once it has (it does at
+    /// `terminate`, and reads nothing more) the message is dropped, where before a ring
+    /// the workers had filled made the writer wait forever.
+    fn tell_handler(&self, h: &[u8; HEADER]) {
+        while !self.handler_stopped.load(Ordering::SeqCst) {
+            let slice = Block::Until(Some(Instant::now() + Duration::from_millis(5)));
+            match self.results.write(&[h], slice) {
+                Err(ring::WriteError::Full) => continue,
+                _ => return,
+            }
+        }
     }
 
     fn write_task(
@@ -557,6 +569,7 @@ fn handler(engine: Arc<Engine<Processes>>) {
         }
     }
     engine.kind.handler_running.store(false, Ordering::SeqCst);
+    engine.kind.handler_stopped.store(true, Ordering::SeqCst);
     engine.handler_exited();
 }
 
@@ -730,6 +743,7 @@ impl PoolBuilder {
             max_tasks: self.max_tasks_per_child.unwrap_or(0),
             names: AtomicU64::new(0),
             handler_running: AtomicBool::new(false),
+            handler_stopped: AtomicBool::new(false),
         };
         let engine = Engine::new(
             kind,
@@ -760,7 +774,7 @@ impl PoolBuilder {
                     let mut h = worker::result_header(worker::DIED, 0, 0, 0, 0, 0);
                     h[16..24].copy_from_slice(&(index as u64).to_le_bytes());
                     h[24..32].copy_from_slice(&incarnation.to_le_bytes());
-                    let _ = k.kind.results.write(&[&h], Block::Until(None));
+                    k.kind.tell_handler(&h);
                 })
             }),
         )?);
@@ -925,6 +939,13 @@ impl Pool {
     /// `size_hint`: a range, a vector, a slice's iterator) is read chunk by chunk, each chunk
     /// sent as soon as it is read; any other input is read whole first, as Python turns it
     /// into a list. Fails with the first failure to arrive, after every chunk has ended.
+    ///
+    /// Small chunks (under 256 items) that are seen to run fast go to a worker several to a
+    /// message, each still a task of its own: its result comes back as soon as it has run,
+    /// and a worker's death fails only the chunk it was running (the rest of its message is
+    /// sent again). A group is kept to about 100 µs of work, so the load stays balanced;
+    /// with a per-task timeout or `maxtasksperchild`, nothing is grouped. This makes
+    /// `chunksize(1)` over many fast items cost a fraction of a task each.
     pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, PoolError>
     where
         A: Portable + Send,
