@@ -190,21 +190,32 @@ fn a_map_in_groups_equals_iterator_map_at_small_chunk_sizes() {
     });
 }
 
+/// A pool running a `map` of `n` items at chunksize 1, once it has sent groups and more
+/// than 5,000 items have come back.
+fn map_in_groups_under_way(
+    m: StartMethod,
+    counts: &Array<u32>,
+    n: u32,
+) -> (Pool, multiproc::pool::MapResult<u64>) {
+    let p = pool(m, counts);
+    let r = p
+        .map_async_with(work, 0..n, MapOptions::new().chunksize(1))
+        .unwrap();
+    assert!(
+        common::eventually(30, || p.stats().tasks_grouped > 0
+            && p.stats().tasks_done > 5_000),
+        "{m}: {}",
+        p.stats()
+    );
+    (p, r)
+}
+
 #[test]
 fn cancelling_a_map_in_groups_ends_every_chunk_once_and_the_pool_goes_on() {
     common::each_method(|m| {
         const N: u32 = 400_000;
         let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(m, &counts);
-        let r = p
-            .map_async_with(work, 0..N, MapOptions::new().chunksize(1))
-            .unwrap();
-        assert!(
-            common::eventually(30, || p.stats().tasks_grouped > 0
-                && p.stats().tasks_done > 5_000),
-            "{m}: {}",
-            p.stats()
-        );
+        let (p, r) = map_in_groups_under_way(m, &counts, N);
         if r.cancel() {
             assert_eq!(r.get(), Err(PoolError::Cancelled), "{m}");
         } // else it had ended already: nothing to check but the counts
@@ -230,16 +241,7 @@ fn terminating_a_pool_in_the_middle_of_a_map_in_groups_ends_it_at_once() {
     common::each_method(|m| {
         const N: u32 = 400_000;
         let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(m, &counts);
-        let r = p
-            .map_async_with(work, 0..N, MapOptions::new().chunksize(1))
-            .unwrap();
-        assert!(
-            common::eventually(30, || p.stats().tasks_grouped > 0
-                && p.stats().tasks_done > 5_000),
-            "{m}: {}",
-            p.stats()
-        );
+        let (p, r) = map_in_groups_under_way(m, &counts, N);
         let t = Instant::now();
         p.terminate();
         match r.get() {

@@ -190,10 +190,9 @@ impl Entry {
         }
     }
 
-    /// A group's tasks from its `i`-th on, as an entry of their own (to go back to the
-    /// pending queue); `None` if there are none.
+    /// The tasks from the `i`-th on, as an entry of their own (a group's rest, to go back
+    /// to the pending queue or to fail); `None` if there are none.
     fn rest(&self, i: u32) -> Option<Entry> {
-        let (group, at) = self.group.as_ref()?;
         (i < self.count).then(|| Entry {
             seq: self.seq.wrapping_add(u64::from(i)),
             target: self.target.clone(),
@@ -201,7 +200,7 @@ impl Entry {
             timeout: self.timeout,
             count: self.count - i,
             ended: 0,
-            group: Some((group.clone(), at + i)),
+            group: self.group.as_ref().map(|(g, at)| (g.clone(), at + i)),
         })
     }
 }
@@ -929,18 +928,7 @@ impl<K: Kind> Engine<K> {
     /// come, the entry ends now and the ticket is free.
     fn cut_locked(&self, st: &mut State<K>, t: u32, i: u32, ended: u32) -> Option<Entry> {
         let e = st.entries.get_mut(t as usize)?.as_mut()?;
-        let rest = e.rest(i).or_else(|| {
-            // Not a group (no bytes kept): its tasks from `i` on, to fail.
-            (i < e.count).then(|| Entry {
-                seq: e.seq.wrapping_add(u64::from(i)),
-                target: e.target.clone(),
-                part: e.part + i,
-                timeout: e.timeout,
-                count: e.count - i,
-                ended: 0,
-                group: None,
-            })
-        });
+        let rest = e.rest(i);
         e.count = i.min(e.count);
         if ended >= e.count {
             let first = e.seq;
