@@ -81,6 +81,51 @@ fn pool(m: StartMethod, counts: &Array<u32>) -> Pool {
     p
 }
 
+/// `0..n` for a map, read as a sized input (chunk by chunk, each sent as it is read) that
+/// stops at its 2,000th item until the pool has 20 more tasks done (counted before the
+/// results are handed over): so the map's first chunks are seen to run fast before the rest is sent, and the
+/// rest goes in groups however the machine schedules the threads.
+struct Paced<'p> {
+    next: u32,
+    n: u32,
+    pool: &'p Pool,
+    done: u64,
+}
+
+fn paced(pool: &Pool, n: u32) -> Paced<'_> {
+    Paced {
+        next: 0,
+        n,
+        pool,
+        done: pool.stats().tasks_done,
+    }
+}
+
+impl Iterator for Paced<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.next == self.n {
+            return None;
+        }
+        if self.next == 2_000 {
+            let want = self.done + 20;
+            assert!(
+                common::eventually(30, || self.pool.stats().tasks_done >= want),
+                "the first results never came: {}",
+                self.pool.stats()
+            );
+        }
+        self.next += 1;
+        Some(self.next - 1)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.n - self.next) as usize;
+        (left, Some(left))
+    }
+}
+
 /// Every task submitted has ended exactly one way.
 fn all_ended(s: &Stats) -> bool {
     s.tasks_outstanding == 0
@@ -95,7 +140,7 @@ fn a_worker_killed_inside_a_group_fails_only_its_item_and_every_other_runs_once(
         let counts = Array::<u32>::zeroed(N as usize).unwrap();
         let p = pool(m, &counts);
         let r = p
-            .map_async_with(work_or_die, 0..N, MapOptions::new().chunksize(1))
+            .map_async_with(work_or_die, paced(&p, N), MapOptions::new().chunksize(1))
             .unwrap();
         // Closing at once: the chunks sent again after a death still run (the pool must not
         // take the moment between a group's end and its rest's new start for the end).
@@ -134,7 +179,7 @@ fn a_panicking_item_inside_a_group_fails_only_itself() {
         const N: u32 = 20_000;
         let counts = Array::<u32>::zeroed(N as usize).unwrap();
         let p = pool(m, &counts);
-        match p.map_with(work_or_panic, 0..N, MapOptions::new().chunksize(1)) {
+        match p.map_with(work_or_panic, paced(&p, N), MapOptions::new().chunksize(1)) {
             Err(PoolError::Panicked(e)) => {
                 assert!(e.message.contains("7777 panics on purpose"), "{m}: {e}")
             }
@@ -165,16 +210,12 @@ fn a_map_in_groups_equals_iterator_map_at_small_chunk_sizes() {
         let p = pool(m, &counts);
         for cs in [1, 3, 50] {
             let got = p
-                .map_with(work, 0..N, MapOptions::new().chunksize(cs))
+                .map_with(work, paced(&p, N), MapOptions::new().chunksize(cs))
                 .unwrap();
             let want: Vec<u64> = (0..N).map(|i| u64::from(i) * 3 + 1).collect();
             assert!(got == want, "{m}: chunksize {cs}: numbers differ");
             let got = p
-                .map_with(
-                    text,
-                    (0..N).collect::<Vec<_>>(),
-                    MapOptions::new().chunksize(cs),
-                )
+                .map_with(text, paced(&p, N), MapOptions::new().chunksize(cs))
                 .unwrap();
             assert!(
                 got.iter().enumerate().all(|(i, s)| *s == format!("<{i}>")),
@@ -199,7 +240,7 @@ fn map_in_groups_under_way(
 ) -> (Pool, multiproc::pool::MapResult<u64>) {
     let p = pool(m, counts);
     let r = p
-        .map_async_with(work, 0..n, MapOptions::new().chunksize(1))
+        .map_async_with(work, paced(&p, n), MapOptions::new().chunksize(1))
         .unwrap();
     assert!(
         common::eventually(30, || p.stats().tasks_grouped > 0
@@ -300,9 +341,7 @@ fn an_item_that_does_not_encode_fails_only_its_chunk_and_the_group_goes_on() {
         // A shared object cannot be a task's argument: item 15,000's chunk fails to encode
         // (inside a group being filled, by then), and every other item runs once.
         let q = multiproc::process::Queue::<u8>::new(0).unwrap();
-        let items: Vec<_> = (0..N)
-            .map(|i| (i, (i == 15_000).then(|| q.clone())))
-            .collect();
+        let items = paced(&p, N).map(|i| (i, (i == 15_000).then(|| q.clone())));
         match p.map_with(work_pair, items, MapOptions::new().chunksize(1)) {
             Err(PoolError::Encode(m)) => assert!(m.contains("initializer"), "{m}"),
             other => panic!("{other:?}"),

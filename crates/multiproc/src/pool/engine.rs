@@ -32,7 +32,7 @@ use crate::error::{Panic, PoolError, WorkerExit};
 
 /// An outcome's place, taken from its entry under the engine's lock: the part, its target,
 /// and the group's bytes (dropped after the lock).
-pub(crate) type Taken = (u32, Arc<dyn Target>, Option<(Arc<Group>, u32)>);
+pub(crate) type Taken = (u32, Arc<dyn Target>, Option<Box<InGroup>>);
 
 /// Tasks given tickets for the feeder to write: (ticket, seq, job).
 pub(crate) type Batch<K> = Vec<(u32, u64, <K as Kind>::Job)>;
@@ -141,13 +141,19 @@ pub(crate) struct Entry {
     pub target: Arc<dyn Target>,
     pub part: u32,
     pub timeout: Option<Duration>,
-    /// Tasks under this entry (1 but for a group).
-    pub count: u32,
-    /// Of those, how many have ended.
-    pub ended: u32,
-    /// A group's bytes, and where this entry's first chunk is in it (to send again what a
-    /// dead worker did not start).
-    pub group: Option<(Arc<Group>, u32)>,
+    /// A group's count and bytes; `None` for one task (most entries: kept small).
+    pub group: Option<Box<InGroup>>,
+}
+
+/// What an entry for a group's chunks has more.
+pub(crate) struct InGroup {
+    /// Tasks under the entry, and how many of them have ended.
+    count: u32,
+    ended: u32,
+    /// The group's bytes, and where the entry's first chunk is in them (to send again what
+    /// a dead worker did not start).
+    bytes: Arc<Group>,
+    at: u32,
 }
 
 impl Entry {
@@ -162,45 +168,64 @@ impl Entry {
             target,
             part,
             timeout,
-            count: 1,
-            ended: 0,
             group: None,
+        }
+    }
+
+    /// Tasks under the entry.
+    fn count(&self) -> u32 {
+        self.group.as_ref().map_or(1, |g| g.count)
+    }
+
+    /// Of those, how many have ended.
+    fn ended(&self) -> u32 {
+        self.group.as_ref().map_or(0, |g| g.ended)
+    }
+
+    /// Keeps only the first `n` tasks (a group cut short: `cut_locked`).
+    fn keep(&mut self, n: u32) {
+        if let Some(g) = &mut self.group {
+            g.count = g.count.min(n);
         }
     }
 
     /// The part of the first task not yet ended (the one an outcome is for).
     pub(crate) fn current_part(&self) -> u32 {
-        self.part + self.ended
+        self.part + self.ended()
     }
 
     /// Tasks not yet ended.
     pub(crate) fn left(&self) -> u64 {
-        u64::from(self.count.saturating_sub(self.ended))
+        u64::from(self.count().saturating_sub(self.ended()))
     }
 
     /// Whether task `seq` is one of this entry's.
     fn holds(&self, seq: u64) -> bool {
-        seq.wrapping_sub(self.seq) < u64::from(self.count)
+        seq.wrapping_sub(self.seq) < u64::from(self.count())
     }
 
     /// Fails every task not yet ended with `err`.
     pub(crate) fn fail(self, err: PoolError) {
-        for i in self.ended..self.count {
+        for i in self.ended()..self.count() {
             self.target.failed(self.part + i, err.clone());
         }
     }
 
-    /// The tasks from the `i`-th on, as an entry of their own (a group's rest, to go back
-    /// to the pending queue or to fail); `None` if there are none.
+    /// A group's tasks from its `i`-th on, as an entry of their own (to go back to the
+    /// pending queue, or to fail); `None` if there are none.
     fn rest(&self, i: u32) -> Option<Entry> {
-        (i < self.count).then(|| Entry {
+        let g = self.group.as_ref()?;
+        (i < g.count).then(|| Entry {
             seq: self.seq.wrapping_add(u64::from(i)),
             target: self.target.clone(),
             part: self.part + i,
             timeout: self.timeout,
-            count: self.count - i,
-            ended: 0,
-            group: self.group.as_ref().map(|(g, at)| (g.clone(), at + i)),
+            group: Some(Box::new(InGroup {
+                count: g.count - i,
+                ended: 0,
+                bytes: g.bytes.clone(),
+                at: g.at + i,
+            })),
         })
     }
 }
@@ -487,8 +512,14 @@ impl<K: Kind> Engine<K> {
                 .fetch_add(u64::from(count), Ordering::Relaxed);
         }
         let mut entry = Entry::single(seq, target, part, timeout.or(self.config.task_timeout));
-        entry.count = count;
-        entry.group = group.map(|g| (g, 0));
+        if let Some(bytes) = group.filter(|_| count > 1) {
+            entry.group = Some(Box::new(InGroup {
+                count,
+                ended: 0,
+                bytes,
+                at: 0,
+            }));
+        }
         if K::SEND_UNLOCKED
             && st.pending.is_empty()
             && let Some(t) = st.take_ticket()
@@ -656,18 +687,22 @@ impl<K: Kind> Engine<K> {
     /// not expected now (its task was cancelled, timed out, or ended already).
     fn take_part(&self, st: &mut State<K>, t: u32, seq: u64) -> Option<Entry> {
         let e = st.entries.get_mut(t as usize)?.as_mut()?;
-        if e.count == 1 || seq.wrapping_sub(e.seq) != u64::from(e.ended) {
+        let (first, part) = (e.seq, e.part);
+        let Some(g) = e
+            .group
+            .as_mut()
+            .filter(|g| seq.wrapping_sub(first) == u64::from(g.ended))
+        else {
             return self.take_locked(st, t, seq);
-        }
-        if e.ended + 1 == e.count {
-            let first = e.seq;
+        };
+        if g.ended + 1 == g.count {
             return self.take_locked(st, t, first);
         }
-        e.ended += 1;
+        g.ended += 1;
         Some(Entry::single(
             seq,
             e.target.clone(),
-            e.part + e.ended - 1,
+            part + g.ended - 1,
             None,
         ))
     }
@@ -680,7 +715,7 @@ impl<K: Kind> Engine<K> {
         let job = e
             .group
             .as_ref()
-            .and_then(|(g, from)| self.kind.regroup(g, *from));
+            .and_then(|g| self.kind.regroup(&g.bytes, g.at));
         match job {
             Some(job) if st.phase != Phase::Terminated => {
                 st.outstanding += 1;
@@ -872,7 +907,7 @@ impl<K: Kind> Engine<K> {
             else {
                 return false; // ended meanwhile
             };
-            let (count, ended) = (e.count, e.ended);
+            let (count, ended) = (e.count(), e.ended());
             let word = self.board().read(t);
             let Some(i) = Board::index_in(&word, seq, count) else {
                 return false;
@@ -929,8 +964,8 @@ impl<K: Kind> Engine<K> {
     fn cut_locked(&self, st: &mut State<K>, t: u32, i: u32, ended: u32) -> Option<Entry> {
         let e = st.entries.get_mut(t as usize)?.as_mut()?;
         let rest = e.rest(i);
-        e.count = i.min(e.count);
-        if ended >= e.count {
+        e.keep(i);
+        if ended >= e.count() {
             let first = e.seq;
             drop(self.take_locked(st, t, first));
         }
@@ -998,14 +1033,14 @@ impl<K: Kind> Engine<K> {
         if let Some(e) = st.entries.get(t as usize).and_then(Option::as_ref)
             && e.holds(seq)
         {
-            let (first, done) = (e.seq, e.ended);
+            let (first, done) = (e.seq, e.ended());
             let i = seq.wrapping_sub(first) as u32;
             rest = self.cut_locked(&mut st, t, i + 1, done);
             if i == done {
                 killed = self.take_locked(&mut st, t, first);
             } else if let Some(e) = st.entries.get_mut(t as usize).and_then(Option::as_mut) {
                 // Chunks before it are on their way: the entry waits for them.
-                e.count = i;
+                e.keep(i);
                 killed = Some(Entry::single(seq, e.target.clone(), e.part + i, None));
             }
         }
@@ -1119,7 +1154,7 @@ impl<K: Kind> Engine<K> {
                         .entries
                         .get(t as usize)
                         .and_then(|e| e.as_ref())
-                        .map(|e| (e.seq, e.count, e.ended))
+                        .map(|e| (e.seq, e.count(), e.ended()))
                     && let Some(i) = Board::index_in(&w, seq, count)
                 {
                     // The task the word names is lost, unless it is a group's chunk that
