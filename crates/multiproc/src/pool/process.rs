@@ -1024,6 +1024,25 @@ impl Pool {
             // (made before the job leaves: results cannot come back sooner).
             let mut b = group::Builder::new();
             let mut items = 0;
+            if crate::wire::seq::is_number::<A>() {
+                // Numbers cannot fail to encode: the group's items are read as one vector,
+                // and each chunk's frame is a run of their bytes (no vector per chunk).
+                // Whole chunks only: every chunk but the input's last has `size` items.
+                let most = group::GROUP_ITEMS / size * size;
+                let all = input.chunk((want as usize).saturating_mul(size).min(most))?;
+                items = all.len();
+                if let Ok(bytes) = crate::wire::seq::number_bytes(all)
+                    && items > 0
+                {
+                    let width = bytes.len() / items;
+                    for run in bytes.chunks(size * width) {
+                        let _ = b.push(|out| {
+                            out.extend_from_slice(run);
+                            Ok::<(), ()>(())
+                        });
+                    }
+                }
+            }
             while b.len() < want && !b.full() && items < group::GROUP_ITEMS {
                 let chunk = input.chunk(size)?;
                 if chunk.is_empty() {

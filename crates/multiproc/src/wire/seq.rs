@@ -56,6 +56,24 @@ fn raw_bytes<T: 'static, N: bytemuck::Pod>(v: Vec<T>, out: &mut Vec<u8>) -> Resu
     Ok(())
 }
 
+/// A vector of primitive numbers as their native bytes, as [`encode_vec`] writes it (so
+/// any run of whole numbers in it is that run's encoding); the vector back for any other
+/// type.
+pub(crate) fn number_bytes<T: 'static>(v: Vec<T>) -> Result<Vec<u8>, Vec<T>> {
+    let mut out = Vec::new();
+    let mut v = v;
+    macro_rules! raw {
+        ($t:ty) => {
+            v = match raw_bytes::<T, $t>(v, &mut out) {
+                Ok(()) => return Ok(out),
+                Err(v) => v,
+            };
+        };
+    }
+    each_number!(raw);
+    Err(v)
+}
+
 /// Appends `items` to `out`: their native bytes if `T` is a primitive number, else postcard's
 /// encoding of a `Vec<T>`.
 pub(crate) fn encode_vec<T, I>(items: I, out: &mut Vec<u8>) -> Result<(), String>
@@ -247,6 +265,18 @@ mod tests {
             both.extend_from_slice(&v[1..]);
             assert_eq!(c.take().unwrap(), both);
         }
+    }
+
+    #[test]
+    fn numbers_as_bytes_are_runs_of_their_encoding() {
+        let v: Vec<u32> = (0..10).collect();
+        let bytes = number_bytes(v.clone()).unwrap();
+        let mut want = Vec::new();
+        encode_vec(v[3..7].iter().copied(), &mut want).unwrap();
+        assert_eq!(&bytes[3 * 4..7 * 4], &want[..]);
+        assert_eq!(decode_vec::<u32>(&bytes).unwrap(), v);
+        let s = vec!["a".to_string()];
+        assert_eq!(number_bytes(s.clone()), Err(s), "not a number");
     }
 
     #[test]
