@@ -757,29 +757,15 @@ impl<K: Kind> Engine<K> {
         }
     }
 
-    /// A process worker's result for ticket `t` arrived (`Ok` bytes or why not).
+    /// A process worker's result for ticket `t` arrived (`Ok` bytes or why not): a batch
+    /// of one (a large result, handled where it lies in the ring).
     pub(crate) fn on_result(&self, t: u32, seq: u64, outcome: Result<&[u8], PoolError>) {
-        let e = {
-            let mut st = self.lock();
-            self.take_part(&mut st, t, seq)
-        };
-        if let Some(e) = e {
-            self.deliver(e, outcome);
-        } // else cancelled, timed out or terminated first
-    }
-
-    /// Hands a process worker's outcome to the task's target, counting it.
-    fn deliver(&self, e: Entry, outcome: Result<&[u8], PoolError>) {
-        match outcome {
-            Ok(bytes) => {
-                self.counters.done.fetch_add(1, Ordering::Relaxed);
-                e.target.returned(e.current_part(), bytes)
-            }
-            Err(err) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                e.target.failed(e.current_part(), err)
-            }
-        }
+        let key = (t, seq, outcome.is_ok());
+        self.on_results(
+            std::iter::once(key),
+            std::iter::once(outcome),
+            &mut Vec::new(),
+        );
     }
 
     /// Removes the entries of tasks a thread worker has ended (several at once: one lock),

@@ -306,22 +306,16 @@ impl<R: Send + 'static> MapState<R> {
         self.end_locked(self.parts(), part, outcome);
     }
 
+    /// Records part `part`'s end (once: a second report is ignored), under the lock `p`;
+    /// the last one finishes the map.
     fn end_locked(
         &self,
         mut p: MutexGuard<'_, Parts<R>>,
         part: u32,
         outcome: Result<Returned<R>, PoolError>,
     ) {
-        if self.end_in(&mut p, part, outcome) {
-            self.finish(p);
-        }
-    }
-
-    /// Records part `part`'s end (once: a second report is ignored); true if it was the
-    /// last one (the map is then to [`finish`](MapState::finish)).
-    fn end_in(&self, p: &mut Parts<R>, part: u32, outcome: Result<Returned<R>, PoolError>) -> bool {
         if p.ended.get(part as usize).is_none_or(|&e| e) {
-            return false;
+            return;
         }
         p.ended[part as usize] = true;
         match outcome {
@@ -342,7 +336,9 @@ impl<R: Send + 'static> MapState<R> {
         }
         p.ended_count += 1;
         self.ended.store(p.ended_count as u64, Ordering::Relaxed);
-        p.total == Some(p.ended_count)
+        if p.total == Some(p.ended_count) {
+            self.finish(p);
+        }
     }
 
     /// A chunk's values, decoded: into its place when it has one, else as a vector.

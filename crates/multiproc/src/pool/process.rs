@@ -68,21 +68,24 @@ enum Args {
 const INLINE: usize = 48;
 
 impl Args {
-    /// The message's kind and its payload (in two slices).
-    fn payload(&self) -> (u32, [&[u8]; 2]) {
+    /// The message's kind and its payload, in the slices written one after another
+    /// (`count` holds a group's chunk count, the first of its two).
+    fn payload<'a>(&'a self, count: &'a mut [u8; 4]) -> (u32, [&'a [u8]; 2]) {
         match self {
             Args::Inline { len, buf } => (worker::TASK, [&buf[..*len as usize], &[]]),
             Args::Heap(v) => (worker::TASK, [v, &[]]),
-            Args::Group(..) => (worker::GROUP, [&[], &[]]),
+            Args::Group(g, from) => {
+                let (c, frames) = g.payload(*from);
+                *count = c;
+                (worker::GROUP, [count, frames])
+            }
         }
     }
 
     fn len(&self) -> usize {
-        match self {
-            Args::Inline { len, .. } => *len as usize,
-            Args::Heap(v) => v.len(),
-            Args::Group(g, from) => 4 + g.payload(*from).1.len(),
-        }
+        let mut count = [0; 4];
+        let (_, [a, b]) = self.payload(&mut count);
+        a.len() + b.len()
     }
 
     fn encode<A: serde::Serialize>(a: &A) -> Result<Args, PoolError> {
@@ -221,15 +224,10 @@ impl Processes {
         job: &ProcJob,
         block: Block,
     ) -> Result<(), ring::WriteError> {
-        let (kind, [a, b]) = job.args.payload();
+        let mut count = [0; 4];
+        let (kind, [a, b]) = job.args.payload(&mut count);
         let h = worker::task_header(kind, t, seq, job.tramp, job.target);
-        match &job.args {
-            Args::Group(g, from) => {
-                let (count, frames) = g.payload(*from);
-                self.tasks.write(&[&h, &count, frames], block)
-            }
-            _ => self.tasks.write(&[&h, a, b], block),
-        }
+        self.tasks.write(&[&h, a, b], block)
     }
 }
 
@@ -1031,29 +1029,29 @@ impl Pool {
                 let most = group::GROUP_ITEMS / size * size;
                 let all = input.chunk((want as usize).saturating_mul(size).min(most))?;
                 items = all.len();
-                if let Ok(bytes) = crate::wire::seq::number_bytes(all)
-                    && items > 0
-                {
-                    let width = bytes.len() / items;
-                    for run in bytes.chunks(size * width) {
-                        let _ = b.push(|out| {
-                            out.extend_from_slice(run);
-                            Ok::<(), ()>(())
-                        });
+                let Ok(bytes) = crate::wire::seq::number_bytes(all) else {
+                    unreachable!("is_number said it was one")
+                };
+                let width = bytes.len() / items.max(1);
+                for run in bytes.chunks((size * width).max(1)) {
+                    let _ = b.push(|out| {
+                        out.extend_from_slice(run);
+                        Ok::<(), ()>(())
+                    });
+                }
+            } else {
+                while b.len() < want && !b.full() && items < group::GROUP_ITEMS {
+                    let chunk = input.chunk(size)?;
+                    if chunk.is_empty() {
+                        break;
                     }
+                    let n = chunk.len();
+                    if let Err(e) = b.push(|out| encode_chunk(chunk.into_iter(), out)) {
+                        carry = Some(e); // the next part, failed
+                        break;
+                    }
+                    items += n;
                 }
-            }
-            while b.len() < want && !b.full() && items < group::GROUP_ITEMS {
-                let chunk = input.chunk(size)?;
-                if chunk.is_empty() {
-                    break;
-                }
-                let n = chunk.len();
-                if let Err(e) = b.push(|out| encode_chunk(chunk.into_iter(), out)) {
-                    carry = Some(e); // the next part, failed
-                    break;
-                }
-                items += n;
             }
             let count = b.len();
             made += u64::from(count);

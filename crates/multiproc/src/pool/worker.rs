@@ -308,14 +308,16 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
             code: &code,
             target,
         };
+        // The claim's stamp, taken for timeouts, starts the task's clock.
+        let started_ns = claim.board.started_ns(ticket);
         if group {
             // A group: its chunks one after another, each sending its result before the
             // ticket moves on to the next (see `group.rs`).
             let payload = std::mem::take(&mut claim.args);
             // Its time is the clock's from the claim to the end of the last chunk, split
             // between the functions and sending results in the ratio of `ticks` (cheaper
-            // than a clock read per step: chunks may take well under a microsecond).
-            let started_ns = claim.board.started_ns(ticket);
+            // than a clock read per step: chunks may take well under a microsecond). The
+            // ticket keeps the claim's stamp: a group never has a timeout to check.
             let (mut seq, mut ticks) = (seq, crate::sys::clock::ticks());
             let (mut func, mut xfer) = (0u64, 0u64);
             for (i, chunk) in group::Chunks::new(&payload).enumerate() {
@@ -335,7 +337,6 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
             counter.times(in_func, span - in_func.min(span));
             claim.args = payload;
         } else {
-            let started_ns = claim.board.started_ns(ticket);
             let _ = task.run(seq, Ok(&claim.args), &mut out, Some(started_ns));
             done += 1;
         }
