@@ -155,7 +155,7 @@ impl BiasedLock {
     /// and the next holder finishes it).
     pub(crate) fn settle(
         &self,
-        deadline: Option<Instant>,
+        deadline: &dyn Fn() -> Option<Instant>,
         give_up: &dyn Fn() -> bool,
     ) -> Option<bool> {
         let b = self.bias.load(Ordering::Acquire);
@@ -174,7 +174,7 @@ impl BiasedLock {
         if b == me {
             return Some(false);
         }
-        self.revoke(b & !REVOKING, deadline, give_up)
+        self.revoke(b & !REVOKING, deadline(), give_up)
     }
 
     #[cold]

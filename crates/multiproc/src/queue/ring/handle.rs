@@ -262,13 +262,15 @@ impl Ring {
         // The holder is either copying (it will be quick) or sleeping because the queue is
         // full (put side) or empty (get side): then a `_nowait` call gives up.
         let holder_sleeping = || wake.sleeping.load(Ordering::Acquire) != 0;
-        let (got, deadline, give_up): (_, _, &dyn Fn() -> bool) = match block {
+        let (got, give_up_at, give_up): (_, Option<Instant>, &dyn Fn() -> bool) = match block {
             Block::Until(deadline) => match raw.lock_until_checked(deadline) {
                 Acquired::No => return None,
-                got => (got, deadline, &|| false),
+                got => (got, None, &|| false),
             },
             Block::No => {
-                let give_up = Instant::now() + POLL;
+                // A free lock costs no clock read: the give-up time is only needed once the
+                // lock was seen held.
+                let mut give_up = None;
                 let mut spin = SpinWait::new(SpinWait::LOCK);
                 let got = loop {
                     if raw.try_lock() {
@@ -277,18 +279,24 @@ impl Ring {
                     if holder_sleeping() {
                         return None;
                     }
-                    if Instant::now() >= give_up {
+                    let now = Instant::now();
+                    if now >= *give_up.get_or_insert(now + POLL) {
                         break raw.try_lock_checked()?;
                     }
                     if !spin.spin() {
                         std::thread::yield_now();
                     }
                 };
-                (got, Some(give_up), &holder_sleeping)
+                (got, give_up, &holder_sleeping)
             }
         };
-        // Holding the robust lock: a bias owner may still be inside.
-        match side.lock.settle(deadline, give_up) {
+        // Holding the robust lock: a bias owner may still be inside. Only a revocation
+        // (once in a ring's life) needs the deadline.
+        let deadline = || match block {
+            Block::Until(d) => d,
+            Block::No => Some(give_up_at.unwrap_or_else(|| Instant::now() + POLL)),
+        };
+        match side.lock.settle(&deadline, give_up) {
             Some(died) => Some(Entered {
                 held: Held::Locked,
                 died: died || got == Acquired::OwnerDied,
