@@ -100,7 +100,7 @@ impl<R: Send + 'static> Future<R> {
         R: Clone,
     {
         self.slot().peek(|v| match v {
-            Some(r) => r.clone(),
+            Some(r) => r.cloned().map_err(PoolError::clone),
             None => Err(PoolError::AlreadyTaken),
         })
     }
@@ -144,7 +144,7 @@ impl<R: Send + 'static> Future<R> {
 
     /// Looks at the outcome without taking or cloning it: `None` while the call runs.
     pub fn with_result<T>(&self, f: impl FnOnce(Option<Result<&R, &PoolError>>) -> T) -> T {
-        self.slot().peek(|v| f(v.map(|r| r.as_ref())))
+        self.slot().peek(f)
     }
 
     /// Whether the call finished or was cancelled (`done()`).

@@ -36,15 +36,16 @@ struct List {
     list: Vec<(u64, Listener)>,
 }
 
-/// The listeners of one result.
+/// The listeners of one result. Most results never have one: the list is allocated by
+/// the first, so a result carries 24 bytes for them.
 #[derive(Default)]
 pub(crate) struct Listeners {
     any: AtomicBool,
-    list: Mutex<List>,
+    list: Mutex<Option<Box<List>>>,
 }
 
 impl Listeners {
-    fn lock(&self) -> MutexGuard<'_, List> {
+    fn lock(&self) -> MutexGuard<'_, Option<Box<List>>> {
         self.list.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -52,7 +53,8 @@ impl Listeners {
     /// result is ready already (the caller runs it).
     pub(crate) fn add(&self, l: Listener, ready: impl Fn() -> bool) -> Result<u64, Listener> {
         self.any.swap(true, Ordering::SeqCst);
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = guard.get_or_insert_with(Box::default);
         if st.fired || ready() {
             return Err(l);
         }
@@ -72,7 +74,10 @@ impl Listeners {
     ) -> bool {
         if let Some(old) = *id {
             let mut st = self.lock();
-            if let Some((_, Listener::Wake(w))) = st.list.iter_mut().find(|(i, _)| *i == old) {
+            if let Some((_, Listener::Wake(w))) = st
+                .as_mut()
+                .and_then(|st| st.list.iter_mut().find(|(i, _)| *i == old))
+            {
                 if !w.will_wake(waker) {
                     *w = waker.clone();
                 }
@@ -95,8 +100,9 @@ impl Listeners {
 
     /// Removes listener `id` if it has not run.
     pub(crate) fn remove(&self, id: u64) {
-        let mut st = self.lock();
-        if let Some(i) = st.list.iter().position(|(x, _)| *x == id) {
+        if let Some(st) = self.lock().as_mut()
+            && let Some(i) = st.list.iter().position(|(x, _)| *x == id)
+        {
             st.list.remove(i);
         }
     }
@@ -113,7 +119,8 @@ impl Listeners {
     #[cold]
     fn fire_slow(&self) {
         let list = {
-            let mut st = self.lock();
+            let mut guard = self.lock();
+            let st = guard.get_or_insert_with(Box::default);
             st.fired = true;
             std::mem::take(&mut st.list)
         };

@@ -129,54 +129,76 @@ pub(crate) fn decode_vec<R: serde::de::DeserializeOwned + 'static>(
 
 /// One result: set once (the first completion wins: a result racing a cancel or a timeout,
 /// a worker's value racing `terminate`), read by `get`.
+///
+/// Kept small (88 bytes with its `Arc` for a `u64` result): one is allocated per task, and
+/// an allocation that size is served from the allocator's fast bins. What only a result
+/// with callbacks needs lives in a box of its own, and an error in one.
 pub(crate) struct Slot<R> {
-    /// What holds it, for the callbacks' closure (which outlives the call that completes it).
-    me: Weak<dyn HasSlot<R>>,
     decided: AtomicBool,
     ok: AtomicBool,
-    value: Mutex<Option<Result<R, PoolError>>>,
     ready: Event,
+    value: Mutex<Option<Result<R, Box<PoolError>>>>,
     listeners: Listeners,
-    callbacks: Mutex<Callbacks<R>>,
-    has_callbacks: bool,
-    control: Option<Weak<dyn Control>>,
+    callbacks: Option<Box<WithCallbacks<R>>>,
     decode: Decode<R>,
 }
 
+/// A result's `callback` and `error_callback`, and what running them on the pool's handler
+/// thread needs.
+struct WithCallbacks<R> {
+    /// What holds the result, for the callbacks' closure (which outlives the call that
+    /// completes it).
+    me: Weak<dyn HasSlot<R>>,
+    callbacks: Mutex<Callbacks<R>>,
+    control: Option<Weak<dyn Control>>,
+}
+
 impl<R: Send + 'static> Slot<R> {
-    /// A slot; it keeps `control` (to run callbacks on the handler thread) only when it has
-    /// callbacks: one reference count less to touch per task otherwise.
+    /// A slot; only one with callbacks keeps `control` (to run them on the handler thread)
+    /// and a reference to itself.
     pub(crate) fn new(
         callbacks: Callbacks<R>,
         control: Option<&Weak<dyn Control>>,
         decode: Decode<R>,
     ) -> Arc<Slot<R>> {
-        Arc::new_cyclic(|me: &Weak<Slot<R>>| Slot::inside(me.clone(), callbacks, control, decode))
+        if callbacks.is_empty() {
+            return Arc::new(Slot::plain(None, decode));
+        }
+        Arc::new_cyclic(|me: &Weak<Slot<R>>| Slot::inside(me, callbacks, control, decode))
     }
 
     /// A slot inside a larger object `me` (see [`HasSlot`]), for `Arc::new_cyclic`.
-    pub(crate) fn inside(
-        me: Weak<dyn HasSlot<R>>,
+    pub(crate) fn inside<H: HasSlot<R>>(
+        me: &Weak<H>,
         callbacks: Callbacks<R>,
         control: Option<&Weak<dyn Control>>,
         decode: Decode<R>,
     ) -> Slot<R> {
-        let has_callbacks = !callbacks.is_empty();
-        Slot {
+        if callbacks.is_empty() {
+            return Slot::plain(None, decode);
+        }
+        let me: Weak<dyn HasSlot<R>> = me.clone();
+        let with = WithCallbacks {
             me,
+            callbacks: Mutex::new(callbacks),
+            control: control.cloned(),
+        };
+        Slot::plain(Some(Box::new(with)), decode)
+    }
+
+    fn plain(callbacks: Option<Box<WithCallbacks<R>>>, decode: Decode<R>) -> Slot<R> {
+        Slot {
             decided: AtomicBool::new(false),
             ok: AtomicBool::new(false),
-            value: Mutex::new(None),
             ready: Event::new(),
+            value: Mutex::new(None),
             listeners: Listeners::default(),
-            has_callbacks,
-            callbacks: Mutex::new(callbacks),
-            control: control.filter(|_| has_callbacks).cloned(),
+            callbacks,
             decode,
         }
     }
 
-    fn value(&self) -> MutexGuard<'_, Option<Result<R, PoolError>>> {
+    fn value(&self) -> MutexGuard<'_, Option<Result<R, Box<PoolError>>>> {
         self.value.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -187,13 +209,13 @@ impl<R: Send + 'static> Slot<R> {
             return;
         }
         self.ok.store(r.is_ok(), Ordering::Relaxed);
-        *self.value() = Some(r);
-        if !self.has_callbacks {
+        *self.value() = Some(r.map_err(Box::new));
+        let Some(with) = &self.callbacks else {
             self.ready.set();
             self.listeners.fire();
             return;
-        }
-        let Some(me) = self.me.upgrade() else {
+        };
+        let Some(me) = with.me.upgrade() else {
             return; // nobody holds the result any more: nothing to call back for
         };
         let finish: Box<dyn FnOnce() + Send> = Box::new(move || {
@@ -201,15 +223,16 @@ impl<R: Send + 'static> Slot<R> {
             me.slot().ready.set();
             me.slot().listeners.fire();
         });
-        match self.control.as_ref().and_then(Weak::upgrade) {
+        match with.control.as_ref().and_then(Weak::upgrade) {
             Some(c) => c.defer(finish),
             None => finish(),
         }
     }
 
     fn run_callbacks(&self) {
+        let Some(with) = &self.callbacks else { return };
         let cbs = std::mem::replace(
-            &mut *self
+            &mut *with
                 .callbacks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
@@ -276,8 +299,8 @@ impl<R: Send + 'static> Slot<R> {
     }
 
     /// Looks at the outcome (`None` before it is in) without taking it.
-    pub(crate) fn peek<T>(&self, f: impl FnOnce(Option<&Result<R, PoolError>>) -> T) -> T {
-        f(self.value().as_ref())
+    pub(crate) fn peek<T>(&self, f: impl FnOnce(Option<Result<&R, &PoolError>>) -> T) -> T {
+        f(self.value().as_ref().map(|r| r.as_ref().map_err(|e| &**e)))
     }
 
     /// The value once, then [`PoolError::AlreadyTaken`]; an error as many times as asked.
@@ -286,8 +309,9 @@ impl<R: Send + 'static> Slot<R> {
         match v.take() {
             Some(Ok(r)) => Ok(r),
             Some(Err(e)) => {
-                *v = Some(Err(e.clone()));
-                Err(e)
+                let err = (*e).clone();
+                *v = Some(Err(e));
+                Err(err)
             }
             None => Err(PoolError::AlreadyTaken),
         }
@@ -486,5 +510,15 @@ impl<R: Send + 'static> fmt::Debug for AsyncResult<R> {
             "pending"
         };
         write!(f, "<AsyncResult {state}>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_result_for_a_u64_fits_the_allocators_fast_bins() {
+        // With its `Arc`'s two counts: at most 128 bytes, glibc's default fast-bin limit.
+        let size = std::mem::size_of::<super::Slot<u64>>() + 16;
+        assert!(size <= 128, "{size} bytes");
     }
 }

@@ -693,7 +693,7 @@ impl ThreadPool {
     {
         let control = self.engine.control();
         let task = Arc::new_cyclic(|me: &std::sync::Weak<OneTask<R, F, A>>| OneTask {
-            slot: Slot::inside(me.clone(), opts.callbacks, Some(&control), None),
+            slot: Slot::inside(me, opts.callbacks, Some(&control), None),
             job: std::sync::Mutex::new(Some((f, args))),
         });
         let job = ThreadJob::Task(task.clone());
