@@ -526,7 +526,7 @@ impl<K: Kind> Engine<K> {
         {
             // The entry is in the table before the job leaves (a worker may end it at once).
             let timeout = entry.timeout;
-            self.board().queue(t, seq);
+            self.board().queue(t, seq, timeout.is_some());
             st.entries[t as usize] = Some(entry);
             drop(st);
             if let Some(d) = timeout {
@@ -588,7 +588,7 @@ impl<K: Kind> Engine<K> {
     ) -> Result<(), (Entry, K::Job)> {
         let seq = entry.seq;
         let timeout = entry.timeout;
-        self.board().queue(t, seq);
+        self.board().queue(t, seq, timeout.is_some());
         // In the table before the job leaves: a thread worker may finish it at once.
         st.entries[t as usize] = Some(entry);
         match self.kind.try_send(t, seq, job) {
@@ -626,7 +626,7 @@ impl<K: Kind> Engine<K> {
                     let Some(t) = st.take_ticket() else { break };
                     let p = st.pending.pop_front().expect("not empty");
                     let seq = p.entry.seq;
-                    self.board().queue(t, seq);
+                    self.board().queue(t, seq, p.entry.timeout.is_some());
                     if let Some(d) = p.entry.timeout {
                         self.timers.arm(Timer::Task {
                             at: Instant::now() + d,

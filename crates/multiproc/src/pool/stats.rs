@@ -57,15 +57,79 @@ impl Counter<'_> {
         self.add(XFER_NS, xfer);
     }
 
-    /// Time in the functions and in transfer, counted for several tasks at once (a group's).
-    pub(crate) fn times(&self, func: u64, xfer: u64) {
-        self.add(FUNC_NS, func);
-        self.add(XFER_NS, xfer);
-    }
-
     /// More transfer time, counted after the task ended (the result's write).
     pub(crate) fn transfer(&self, xfer: u64) {
         self.add(XFER_NS, xfer);
+    }
+}
+
+/// A worker's clock for its per-task times: [`ticks`](crate::sys::clock::ticks) (the CPU's
+/// counter, 10 ns a read here where the vDSO clock takes 22), turned into nanoseconds at a
+/// rate measured against the monotonic clock from the worker's start. The clock is read
+/// again only every [`RECHECK`] ticks (a fraction of a millisecond), each time refining the
+/// rate over the longer span; when the ticks are the clock itself, never.
+///
+/// Used by one thread (a worker); measuring the rate needs no lock.
+pub(crate) struct Pace {
+    /// When the worker started, by both clocks.
+    base: (u64, u64),
+    /// Ticks at the last measurement.
+    checked: std::cell::Cell<u64>,
+    /// Nanoseconds per tick (0: not measured yet).
+    rate: std::cell::Cell<f64>,
+    exact: bool,
+}
+
+/// Ticks between two measurements of the rate (about 0.3 ms at 3 GHz).
+const RECHECK: u64 = 1 << 20;
+
+impl Pace {
+    pub(crate) fn new() -> Pace {
+        let exact = crate::sys::clock::ticks_are_ns();
+        let base = (
+            crate::sys::clock::monotonic_ns(),
+            crate::sys::clock::ticks(),
+        );
+        Pace {
+            base,
+            checked: std::cell::Cell::new(base.1),
+            rate: std::cell::Cell::new(if exact { 1.0 } else { 0.0 }),
+            exact,
+        }
+    }
+
+    /// Now, in ticks.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        let t = crate::sys::clock::ticks();
+        if !self.exact && t.wrapping_sub(self.checked.get()) > RECHECK {
+            self.measure(t);
+        }
+        t
+    }
+
+    /// A span of ticks in nanoseconds.
+    #[inline]
+    pub(crate) fn ns(&self, ticks: u64) -> u64 {
+        if self.rate.get() == 0.0 {
+            self.measure(crate::sys::clock::ticks());
+        }
+        (ticks as f64 * self.rate.get()) as u64
+    }
+
+    #[cold]
+    fn measure(&self, t: u64) {
+        self.checked.set(t);
+        let ns = crate::sys::clock::monotonic_ns().saturating_sub(self.base.0);
+        let ticks = t.saturating_sub(self.base.1);
+        // Too short a span to tell (a worker a few hundred ticks old): one tick per ns
+        // meanwhile, the error bounded by that span.
+        let rate = if ticks < 1024 {
+            1.0
+        } else {
+            ns as f64 / ticks as f64
+        };
+        self.rate.set(rate);
     }
 }
 
@@ -275,5 +339,39 @@ impl fmt::Display for Stats {
             row(f, &i.to_string(), &pid.to_string(), w)?;
         }
         row(f, "all", "", &self.total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pace;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_pace_measures_spans_as_the_clock_does() {
+        let pace = Pace::new();
+        // Young: a span measured at once is still a span, however rough.
+        let (a, i) = (pace.now(), Instant::now());
+        std::thread::sleep(Duration::from_millis(5));
+        let (b, by_clock) = (pace.now(), i.elapsed());
+        assert!(b > a, "ticks went back");
+        let by_pace = Duration::from_nanos(pace.ns(b - a));
+        assert!(
+            by_pace >= by_clock / 2 && by_pace <= by_clock * 2 + Duration::from_millis(1),
+            "{by_pace:?} vs {by_clock:?}"
+        );
+        // Older, with the rate measured over the whole span: within a few percent (loosely:
+        // the two clocks are not read at one instant on a shared machine).
+        for _ in 0..3 {
+            let (a, i) = (pace.now(), Instant::now());
+            std::thread::sleep(Duration::from_millis(20));
+            let (b, by_clock) = (pace.now(), i.elapsed());
+            let by_pace = pace.ns(b - a) as f64;
+            let by_clock = by_clock.as_nanos() as f64;
+            assert!(
+                (by_pace / by_clock - 1.0).abs() < 0.1,
+                "{by_pace} vs {by_clock}"
+            );
+        }
     }
 }

@@ -320,6 +320,7 @@ fn worker(
     }
     counter.ready();
     let board = Board(&k.board);
+    let pace = super::stats::Pace::new();
     let mut done = 0u64;
     // Tasks ended here whose entries are not yet removed: released a few at a time (one lock
     // each time), and always before this thread would wait for more work.
@@ -340,12 +341,12 @@ fn worker(
             Ok(Msg::Task { t, seq, job }) => (t, seq, job),
             Ok(Msg::Stop) | Err(_) => break,
         };
-        let t1 = crate::sys::clock::monotonic_ns();
+        let t1 = pace.now();
         if abandoned.load(Ordering::Acquire) {
             engine.release(&mut ended);
             return;
         }
-        if !board.claim(t, seq, index, t1) {
+        if !board.claim(t, seq, index, crate::sys::clock::monotonic_ns) {
             continue;
         }
         counter.begin(t);
@@ -358,7 +359,7 @@ fn worker(
         // The pool's done and failed counts are the workers' own (no counter shared between
         // workers to bounce on every task).
         if let Some(failed) = outcome {
-            counter.end(crate::sys::clock::monotonic_ns() - t1, 0, failed);
+            counter.end(pace.ns(pace.now().wrapping_sub(t1)), 0, failed);
         }
         ended.push((t, seq));
         if ended.len() >= RELEASE {

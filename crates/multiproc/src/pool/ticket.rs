@@ -37,6 +37,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Words per ticket: the state word and the start stamp (monotonic ns), side by side.
 pub(crate) const WORDS_PER_TICKET: usize = 2;
 
+/// The stamp of a task without a timeout: nothing reads its start, so the claim does not
+/// read the clock for it.
+const UNTIMED: u64 = u64::MAX;
+
 const STATE_BITS: u32 = 4;
 const WORKER_BITS: u32 = 20;
 const SEQ_SHIFT: u32 = STATE_BITS + WORKER_BITS;
@@ -106,39 +110,40 @@ impl Board<'_> {
             .is_ok()
     }
 
-    /// Parent, before the task's message is written: `Queued(seq)`.
-    pub(crate) fn queue(&self, t: u32, seq: u64) {
-        self.stamp(t).store(0, Ordering::Relaxed);
+    /// Parent, before the task's message is written: `Queued(seq)`. A `timed` task (one
+    /// with a timeout) has its start stamped when it is claimed.
+    pub(crate) fn queue(&self, t: u32, seq: u64, timed: bool) {
+        let stamp = if timed { 0 } else { UNTIMED };
+        self.stamp(t).store(stamp, Ordering::Relaxed);
         self.word(t)
             .store(pack(seq, State::Queued, 0), Ordering::Release);
     }
 
     /// Worker `w`, on reading the message: takes the task unless it was cancelled (or the
-    /// ticket has moved on to a newer task). Stamps the start time.
-    pub(crate) fn claim(&self, t: u32, seq: u64, w: usize, now_ns: u64) -> bool {
+    /// ticket has moved on to a newer task). Stamps the start time of a timed task with
+    /// `now_ns()`.
+    pub(crate) fn claim(&self, t: u32, seq: u64, w: usize, now_ns: impl FnOnce() -> u64) -> bool {
         if (t as usize) >= self.tickets() {
             return false;
         }
         let won = self.cas(t, pack(seq, State::Queued, 0), pack(seq, State::Running, w));
-        if won {
-            self.stamp(t).store(now_ns, Ordering::Release);
+        // The parent wrote the stamp before the word, and the swap acquired it.
+        if won && self.stamp(t).load(Ordering::Relaxed) != UNTIMED {
+            self.stamp(t).store(now_ns(), Ordering::Release);
         }
         won
     }
 
     /// Worker `w`, between two tasks of one message (a group, `group.rs`): task `seq` has
-    /// sent its result; takes task `seq + 1`, which shares the ticket, and stamps its start.
-    /// False if the parent has moved the ticket on (the worker then runs no more of them).
-    pub(crate) fn advance(&self, t: u32, seq: u64, w: usize, now_ns: u64) -> bool {
-        let won = self.cas(
+    /// sent its result; takes task `seq + 1`, which shares the ticket. (A group never has a
+    /// timeout: nothing to stamp.) False if the parent has moved the ticket on (the worker
+    /// then runs no more of them).
+    pub(crate) fn advance(&self, t: u32, seq: u64, w: usize) -> bool {
+        self.cas(
             t,
             pack(seq, State::Finished, w),
             pack(seq.wrapping_add(1), State::Running, w),
-        );
-        if won {
-            self.stamp(t).store(now_ns, Ordering::Release);
-        }
-        won
+        )
     }
 
     /// Worker `w`: gives back a task it claimed from a streamed message whose writer gave up
@@ -186,7 +191,7 @@ impl Board<'_> {
         unpack(self.word(t).load(Ordering::Acquire))
     }
 
-    /// When the running task started (monotonic ns), 0 if not stamped yet.
+    /// When the running timed task started (monotonic ns), 0 if not stamped yet.
     pub(crate) fn started_ns(&self, t: u32) -> u64 {
         self.stamp(t).load(Ordering::Acquire)
     }
@@ -218,11 +223,11 @@ mod tests {
     fn a_cancelled_task_is_never_claimed_and_a_claimed_one_cannot_be_cancelled() {
         let words = board(4);
         let b = Board(&words);
-        b.queue(1, 10);
+        b.queue(1, 10, true);
         assert!(b.cancel_queued(1, 10));
-        assert!(!b.claim(1, 10, 3, 5), "claimed after cancel");
-        b.queue(1, 11);
-        assert!(b.claim(1, 11, 3, 5));
+        assert!(!b.claim(1, 10, 3, || 5), "claimed after cancel");
+        b.queue(1, 11, true);
+        assert!(b.claim(1, 11, 3, || 5));
         assert!(!b.cancel_queued(1, 11), "cancelled after claim");
         assert_eq!(
             b.read(1),
@@ -236,15 +241,27 @@ mod tests {
     }
 
     #[test]
+    fn only_a_timed_task_reads_the_clock_when_claimed() {
+        let words = board(1);
+        let b = Board(&words);
+        b.queue(0, 1, false);
+        assert!(b.claim(0, 1, 0, || panic!("read the clock for an untimed task")));
+        b.queue(0, 2, true);
+        assert_eq!(b.started_ns(0), 0, "not stamped before the claim");
+        assert!(b.claim(0, 2, 0, || 42));
+        assert_eq!(b.started_ns(0), 42);
+    }
+
+    #[test]
     fn finish_and_kill_exclude_each_other() {
         let words = board(2);
         let b = Board(&words);
-        b.queue(0, 7);
-        assert!(b.claim(0, 7, 1, 1));
+        b.queue(0, 7, true);
+        assert!(b.claim(0, 7, 1, || 1));
         assert!(b.kill(0, 7, 1));
         assert!(!b.finish(0, 7, 1), "a killed task delivered its result");
-        b.queue(0, 8);
-        assert!(b.claim(0, 8, 1, 1));
+        b.queue(0, 8, true);
+        assert!(b.claim(0, 8, 1, || 1));
         assert!(b.finish(0, 8, 1));
         assert!(!b.kill(0, 8, 1), "a finished task was killed");
     }
@@ -253,57 +270,57 @@ mod tests {
     fn an_abandoned_stream_gives_its_claim_back() {
         let words = board(1);
         let b = Board(&words);
-        b.queue(0, 3);
-        assert!(b.claim(0, 3, 2, 1));
+        b.queue(0, 3, true);
+        assert!(b.claim(0, 3, 2, || 1));
         assert!(!b.unclaim(0, 3, 1), "another worker's claim");
         assert!(b.unclaim(0, 3, 2));
-        assert!(b.claim(0, 3, 1, 1), "the rewritten message is claimable");
+        assert!(b.claim(0, 3, 1, || 1), "the rewritten message is claimable");
     }
 
     #[test]
     fn a_reused_ticket_refuses_the_old_task() {
         let words = board(1);
         let b = Board(&words);
-        b.queue(0, 1);
+        b.queue(0, 1, true);
         assert!(b.cancel_queued(0, 1));
-        b.queue(0, 2); // the ticket moves on before the old message is read
-        assert!(!b.claim(0, 1, 0, 1), "the old message ran");
-        assert!(b.claim(0, 2, 0, 1));
-        assert!(!b.claim(5, 2, 0, 1), "out of range");
+        b.queue(0, 2, true); // the ticket moves on before the old message is read
+        assert!(!b.claim(0, 1, 0, || 1), "the old message ran");
+        assert!(b.claim(0, 2, 0, || 1));
+        assert!(!b.claim(5, 2, 0, || 1), "out of range");
     }
 
     #[test]
     fn a_group_advances_task_by_task_and_a_kill_stops_it() {
         let words = board(1);
         let b = Board(&words);
-        b.queue(0, 40);
-        assert!(b.claim(0, 40, 1, 5));
+        b.queue(0, 40, true);
+        assert!(b.claim(0, 40, 1, || 5));
         assert!(
-            !b.advance(0, 40, 1, 6),
+            !b.advance(0, 40, 1),
             "advanced before the first task finished"
         );
         assert!(b.finish(0, 40, 1));
-        assert!(!b.advance(0, 40, 2, 6), "another worker's group");
-        assert!(b.advance(0, 40, 1, 7));
+        assert!(!b.advance(0, 40, 2), "another worker's group");
+        assert!(b.advance(0, 40, 1));
         let w = b.read(0);
-        assert_eq!((w.seq, w.state, b.started_ns(0)), (41, State::Running, 7));
+        assert_eq!((w.seq, w.state), (41, State::Running));
         assert_eq!(Board::index_in(&w, 40, 3), Some(1));
         assert_eq!(Board::index_in(&w, 40, 1), None);
         assert_eq!(Board::index_in(&w, 42, 3), None);
         assert!(!b.stop_group(0, 41, 1), "stopped while a task runs");
         assert!(b.finish(0, 41, 1));
         assert!(b.stop_group(0, 41, 1));
-        assert!(!b.advance(0, 41, 1, 8), "advanced after a stop");
-        b.queue(0, 50);
-        assert!(b.claim(0, 50, 1, 5));
+        assert!(!b.advance(0, 41, 1), "advanced after a stop");
+        b.queue(0, 50, true);
+        assert!(b.claim(0, 50, 1, || 5));
         assert!(b.kill(0, 50, 1));
         assert!(!b.finish(0, 50, 1), "a killed group's task delivered");
-        assert!(!b.advance(0, 50, 1, 8));
+        assert!(!b.advance(0, 50, 1));
         // Sequence numbers wrap inside the word: a group across the wrap still counts.
         let first = SEQ_MASK;
-        b.queue(0, first);
-        assert!(b.claim(0, first, 0, 1) && b.finish(0, first, 0));
-        assert!(b.advance(0, first, 0, 2));
+        b.queue(0, first, true);
+        assert!(b.claim(0, first, 0, || 1) && b.finish(0, first, 0));
+        assert!(b.advance(0, first, 0));
         assert_eq!(Board::index_in(&b.read(0), first, 2), Some(1));
     }
 

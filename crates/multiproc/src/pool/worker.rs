@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::group;
-use super::stats::Counter;
+use super::stats::{Counter, Pace};
 use super::ticket::Board;
 use crate::error::Panic;
 use crate::process::{Callable, Portable, TaskEnd};
@@ -139,6 +139,9 @@ enum Read {
 /// Claims the task as it reads it (see the module docs), copying its arguments out.
 struct Claim<'a> {
     board: Board<'a>,
+    pace: &'a Pace,
+    /// When the last claim was made, in the pace's ticks.
+    at: u64,
     index: usize,
     args: Vec<u8>,
     /// A streamed message: its header, once its first chunk has come.
@@ -151,8 +154,9 @@ impl Claim<'_> {
         match h.kind {
             STOP => Read::Stop,
             TASK | GROUP => {
-                let now = crate::sys::clock::monotonic_ns();
-                if self.board.claim(h.ticket, h.seq, self.index, now) {
+                let monotonic = crate::sys::clock::monotonic_ns;
+                if self.board.claim(h.ticket, h.seq, self.index, monotonic) {
+                    self.at = self.pace.now();
                     self.claimed = true;
                     Read::Task {
                         ticket: h.ticket,
@@ -266,8 +270,11 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
     }
     counter.ready();
     let index = c.index as usize;
+    let pace = Pace::new();
     let mut claim = Claim {
         board: Board(&c.board),
+        pace: &pace,
+        at: 0,
         index,
         args: Vec::new(),
         header: None,
@@ -304,40 +311,28 @@ pub(crate) fn main<I: Portable>(start: Start<I>) {
             c: &c,
             board: claim.board,
             counter: &counter,
+            pace: &pace,
             ticket,
             code: &code,
             target,
         };
-        // The claim's stamp, taken for timeouts, starts the task's clock.
-        let started_ns = claim.board.started_ns(ticket);
         if group {
             // A group: its chunks one after another, each sending its result before the
-            // ticket moves on to the next (see `group.rs`).
+            // ticket moves on to the next (see `group.rs`); each chunk's time starts where
+            // the one before it ended.
             let payload = std::mem::take(&mut claim.args);
-            // Its time is the clock's from the claim to the end of the last chunk, split
-            // between the functions and sending results in the ratio of `ticks` (cheaper
-            // than a clock read per step: chunks may take well under a microsecond). The
-            // ticket keeps the claim's stamp: a group never has a timeout to check.
-            let (mut seq, mut ticks) = (seq, crate::sys::clock::ticks());
-            let (mut func, mut xfer) = (0u64, 0u64);
+            let (mut seq, mut at) = (seq, claim.at);
             for (i, chunk) in group::Chunks::new(&payload).enumerate() {
-                if i > 0 && !claim.board.advance(ticket, seq, index, started_ns) {
+                if i > 0 && !claim.board.advance(ticket, seq, index) {
                     break; // stopped by the parent: run no more of it
                 }
                 seq += u64::from(i > 0);
-                let (ran, sent) = task.run(seq, chunk.map_err(str::to_string), &mut out, None);
-                func += ran.wrapping_sub(ticks);
-                xfer += sent.wrapping_sub(ran);
-                ticks = sent;
+                at = task.run(seq, chunk.map_err(str::to_string), &mut out, at);
                 done += 1;
             }
-            let span = crate::sys::clock::monotonic_ns().saturating_sub(started_ns);
-            let in_func =
-                (u128::from(span) * u128::from(func) / u128::from((func + xfer).max(1))) as u64;
-            counter.times(in_func, span - in_func.min(span));
             claim.args = payload;
         } else {
-            let _ = task.run(seq, Ok(&claim.args), &mut out, Some(started_ns));
+            task.run(seq, Ok(&claim.args), &mut out, claim.at);
             done += 1;
         }
         if claim.args.capacity() > KEEP {
@@ -357,6 +352,7 @@ struct Task<'a> {
     c: &'a Common,
     board: Board<'a>,
     counter: &'a Counter<'a>,
+    pace: &'a Pace,
     ticket: u32,
     code: &'a Result<crate::process::TaskTrampoline, String>,
     target: i64,
@@ -364,26 +360,13 @@ struct Task<'a> {
 
 impl Task<'_> {
     /// Runs task `seq` (claimed, or advanced to, on the ticket) over `args`, and sends its
-    /// outcome; waits to be killed if the parent stopped it meanwhile. With its start
-    /// (`Some`: the claim's stamp, taken for timeouts), it counts its own times in the
-    /// clock's nanoseconds, and returns them: when the function ended and when the result
-    /// was sent. Without (a group's chunk), it returns those two instants in
-    /// [`ticks`](crate::sys::clock::ticks), and the group counts the times.
+    /// outcome; waits to be killed if the parent stopped it meanwhile. Counts its times from
+    /// `start` (the pace's ticks) and returns when it sent the result.
     ///
     /// Decoding, the call and encoding count as the function's time, writing the result
     /// as transfer.
-    fn run(
-        &self,
-        seq: u64,
-        args: Result<&[u8], String>,
-        out: &mut Vec<u8>,
-        started_ns: Option<u64>,
-    ) -> (u64, u64) {
+    fn run(&self, seq: u64, args: Result<&[u8], String>, out: &mut Vec<u8>, start: u64) -> u64 {
         let (c, index, ticket) = (self.c, self.c.index as usize, self.ticket);
-        let now = match started_ns {
-            Some(_) => crate::sys::clock::monotonic_ns,
-            None => crate::sys::clock::ticks,
-        };
         self.counter.begin(ticket);
         out.clear();
         let end = match (self.code, args) {
@@ -391,7 +374,7 @@ impl Task<'_> {
             (Err(e), _) => TaskEnd::BadArgs(e.clone()),
             (_, Err(e)) => TaskEnd::BadArgs(e),
         };
-        let t2 = now();
+        let ran = self.pace.now();
         let (outcome, failed) = match &end {
             TaskEnd::Returned => (RETURNED, false),
             TaskEnd::Panicked(p) => {
@@ -410,18 +393,16 @@ impl Task<'_> {
                 (BAD_RESULT, true)
             }
         };
-        let func = started_ns.map_or(0, |t1| t2.saturating_sub(t1));
+        let func = self.pace.ns(ran.wrapping_sub(start));
         self.counter.end(func, 0, failed);
         if !self.board.finish(ticket, seq, index) {
             // The parent is stopping this worker for this task (cancel, timeout).
             park_until_killed();
         }
         send_result(c, ticket, seq, outcome, out);
-        let t3 = now();
-        if started_ns.is_some() {
-            self.counter.transfer(t3.saturating_sub(t2));
-        }
-        (t2, t3)
+        let sent = self.pace.now();
+        self.counter.transfer(self.pace.ns(sent.wrapping_sub(ran)));
+        sent
     }
 }
 

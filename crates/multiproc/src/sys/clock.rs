@@ -29,6 +29,16 @@ pub(crate) fn ticks() -> u64 {
     monotonic_ns()
 }
 
+/// Whether [`ticks`] are [`monotonic_ns`] itself (the kernel keeps time otherwise than
+/// with the TSC, or this is not an x86-64).
+pub(crate) fn ticks_are_ns() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if tsc_is_the_clock() {
+        return false;
+    }
+    true
+}
+
 /// Whether the kernel's clock source is the TSC (read once per process).
 #[cfg(target_arch = "x86_64")]
 fn tsc_is_the_clock() -> bool {
