@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -1182,3 +1182,28 @@ fn test_cancelling_a_map_of_100000_queued_chunks_is_prompt() {
         assert_eq!(p.map(sqr, 0..3).unwrap(), [0, 1, 4], "the pool goes on");
     });
 }
+
+/// Turns taken in this process (a pool's one worker, or the test's own for a thread pool).
+static TURN: AtomicU64 = AtomicU64::new(0);
+
+fn take_turn(_ballast: Vec<u8>) -> u64 {
+    TURN.fetch_add(1, Ordering::SeqCst)
+}
+
+fn start_order<P: Apply>(p: &P, l: &str) {
+    // One worker runs tasks in the order they reach it. Large arguments (streamed by a
+    // process pool's feeder) between small ones (which a submission writes itself): every
+    // task still starts in submission order.
+    let mut results = Vec::new();
+    for i in 0..200 {
+        let ballast = if i % 5 == 0 {
+            vec![7u8; 400 << 10]
+        } else {
+            Vec::new()
+        };
+        results.push(p.apply_async(take_turn, ballast).unwrap());
+    }
+    let turns: Vec<u64> = results.iter().map(|r| r.get().unwrap()).collect();
+    assert!(turns.windows(2).all(|w| w[0] < w[1]), "{l}: {turns:?}");
+}
+pool_test!(test_tasks_start_in_submission_order, 1, start_order);

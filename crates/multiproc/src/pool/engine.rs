@@ -52,6 +52,8 @@ pub(crate) trait Kind: Send + Sync + Sized + 'static {
     /// The task board's words.
     fn board(&self) -> &[AtomicU64];
     /// Hands `job` (ticket `t`, task `seq`) to the workers without blocking, or gives it back.
+    /// Called under the engine's lock (unless [`SEND_UNLOCKED`](Kind::SEND_UNLOCKED)), and
+    /// never while the kind's feeder writes a batch.
     fn try_send(&self, t: u32, seq: u64, job: Self::Job) -> Result<(), Self::Job>;
     /// Starts worker `index` (its `incarnation`-th start in this pool).
     fn spawn(
@@ -263,6 +265,11 @@ struct State<K: Kind> {
     generation: u64,
     next_incarnation: u64,
     stops_sent: bool,
+    /// A kind's feeder is writing the batch it took (from [`Engine::next_batch`] until it
+    /// asks for the next): nothing else hands a job over meanwhile, so tasks go out in
+    /// the order they were submitted. A flag read under this lock, where a lock of the
+    /// kind's own, taken for every task, bounced between the submitting threads.
+    feeding: bool,
     /// Submitters waiting for room in a bounded pool.
     room_waiters: usize,
     /// Workers stopped or ended but not yet reaped.
@@ -348,6 +355,7 @@ impl<K: Kind> Engine<K> {
                 generation: 0,
                 next_incarnation: 0,
                 stops_sent: false,
+                feeding: false,
                 room_waiters: 0,
                 to_reap: Vec::new(),
                 totals: WorkerStats::default(),
@@ -586,6 +594,9 @@ impl<K: Kind> Engine<K> {
         entry: Entry,
         job: K::Job,
     ) -> Result<(), (Entry, K::Job)> {
+        if st.feeding {
+            return Err((entry, job)); // after the feeder's batch, by the feeder
+        }
         let seq = entry.seq;
         let timeout = entry.timeout;
         self.board().queue(t, seq, timeout.is_some());
@@ -613,8 +624,10 @@ impl<K: Kind> Engine<K> {
 
     /// For a kind's feeder: waits until pending tasks can be given tickets (or the pool is
     /// stopping: `None`), then gives up to `max` of them tickets and returns them to write.
+    /// Until its next call, nothing else hands jobs over (see `State::feeding`).
     pub(crate) fn next_batch(&self, max: usize) -> Option<(Batch<K>, usize)> {
         let mut st = self.lock();
+        st.feeding = false;
         loop {
             if matches!(st.phase, Phase::Terminated | Phase::Broken(_)) {
                 return None;
@@ -638,6 +651,7 @@ impl<K: Kind> Engine<K> {
                     st.entries[t as usize] = Some(p.entry);
                     batch.push((t, seq, p.job));
                 }
+                st.feeding = true;
                 return Some((batch, stops));
             }
             if st.threads_done_ready() {

@@ -17,8 +17,8 @@
 //! feeder waits on the workers, the workers on the handler.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
@@ -183,9 +183,6 @@ pub(crate) struct Processes {
     tasks: Ring,
     results: Ring,
     board: Words,
-    /// Held by whoever writes the task ring (a submission's fast path, or the feeder), so
-    /// tasks go in submission order.
-    feed: Mutex<()>,
     stops: AtomicUsize,
     method: StartMethod,
     start: Box<StartWorker>,
@@ -245,9 +242,7 @@ impl Kind for Processes {
         if !self.tasks.fits_whole(HEADER + job.args.len()) {
             return Err(job); // streams: the feeder writes it
         }
-        let Ok(_feed) = self.feed.try_lock() else {
-            return Err(job);
-        };
+        // Called under the engine's lock, never while the feeder writes (`State::feeding`).
         match self.write_task(t, seq, &job, Block::No) {
             Ok(()) => Ok(()),
             Err(_) => Err(job),
@@ -348,7 +343,6 @@ impl Kind for Processes {
 fn feeder(engine: Arc<Engine<Processes>>) {
     while let Some((batch, stops)) = engine.next_batch(64) {
         let k = &engine.kind;
-        let _feed = k.feed.lock().unwrap_or_else(PoisonError::into_inner);
         for (t, seq, job) in batch {
             loop {
                 let slice = Block::Until(Some(Instant::now() + Duration::from_millis(100)));
@@ -734,7 +728,6 @@ impl PoolBuilder {
             tasks: make_ring()?,
             results: make_ring()?,
             board: Words::new(TICKETS * WORDS_PER_TICKET)?,
-            feed: Mutex::new(()),
             stops: AtomicUsize::new(0),
             method: self.method.unwrap_or_else(get_start_method),
             start: self.start.unwrap_or_else(|| Box::new(start_plain)),
