@@ -45,6 +45,7 @@ pub(crate) fn registered() -> bool {
 
 /// Registers this process so that [`barrier`] calls from any process reach its threads; `false`
 /// if the kernel refuses (then the caller must keep its full fences).
+#[inline]
 pub(crate) fn register() -> bool {
     registered() || (!UNSUPPORTED.load(Ordering::Relaxed) && register_slow())
 }

@@ -175,9 +175,15 @@ thread_local! {
 /// looks at its `sleeping` flag. Dekker's rule wants a full fence between the two; in a process
 /// registered with `membarrier` the sleeper supplies it (it runs [`membarrier::barrier`]
 /// between announcing its sleep and its last look), so this is a plain store.
+///
+/// The first store in a process registers it. (A process used to be registered only by
+/// taking a side's bias first, so a pool's second worker, on sides already shared, paid a
+/// locked swap for every message it published.) Registering late is safe: a barrier the
+/// sleeper ran before it made its `sleeping` flag visible everywhere, so the first light
+/// store's look sees the flag.
 #[inline]
 pub(crate) fn store_then_look(word: &AtomicU64, v: u64) {
-    if membarrier::registered() {
+    if membarrier::register() {
         word.store(v, Ordering::Release);
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
     } else {
