@@ -209,15 +209,21 @@ where
 {
     // SAFETY: as in `call_task`.
     let f = unsafe { fn_at::<A, R>(target) };
+    // Numbers to numbers: decoded, mapped and encoded in one pass, no vector per chunk.
+    match catch_unwind(AssertUnwindSafe(|| {
+        crate::wire::seq::map_numbers_into::<A, R>(args, f, out)
+    })) {
+        Ok(None) => {}
+        Ok(Some(Ok(()))) => return TaskEnd::Returned,
+        Ok(Some(Err(e))) => return chunk_bad_args::<A>(e),
+        Err(payload) => return TaskEnd::Panicked(task_panic(&*payload)),
+    }
     // Decoded and mapped in one pass; a decoding error comes before any call.
     let values = catch_unwind(AssertUnwindSafe(|| {
         crate::wire::seq::decode_map::<A, R>(args, f)
     }));
     match values {
-        Ok(Err(e)) => TaskEnd::BadArgs(format!(
-            "arguments do not decode as {}: {e}",
-            std::any::type_name::<Vec<A>>()
-        )),
+        Ok(Err(e)) => chunk_bad_args::<A>(e),
         Ok(Ok(v)) => {
             // About what will be written: one allocation instead of a doubling series of
             // copies.
@@ -235,6 +241,14 @@ where
         }
         Err(payload) => TaskEnd::Panicked(task_panic(&*payload)),
     }
+}
+
+/// A chunk whose arguments did not decode.
+fn chunk_bad_args<A>(e: String) -> TaskEnd {
+    TaskEnd::BadArgs(format!(
+        "arguments do not decode as {}: {e}",
+        std::any::type_name::<Vec<A>>()
+    ))
 }
 
 /// The task trampoline at `offset`, and a check that `target` is in this executable too:

@@ -167,6 +167,50 @@ pub(crate) fn decode_map<A: DeserializeOwned + 'static, R: 'static>(
     Ok(super::decode::<Vec<A>>(bytes)?.into_iter().map(f).collect())
 }
 
+/// A `map` chunk from numbers to numbers, decoded, mapped and encoded straight into `out`
+/// in one pass (no vector of values in between): what [`decode_map`] then [`encode_vec`]
+/// would write. `None` when `A` or `R` is not a primitive number. A decoding error comes
+/// before any call; if `f` panics, `out` holds part of the values (the caller clears it).
+pub(crate) fn map_numbers_into<A: 'static, R: 'static>(
+    bytes: &[u8],
+    f: fn(A) -> R,
+    out: &mut Vec<u8>,
+) -> Option<Result<(), String>> {
+    if !is_number::<A>() || !is_number::<R>() {
+        return None;
+    }
+    macro_rules! arg {
+        ($t:ty) => {
+            if let Ok(g) = cast::<fn(A) -> R, fn($t) -> R>(f) {
+                if let Err(e) = whole::<$t>(bytes) {
+                    return Some(Err(e));
+                }
+                return map_to::<$t, R>(bytes, g, out).then_some(Ok(()));
+            }
+        };
+    }
+    each_number!(arg);
+    None
+}
+
+/// [`map_numbers_into`] once the argument type is known: `false` if `R` is no number.
+fn map_to<T: bytemuck::Pod, R: 'static>(bytes: &[u8], g: fn(T) -> R, out: &mut Vec<u8>) -> bool {
+    macro_rules! ret {
+        ($u:ty) => {
+            if let Ok(h) = cast::<fn(T) -> R, fn(T) -> $u>(g) {
+                out.reserve(bytes.len() / size_of::<T>() * size_of::<$u>());
+                for x in bytes.chunks_exact(size_of::<T>()) {
+                    let v = h(bytemuck::pod_read_unaligned::<T>(x));
+                    out.extend_from_slice(bytemuck::bytes_of(&v));
+                }
+                return true;
+            }
+        };
+    }
+    each_number!(ret);
+    false
+}
+
 /// Decodes what [`encode_vec`] wrote straight into `into` (a `map`'s place for the chunk in
 /// its result: no vector in between), which must have room for exactly that many values
 /// when `whole` (a chunk's own place), or for at least that many (a group's place, which its
@@ -218,6 +262,56 @@ mod tests {
         let mut out = Vec::new();
         encode_vec(v.clone().into_iter(), &mut out).unwrap();
         assert_eq!(decode_vec::<T>(&out).unwrap(), v);
+    }
+
+    /// What the two-pass path writes for `args` (as `map_numbers_into` must).
+    fn two_pass<A, R>(args: &[u8], f: fn(A) -> R) -> Vec<u8>
+    where
+        A: DeserializeOwned + 'static,
+        R: Serialize + 'static,
+    {
+        let mut out = Vec::new();
+        encode_vec(decode_map(args, f).unwrap().into_iter(), &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn numbers_map_into_the_bytes_the_two_passes_write() {
+        fn sqr(x: u64) -> u64 {
+            x.wrapping_mul(x)
+        }
+        fn half(x: i32) -> f64 {
+            f64::from(x) / 2.0
+        }
+        fn label(x: u16) -> String {
+            x.to_string()
+        }
+        let mut args = Vec::new();
+        encode_vec((0..1000u32).map(|x| u64::from(x) * 7_919), &mut args).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(map_numbers_into(&args, sqr, &mut out), Some(Ok(())));
+        assert_eq!(out, two_pass(&args, sqr));
+        assert_eq!(decode_vec::<u64>(&out).unwrap()[3], (3 * 7_919u64).pow(2));
+
+        let mut args = Vec::new();
+        encode_vec([-3i32, 0, 5].into_iter(), &mut args).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(map_numbers_into(&args, half, &mut out), Some(Ok(())));
+        assert_eq!(decode_vec::<f64>(&out).unwrap(), [-1.5, 0.0, 2.5]);
+        assert_eq!(out, two_pass(&args, half));
+
+        // Not numbers both ways: the caller takes the general path.
+        let mut out = Vec::new();
+        assert_eq!(map_numbers_into(&[0u8; 4], label, &mut out), None);
+        // Bytes that are not a whole number of arguments: an error before any call.
+        fn never(_: u32) -> u32 {
+            panic!("called on bad input")
+        }
+        assert!(matches!(
+            map_numbers_into(&[0u8; 5], never, &mut out),
+            Some(Err(_))
+        ));
+        assert!(out.is_empty());
     }
 
     #[test]
