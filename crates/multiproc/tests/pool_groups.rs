@@ -4,8 +4,8 @@
 //! group fails only the item it was running, and every other item runs exactly once (a
 //! shared count per item); a panicking item fails only itself; cancelling or terminating a
 //! map in groups ends every chunk exactly once and never hangs; the results equal
-//! `Iterator::map`; and nothing is grouped where grouping could change what the user sees
-//! (a timeout, `maxtasksperchild`).
+//! `Iterator::map`; the statistics count every chunk's time; and nothing is grouped where
+//! grouping could change what the user sees (a timeout, `maxtasksperchild`).
 
 mod common;
 
@@ -357,5 +357,41 @@ fn an_item_that_does_not_encode_fails_only_its_chunk_and_the_group_goes_on() {
             "{}",
             p.stats()
         );
+    });
+}
+
+/// Spins about 2 µs (a clock-bound busy loop: the time is the function's own).
+fn spin(i: u32) -> u64 {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_micros(2) {
+        std::hint::spin_loop();
+    }
+    u64::from(i)
+}
+
+#[test]
+fn a_map_in_groups_counts_every_chunks_time() {
+    // Inside a group most chunks read the clock once and split their time as the chunks
+    // measured in full did: the function's time in all still covers every chunk's spin.
+    common::watchdog(60, || {
+        const N: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(64).unwrap();
+        let p = pool(StartMethod::Fork, &counts);
+        let before = p.stats();
+        let out = p
+            .map_with(spin, paced(&p, N), MapOptions::new().chunksize(1))
+            .unwrap();
+        assert_eq!(out.len(), N as usize);
+        let s = p.stats();
+        assert!(s.tasks_grouped > 0, "nothing was grouped: {s}");
+        let function = s.total.function - before.total.function;
+        let transfer = s.total.transfer - before.total.transfer;
+        // A lower bound only (a generous one: the clocks are read on a shared machine).
+        let spun = Duration::from_micros(2) * N * 5 / 8;
+        assert!(
+            function >= spun,
+            "{function:?} in the functions, {spun:?} spun: {s}"
+        );
+        assert!(transfer > Duration::ZERO, "{s}");
     });
 }
