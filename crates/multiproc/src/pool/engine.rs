@@ -511,13 +511,13 @@ impl<K: Kind> Engine<K> {
         let seq = st.next_seq;
         st.next_seq += u64::from(count);
         st.outstanding += 1;
-        self.counters
-            .submitted
-            .fetch_add(u64::from(count), Ordering::Relaxed);
+        // Written only under the engine's lock: a load and a store, no locked instruction.
+        let add = |c: &AtomicU64, n: u32| {
+            c.store(c.load(Ordering::Relaxed) + u64::from(n), Ordering::Relaxed);
+        };
+        add(&self.counters.submitted, count);
         if count > 1 {
-            self.counters
-                .grouped
-                .fetch_add(u64::from(count), Ordering::Relaxed);
+            add(&self.counters.grouped, count);
         }
         let mut entry = Entry::single(seq, target, part, timeout.or(self.config.task_timeout));
         if let Some(bytes) = group.filter(|_| count > 1) {
@@ -827,7 +827,9 @@ impl<K: Kind> Engine<K> {
         }
         // Counted before they are delivered: whoever a delivery wakes sees them counted.
         self.counters.done.fetch_add(done, Ordering::Relaxed);
-        self.counters.failed.fetch_add(failed, Ordering::Relaxed);
+        if failed > 0 {
+            self.counters.failed.fetch_add(failed, Ordering::Relaxed);
+        }
         for (e, outcome) in taken.drain(..).zip(outcomes) {
             let Some((part, target, _group)) = e else {
                 continue; // cancelled, timed out or terminated first

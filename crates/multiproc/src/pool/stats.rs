@@ -185,11 +185,12 @@ pub(crate) fn read(words: &[AtomicU64]) -> WorkerStats {
     }
 }
 
-/// The parent's counts of what became of tasks.
+/// The parent's counts of what became of tasks. The two counted for every task are on
+/// cache lines of their own: submitters write one, the handler the other.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub submitted: AtomicU64,
-    pub done: AtomicU64,
+    pub submitted: crossbeam_utils::CachePadded<AtomicU64>,
+    pub done: crossbeam_utils::CachePadded<AtomicU64>,
     pub failed: AtomicU64,
     pub cancelled: AtomicU64,
     pub timed_out: AtomicU64,
