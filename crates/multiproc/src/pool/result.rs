@@ -70,7 +70,7 @@ impl<R> Callbacks<R> {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ok.is_none() && self.err.is_none()
     }
 }
@@ -162,7 +162,7 @@ impl<R: Send + 'static> Slot<R> {
         decode: Decode<R>,
     ) -> Arc<Slot<R>> {
         if callbacks.is_empty() {
-            return Arc::new(Slot::plain(None, decode));
+            return Arc::new(Slot::bare(decode));
         }
         Arc::new_cyclic(|me: &Weak<Slot<R>>| Slot::inside(me, callbacks, control, decode))
     }
@@ -175,7 +175,7 @@ impl<R: Send + 'static> Slot<R> {
         decode: Decode<R>,
     ) -> Slot<R> {
         if callbacks.is_empty() {
-            return Slot::plain(None, decode);
+            return Slot::bare(decode);
         }
         let me: Weak<dyn HasSlot<R>> = me.clone();
         let with = WithCallbacks {
@@ -184,6 +184,12 @@ impl<R: Send + 'static> Slot<R> {
             control: control.cloned(),
         };
         Slot::plain(Some(Box::new(with)), decode)
+    }
+
+    /// A slot without callbacks (no reference to what holds it: `Arc::new` will do, where
+    /// `Arc::new_cyclic` costs a locked instruction more).
+    pub(crate) fn bare(decode: Decode<R>) -> Slot<R> {
+        Slot::plain(None, decode)
     }
 
     fn plain(callbacks: Option<Box<WithCallbacks<R>>>, decode: Decode<R>) -> Slot<R> {

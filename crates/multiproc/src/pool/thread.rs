@@ -693,10 +693,18 @@ impl ThreadPool {
         F: FnOnce(A) -> R + Send + 'static,
     {
         let control = self.engine.control();
-        let task = Arc::new_cyclic(|me: &std::sync::Weak<OneTask<R, F, A>>| OneTask {
-            slot: Slot::inside(me, opts.callbacks, Some(&control), None),
-            job: std::sync::Mutex::new(Some((f, args))),
-        });
+        let job = std::sync::Mutex::new(Some((f, args)));
+        let task = if opts.callbacks.is_empty() {
+            Arc::new(OneTask {
+                slot: Slot::bare(None),
+                job,
+            })
+        } else {
+            Arc::new_cyclic(|me: &std::sync::Weak<OneTask<R, F, A>>| OneTask {
+                slot: Slot::inside(me, opts.callbacks, Some(&control), None),
+                job,
+            })
+        };
         let job = ThreadJob::Task(task.clone());
         let seq = self
             .engine
