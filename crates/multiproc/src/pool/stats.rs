@@ -65,7 +65,7 @@ impl Counter<'_> {
     }
 }
 
-/// A worker's clock for its per-task times: [`ticks`](crate::sys::clock::ticks) (the CPU's
+/// A process worker's clock for its per-task times: [`ticks`](crate::sys::clock::ticks) (the CPU's
 /// counter, 10 ns a read here where the vDSO clock takes 22), turned into nanoseconds at a
 /// rate measured against the monotonic clock from the worker's start. The clock is read
 /// again only every [`RECHECK`] ticks (a fraction of a millisecond), each time refining the
