@@ -297,27 +297,4 @@ mod tests {
         w.notify();
         assert_eq!(w.seq.load(Ordering::SeqCst), 2);
     }
-
-    #[test]
-    fn a_sleeping_reader_is_woken_by_a_store() {
-        let w = std::sync::Arc::new(Wake::new());
-        let word = std::sync::Arc::new(AtomicU64::new(0));
-        let (w2, word2) = (w.clone(), word.clone());
-        let sleeper = std::thread::spawn(move || {
-            let seen = AtomicU64::new(0);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            w2.wait(&word2, &seen, |v| v != 0, Some(deadline), false, || {})
-        });
-        // Wait (bounded) until it has announced its sleep, then store and notify.
-        let t0 = Instant::now();
-        while w.sleeping.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(10) {
-            std::thread::yield_now();
-        }
-        store_then_look(&word, 1);
-        w.notify();
-        assert!(
-            sleeper.join().expect("sleeper"),
-            "woken before its deadline"
-        );
-    }
 }
