@@ -347,7 +347,7 @@ fn worker(
             engine.release(&mut ended);
             return;
         }
-        if !board.claim(t, seq, index, crate::sys::clock::monotonic_ns) {
+        if !board.claim(t, seq, index, || t1) {
             continue;
         }
         counter.begin(t);
