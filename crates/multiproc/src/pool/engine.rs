@@ -315,6 +315,11 @@ pub(crate) struct Engine<K: Kind> {
     /// could not hand over, stop messages, or the end), so a steady stream of results costs
     /// no wake-up.
     feed: Condvar,
+    /// The feeder is waiting on `feed` (set and cleared under the engine's lock). A kick
+    /// while it is not costs nothing: `Condvar::notify_all` makes a `futex` call whether
+    /// or not anyone waits, and a handler handing pending tasks over while the feeder
+    /// writes made one per result batch (`perf`: 400 a `map` of 100,000 at chunksize 1).
+    feeder_waiting: AtomicBool,
     mailbox: Mutex<VecDeque<Box<dyn FnOnce() + Send>>>,
     mailbox_poked: AtomicBool,
     pub(crate) config: Config,
@@ -367,6 +372,7 @@ impl<K: Kind> Engine<K> {
             kind: CachePadded::new(kind),
             changed: Condvar::new(),
             feed: Condvar::new(),
+            feeder_waiting: AtomicBool::new(false),
             mailbox: Mutex::new(VecDeque::new()),
             mailbox_poked: AtomicBool::new(false),
             config,
@@ -657,13 +663,21 @@ impl<K: Kind> Engine<K> {
             if st.threads_done_ready() {
                 return None;
             }
+            // Set before the lock is let go in `wait`: whoever changes what the feeder looks
+            // at does so under the lock, after this, and then sees the flag.
+            self.feeder_waiting.store(true, Ordering::SeqCst);
             st = self.feed.wait(st).unwrap_or_else(PoisonError::into_inner);
+            self.feeder_waiting.store(false, Ordering::SeqCst);
         }
     }
 
-    /// Wakes the feeder (it has work, or should look whether the pool is done).
+    /// Wakes the feeder (it has work, or should look whether the pool is done), if it waits:
+    /// called after a change made under the engine's lock, which a feeder not waiting sees
+    /// when it next looks (see `feeder_waiting`).
     fn kick_feeder(&self) {
-        self.feed.notify_all();
+        if self.feeder_waiting.load(Ordering::SeqCst) {
+            self.feed.notify_all();
+        }
     }
 
     /// Whether the pool is terminated or broken (feeders and handlers stop).
