@@ -5,7 +5,8 @@
 //! shared count per item); a panicking item fails only itself; cancelling or terminating a
 //! map in groups ends every chunk exactly once and never hangs; the results equal
 //! `Iterator::map`; the statistics count every chunk's time; and nothing is grouped where
-//! grouping could change what the user sees (a timeout, `maxtasksperchild`).
+//! grouping could change what the user sees (a timeout, `maxtasksperchild`). `imap` and
+//! `imap_unordered` group their chunks too, under the same rules.
 
 mod common;
 
@@ -393,5 +394,112 @@ fn a_map_in_groups_counts_every_chunks_time() {
             "{function:?} in the functions, {spun:?} spun: {s}"
         );
         assert!(transfer > Duration::ZERO, "{s}");
+    });
+}
+
+/// `0..n`, whose item `at` panics (an input that fails half-way).
+fn failing_input(n: u32, at: u32) -> impl Iterator<Item = u32> {
+    (0..n).inspect(move |&i| assert_ne!(i, at, "the input fails at {at}"))
+}
+
+#[test]
+fn an_imap_in_groups_yields_every_item_once_in_order_or_as_it_comes() {
+    common::each_method(|m| {
+        const N: u32 = 30_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        let before = p.stats().tasks_grouped;
+        let got: Vec<u64> = p.imap(work, 0..N).map(Result::unwrap).collect();
+        let want: Vec<u64> = (0..N).map(|i| u64::from(i) * 3 + 1).collect();
+        assert!(got == want, "{m}: imap's values differ");
+        let grouped = p.stats().tasks_grouped;
+        assert!(grouped > before, "{m}: imap grouped nothing\n{}", p.stats());
+        let mut got: Vec<u64> = p.imap_unordered(work, 0..N).map(Result::unwrap).collect();
+        got.sort_unstable();
+        assert!(got == want, "{m}: imap_unordered's values differ");
+        assert!(p.stats().tasks_grouped > grouped, "{m}: {}", p.stats());
+        let strings: Vec<String> = p.imap(text, 0..N).map(Result::unwrap).collect();
+        assert!(
+            strings
+                .iter()
+                .enumerate()
+                .all(|(i, s)| *s == format!("<{i}>")),
+            "{m}: strings differ"
+        );
+        assert!(
+            counts.to_vec().iter().all(|&c| c == 2),
+            "{m}: each item ran once an imap"
+        );
+        assert!(all_ended(&p.stats()), "{m}: {}", p.stats());
+    });
+}
+
+#[test]
+fn a_worker_killed_inside_an_imap_group_fails_only_its_item() {
+    common::each_method(|m| {
+        const N: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        for (i, r) in p.imap(work_or_die, 0..N).enumerate() {
+            let i = i as u32;
+            match r {
+                Ok(v) => assert_eq!(v, u64::from(i) * 3 + 1, "{m}: item {i}"),
+                Err(PoolError::WorkerLost { exit, .. }) if killer(i) => {
+                    assert_eq!(exit, WorkerExit::Signal(9), "{m}")
+                }
+                Err(e) => panic!("{m}: item {i}: {e:?}"),
+            }
+        }
+        let ran = counts.to_vec();
+        for i in 0..N {
+            assert_eq!(
+                ran[i as usize], 1,
+                "{m}: item {i} ran {} times",
+                ran[i as usize]
+            );
+        }
+        let s = p.stats();
+        let killers = (0..N).filter(|&i| killer(i)).count() as u64;
+        assert_eq!(s.tasks_lost, killers, "{m}: {s}");
+        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
+        assert!(all_ended(&s), "{m}: {s}");
+    });
+}
+
+#[test]
+fn an_imap_input_that_panics_inside_a_group_yields_every_item_before_it_first() {
+    common::each_method(|m| {
+        const N: u32 = 30_000;
+        const AT: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = pool(m, &counts);
+        for ordered in [true, false] {
+            let it = if ordered {
+                p.imap(work, failing_input(N, AT))
+            } else {
+                p.imap_unordered(work, failing_input(N, AT))
+            };
+            let got: Vec<Result<u64, PoolError>> = it.collect();
+            assert_eq!(got.len(), AT as usize + 1, "{m}: {ordered}");
+            match got.last() {
+                Some(Err(PoolError::Input(p))) => {
+                    assert!(p.message.contains("fails at 20000"), "{m}: {p}")
+                }
+                other => panic!("{m}: {ordered}: the last is {other:?}"),
+            }
+            let mut values: Vec<u64> = got[..AT as usize]
+                .iter()
+                .map(|r| r.clone().unwrap())
+                .collect();
+            values.sort_unstable();
+            let want: Vec<u64> = (0..AT).map(|i| u64::from(i) * 3 + 1).collect();
+            assert!(values == want, "{m}: {ordered}: the items before it differ");
+        }
+        assert!(p.stats().tasks_grouped > 0, "{m}: {}", p.stats());
+        let ran = counts.to_vec();
+        assert!(
+            (0..N).all(|i| ran[i as usize] == if i < AT { 2 } else { 0 }),
+            "{m}: an item before the failure ran other than once per imap"
+        );
     });
 }

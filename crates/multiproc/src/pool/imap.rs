@@ -2,9 +2,14 @@
 //! input order or in completion order, over an input read *lazily*: at most `read_ahead`
 //! chunks are submitted and not yet consumed, so an endless input works and memory stays
 //! bounded (CPython's `imap` reads its whole input first: gh-84291, gh-101586).
+//!
+//! A process pool sends small chunks that are seen to run fast several to a message, as
+//! its `map` does (`group.rs`): each chunk is still a task of its own, and Python's default
+//! `chunksize=1` costs a fraction of a task per item.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -13,18 +18,101 @@ use super::map::{MakeChunk, progress_bar};
 use super::options::Progress;
 use super::result::{Control, Decode, Deliver, Target};
 use crate::error::{Panic, PoolError};
+use crate::primitive::SpinWait;
 
 /// The results of chunks, as they come back.
 pub(crate) struct Chunks<R> {
     done: Mutex<Done<R>>,
     arrived: Condvar,
     decode: Decode<Vec<R>>,
+    /// Chunks ended so far (read without the lock, to size groups: `group.rs`).
+    ended: AtomicU64,
+}
+
+/// Values by part number. Parts are numbered densely and taken out near the oldest, so a
+/// deque indexed from the oldest part not yet taken does a map's work without hashing
+/// (two `HashMap`s per item were a tenth of an `imap`'s time at chunksize 1).
+struct Window<T> {
+    cells: VecDeque<Cell<T>>,
+    /// The part at `cells[0]`.
+    base: u32,
+    /// Cells holding a value.
+    live: usize,
+}
+
+enum Cell<T> {
+    /// Not put yet.
+    Empty,
+    Full(T),
+    /// Taken out.
+    Gone,
+}
+
+impl<T> Window<T> {
+    fn new() -> Window<T> {
+        Window {
+            cells: VecDeque::new(),
+            base: 0,
+            live: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Puts part `part`'s value (ignored for a part taken out already).
+    fn insert(&mut self, part: u32, v: T) {
+        let Some(i) = part.checked_sub(self.base) else {
+            return;
+        };
+        let i = i as usize;
+        if self.cells.len() <= i {
+            self.cells.resize_with(i + 1, || Cell::Empty);
+        }
+        if let Cell::Empty = self.cells[i] {
+            self.cells[i] = Cell::Full(v);
+            self.live += 1;
+        }
+    }
+
+    /// Takes part `part`'s value out, if it is there.
+    fn remove(&mut self, part: u32) -> Option<T> {
+        let i = part.checked_sub(self.base)? as usize;
+        let cell = self.cells.get_mut(i)?;
+        if !matches!(cell, Cell::Full(_)) {
+            return None;
+        }
+        let Cell::Full(v) = std::mem::replace(cell, Cell::Gone) else {
+            unreachable!("matched just above")
+        };
+        self.live -= 1;
+        while let Some(Cell::Gone) = self.cells.front() {
+            self.cells.pop_front();
+            self.base += 1;
+        }
+        Some(v)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.cells.iter().filter_map(|c| match c {
+            Cell::Full(v) => Some(v),
+            _ => None,
+        })
+    }
 }
 
 struct Done<R> {
-    by_part: HashMap<u32, Result<Vec<R>, PoolError>>,
+    by_part: Window<Result<Vec<R>, PoolError>>,
     /// Parts in the order they completed (for `imap_unordered`).
     order: VecDeque<u32>,
+    /// The iterator waits on `arrived`. A chunk that ends while it does not costs no
+    /// wake-up (`Condvar::notify_all` makes a `futex` call whether or not anyone waits).
+    waiting: bool,
 }
 
 impl<R: Send + 'static> Chunks<R> {
@@ -32,8 +120,17 @@ impl<R: Send + 'static> Chunks<R> {
         let mut d = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         d.by_part.insert(part, r);
         d.order.push_back(part);
+        let wake = d.waiting;
         drop(d);
-        self.arrived.notify_all();
+        self.ended.fetch_add(1, Ordering::Relaxed);
+        if wake {
+            self.arrived.notify_all();
+        }
+    }
+
+    /// Chunks ended so far.
+    pub(crate) fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Relaxed)
     }
 }
 
@@ -59,8 +156,14 @@ impl<R: Send + 'static> Deliver<Vec<R>> for Chunks<R> {
 
 /// What reading the next chunk of input gave.
 pub(crate) enum Next {
-    /// A chunk of `n` items went out as task `seq`.
-    Submitted { seq: u64, n: usize },
+    /// `count` chunks went out as tasks `seq..seq + count` (several: a group, `group.rs`),
+    /// each of `n` items but the last, of `last`.
+    Submitted {
+        seq: u64,
+        n: usize,
+        count: u32,
+        last: usize,
+    },
     /// A chunk of `n` items could not be submitted: each of its items fails with this.
     Failed { err: PoolError, n: usize },
     /// The input iterator panicked.
@@ -71,12 +174,15 @@ pub(crate) enum Next {
 
 /// Reads the input and submits chunks (one pool kind and item type, erased).
 pub(crate) trait Source<R> {
+    /// Reads and submits the next chunk of at most `size` items as part `part`, or (a
+    /// process pool's) up to `room` such chunks, parts `part..`, in one group.
     fn next_chunk(
         &mut self,
         size: usize,
         timeout: Option<Duration>,
         chunks: &Arc<Chunks<R>>,
         part: u32,
+        room: usize,
     ) -> Next;
 }
 
@@ -96,6 +202,7 @@ impl<K: Kind, I: Iterator<Item = A>, A, R: Send + 'static> Source<R>
         timeout: Option<Duration>,
         chunks: &Arc<Chunks<R>>,
         part: u32,
+        _room: usize,
     ) -> Next {
         let items = &mut self.items;
         let chunk = match crate::thread::catch_quietly(|| items.take(size).collect::<Vec<A>>()) {
@@ -110,7 +217,12 @@ impl<K: Kind, I: Iterator<Item = A>, A, R: Send + 'static> Source<R>
         match (self.make)(chunk.into_iter(), target.clone(), part)
             .and_then(|job| self.engine.submit(job, target, part, timeout, None))
         {
-            Ok(seq) => Next::Submitted { seq, n },
+            Ok(seq) => Next::Submitted {
+                seq,
+                n,
+                count: 1,
+                last: n,
+            },
             Err(err) => Next::Failed { err, n },
         }
     }
@@ -148,7 +260,7 @@ pub struct IMapIterator<'p, R> {
     bar: Option<indicatif::ProgressBar>,
     started: bool,
     /// Chunks submitted and not yet consumed: part → (seq, items), and the next part.
-    in_flight: HashMap<u32, (Option<u64>, usize)>,
+    in_flight: Window<(Option<u64>, usize)>,
     next_part: u32,
     /// The next part to yield (ordered).
     next_out: u32,
@@ -171,11 +283,13 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
             source: Some(source),
             chunks: Arc::new(Chunks {
                 done: Mutex::new(Done {
-                    by_part: HashMap::new(),
+                    by_part: Window::new(),
                     order: VecDeque::new(),
+                    waiting: false,
                 }),
                 arrived: Condvar::new(),
                 decode,
+                ended: AtomicU64::new(0),
             }),
             control,
             ordered,
@@ -185,7 +299,7 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
             progress: Progress::None,
             bar: None,
             started: false,
-            in_flight: HashMap::new(),
+            in_flight: Window::new(),
             next_part: 0,
             next_out: 0,
             buffer: VecDeque::new(),
@@ -259,15 +373,30 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
             self.started = true;
             self.bar = progress_bar(&self.progress, None);
         }
+        // Refilled when half the window has been consumed, not at every chunk: the chunks
+        // go out several at a time, and a process pool's go in groups (`group.rs`).
+        if !self.in_flight.is_empty() && self.in_flight.len() > self.read_ahead / 2 {
+            return;
+        }
         while self.in_flight.len() < self.read_ahead && self.end_part.is_none() {
             let Some(source) = self.source.as_mut() else {
                 break;
             };
             let part = self.next_part;
-            match source.next_chunk(self.chunksize, self.timeout, &self.chunks, part) {
-                Next::Submitted { seq, n } => {
-                    self.in_flight.insert(part, (Some(seq), n));
-                    self.next_part += 1;
+            let room = self.read_ahead - self.in_flight.len();
+            match source.next_chunk(self.chunksize, self.timeout, &self.chunks, part, room) {
+                Next::Submitted {
+                    seq,
+                    n,
+                    count,
+                    last,
+                } => {
+                    for i in 0..count {
+                        let items = if i + 1 == count { last } else { n };
+                        let seq = seq.wrapping_add(u64::from(i));
+                        self.in_flight.insert(part + i, (Some(seq), items));
+                    }
+                    self.next_part += count;
                 }
                 Next::Failed { err, n } => {
                     let stop = matches!(err, PoolError::Closed | PoolError::Broken(_));
@@ -313,17 +442,40 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
                 .done
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let part = loop {
-                let ready = if self.ordered {
-                    done.by_part
-                        .contains_key(&self.next_out)
-                        .then_some(self.next_out)
+            // Every chunk ready now is taken under this one lock, in the order it is due.
+            let mut ready = Vec::new();
+            let mut spin = SpinWait::new(SpinWait::EVENT);
+            loop {
+                if self.ordered {
+                    while let Some(r) = done.by_part.remove(self.next_out) {
+                        ready.push((self.next_out, r));
+                        self.next_out += 1;
+                    }
                 } else {
-                    done.order.pop_front()
-                };
-                if let Some(p) = ready {
-                    break p;
+                    while let Some(p) = done.order.pop_front() {
+                        if let Some(r) = done.by_part.remove(p) {
+                            ready.push((p, r));
+                        }
+                    }
                 }
+                if !ready.is_empty() {
+                    break;
+                }
+                // Results come every microsecond or so while chunks are in flight: look
+                // again for a while before sleeping, so that the handler need not make a
+                // wake-up call per chunk.
+                let seen = self.chunks.ended();
+                if spin.spin() {
+                    drop(done);
+                    while self.chunks.ended() == seen && spin.spin() {}
+                    done = self
+                        .chunks
+                        .done
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                }
+                done.waiting = true;
                 done = match deadline {
                     None => self
                         .chunks
@@ -333,6 +485,7 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
                     Some(d) => {
                         let left = d.saturating_duration_since(Instant::now());
                         if left.is_zero() {
+                            done.waiting = false;
                             return Some(Err(PoolError::Timeout));
                         }
                         self.chunks
@@ -342,16 +495,15 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
                             .0
                     }
                 };
-            };
-            let r = done.by_part.remove(&part).expect("present");
-            drop(done);
-            if self.ordered {
-                self.next_out += 1;
+                done.waiting = false;
             }
-            let (_, n) = self.in_flight.remove(&part).unwrap_or((None, 1));
-            match r {
-                Ok(v) => self.buffer.extend(v.into_iter().map(Ok)),
-                Err(e) => self.buffer.extend((0..n).map(|_| Err(e.clone()))),
+            drop(done);
+            for (part, r) in ready {
+                let (_, n) = self.in_flight.remove(part).unwrap_or((None, 1));
+                match r {
+                    Ok(v) => self.buffer.extend(v.into_iter().map(Ok)),
+                    Err(e) => self.buffer.extend((0..n).map(|_| Err(e.clone()))),
+                }
             }
         }
     }
@@ -388,5 +540,33 @@ impl<R> fmt::Debug for IMapIterator<'_, R> {
             .field("chunksize", &self.chunksize)
             .field("in_flight", &self.in_flight.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    #[test]
+    fn a_window_keeps_parts_that_come_out_of_order_and_forgets_those_taken() {
+        let mut w = Window::new();
+        w.insert(2, "two");
+        w.insert(0, "zero");
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.remove(1), None, "part 1 has not come");
+        assert_eq!(w.remove(2), Some("two"));
+        assert_eq!(w.remove(2), None, "taken once");
+        assert_eq!(w.remove(0), Some("zero"));
+        // Parts 0 and 2 are gone; part 1 may still come, and is kept.
+        w.insert(1, "one");
+        assert_eq!(w.values().copied().collect::<Vec<_>>(), ["one"]);
+        assert_eq!(w.remove(1), Some("one"));
+        assert!(w.is_empty());
+        // Everything before part 3 has been taken: a late repeat of one is ignored.
+        w.insert(0, "again");
+        assert!(w.is_empty());
+        assert_eq!(w.remove(0), None);
+        w.insert(1000, "far");
+        assert_eq!(w.remove(1000), Some("far"));
     }
 }

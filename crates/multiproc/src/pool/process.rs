@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Config, Engine, Kind, Reaped, Spawned};
 use super::group::{self, Group};
-use super::imap::{ChunkSource, IMapIterator};
-use super::map::{self, Chunk, Made, MakeChunk, MapResult, MapState};
+use super::imap::{Chunks as IMapChunks, IMapIterator, Next, Source};
+use super::map::{self, Chunk, Made, MapResult, MapState};
 use super::options::{MapOptions, Room, TaskOptions};
 use super::result::{self, AsyncResult, Slot, Submitted};
 use super::stats::{self, Stats};
@@ -917,14 +917,6 @@ impl Pool {
         self.apply_async_with(f, args, o)
     }
 
-    fn chunk_maker<A, R>(f: fn(A) -> R) -> Box<MakeChunk<'static, Processes, A, R>>
-    where
-        A: Portable + Send,
-        R: Portable + Send,
-    {
-        Box::new(move |items, _, _| chunk_job(f, items))
-    }
-
     /// `f` over every item, in order (`map`), cut into chunks by Python's rule
     /// (`len / (4 × processes)`, rounded up). An input whose length is known (an exact
     /// `size_hint`: a range, a vector, a slice's iterator) is read chunk by chunk, each chunk
@@ -1111,10 +1103,15 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'static,
     {
-        let source = ChunkSource {
+        let source = IMapSource {
             engine: &self.engine,
-            items: items.into_iter(),
-            make: Self::chunk_maker(f),
+            input: map::Input::Sized(items.into_iter()),
+            f,
+            sizer: None,
+            made: 0,
+            carry: None,
+            input_error: None,
+            ended: false,
         };
         IMapIterator::new(
             Box::new(source),
@@ -1145,6 +1142,147 @@ impl Pool {
         I::IntoIter: 'static,
     {
         self.imap_kind(f, items, false)
+    }
+}
+
+/// Reads an `imap`'s input and submits its chunks: small chunks seen to run fast go
+/// several to a message, as `map`'s do (`group.rs`). Chunks are read one at a time, so an
+/// input that panics yields the results of every item before it first, as without groups.
+struct IMapSource<'p, I: Iterator, A, R> {
+    engine: &'p Arc<Engine<Processes>>,
+    input: map::Input<I>,
+    f: fn(A) -> R,
+    /// Made with the first chunk (it needs the chunk size); `Some(None)`: no groups.
+    sizer: Option<Option<group::Sizer>>,
+    /// Chunks read so far.
+    made: u64,
+    /// A chunk that did not encode while a group was filled (the next part, failed), and
+    /// its item count; the input's panic, or its end, met while a group was filled.
+    carry: Option<(PoolError, usize)>,
+    input_error: Option<crate::error::Panic>,
+    ended: bool,
+}
+
+impl<I, A, R> IMapSource<'_, I, A, R>
+where
+    I: Iterator<Item = A>,
+    A: Portable + Send,
+    R: Portable + Send,
+{
+    /// The next chunk, or why there is none (`Err`: what to yield instead).
+    fn read(&mut self, size: usize) -> Result<Vec<A>, Next> {
+        if let Some((err, n)) = self.carry.take() {
+            self.made += 1;
+            return Err(Next::Failed { err, n });
+        }
+        if let Some(p) = self.input_error.take() {
+            return Err(Next::Input(p));
+        }
+        if self.ended {
+            return Err(Next::End);
+        }
+        match self.input.chunk(size) {
+            Ok(c) if c.is_empty() => Err(Next::End),
+            Ok(c) => Ok(c),
+            Err(PoolError::Input(p)) => Err(Next::Input(p)),
+            Err(err) => Err(Next::Failed { err, n: 0 }),
+        }
+    }
+}
+
+impl<I, A, R> Source<R> for IMapSource<'_, I, A, R>
+where
+    I: Iterator<Item = A>,
+    A: Portable + Send,
+    R: Portable + Send,
+{
+    fn next_chunk(
+        &mut self,
+        size: usize,
+        timeout: Option<Duration>,
+        chunks: &Arc<IMapChunks<R>>,
+        part: u32,
+        room: usize,
+    ) -> Next {
+        let engine = self.engine;
+        let allowed =
+            timeout.is_none() && engine.config.task_timeout.is_none() && engine.kind.max_tasks == 0;
+        let workers = engine.config.processes;
+        let sizer = self
+            .sizer
+            .get_or_insert_with(|| group::Sizer::new(size, usize::MAX >> 1, workers, allowed));
+        let want = sizer
+            .as_ref()
+            .map_or(1, |s| s.next(self.made, chunks.ended()));
+        let want = want.min(u32::try_from(room).unwrap_or(u32::MAX));
+        let first = match self.read(size) {
+            Ok(c) => c,
+            Err(next) => return next,
+        };
+        let n = first.len();
+        if want <= 1 {
+            self.made += 1;
+            return match chunk_job(self.f, first.into_iter())
+                .and_then(|job| engine.submit(job, chunks.clone(), part, timeout, None))
+            {
+                Ok(seq) => Next::Submitted {
+                    seq,
+                    n,
+                    count: 1,
+                    last: n,
+                },
+                Err(err) => Next::Failed { err, n },
+            };
+        }
+        // A group: every chunk but the input's last has `size` items.
+        let mut b = group::Builder::new();
+        if let Err(err) = b.push(|out| encode_chunk(first.into_iter(), out)) {
+            self.made += 1;
+            return Next::Failed { err, n };
+        }
+        let (mut items, mut last) = (n, n);
+        while b.len() < want && !b.full() && items < group::GROUP_ITEMS && last == size {
+            match self.input.chunk(size) {
+                Ok(c) if c.is_empty() => {
+                    self.ended = true;
+                    break;
+                }
+                Ok(c) => {
+                    let k = c.len();
+                    if let Err(e) = b.push(|out| encode_chunk(c.into_iter(), out)) {
+                        self.carry = Some((e, k));
+                        break;
+                    }
+                    items += k;
+                    last = k;
+                }
+                Err(PoolError::Input(p)) => {
+                    self.input_error = Some(p);
+                    break;
+                }
+                Err(e) => {
+                    self.carry = Some((e, 0));
+                    break;
+                }
+            }
+        }
+        let count = b.len();
+        self.made += u64::from(count);
+        let submitted = chunk_offsets(self.f).and_then(|(tramp, target)| {
+            let g = b.finish(tramp, target);
+            let job = group_job(&g, 0);
+            engine.submit_tasks(job, chunks.clone(), part, (count, Some(g)), timeout, None)
+        });
+        match submitted {
+            Ok(seq) => Next::Submitted {
+                seq,
+                n: size,
+                count,
+                last,
+            },
+            // Not sent: one part for all the group's items.
+            Err(err) => Next::Failed { err, n: items },
+        }
     }
 }
 
