@@ -51,6 +51,14 @@ def map_rate(pool, n, chunksize=None):
     return n / d
 
 
+def imap_rate(pool, n, how="imap"):
+    t0 = time.perf_counter()
+    count = sum(1 for _ in getattr(pool, how)(sqr, range(n)))
+    d = time.perf_counter() - t0
+    assert count == n
+    return n / d
+
+
 def apply_latency(pool, n):
     lat = []
     for i in range(n):
@@ -75,6 +83,8 @@ def main():
         print(f"Pool(2).apply_async trivial              {med(lambda: apply_async_rate(p, n), k) / 1e3:9.1f} k tasks/s")
         print(f"Pool(2).map 1M ints, default chunksize   {med(lambda: map_rate(p, 1_000_000), k) / 1e6:9.2f} M items/s")
         print(f"Pool(2).map 100k ints, chunksize 1       {med(lambda: map_rate(p, 100_000, 1), k) / 1e3:9.1f} k items/s")
+        print(f"Pool(2).imap 100k ints                   {med(lambda: imap_rate(p, 100_000), k) / 1e3:9.1f} k items/s")
+        print(f"Pool(2).imap_unordered 100k ints         {med(lambda: imap_rate(p, 100_000, 'imap_unordered'), k) / 1e3:9.1f} k items/s")
         p50, p99, mx = apply_latency(p, 2_000 if quick else 10_000)
         print(f"Pool(2).apply sequential latency         p50 {p50:7.1f} us  p99 {p99:7.1f} us  max {mx:8.1f} us")
     with ThreadPool(2) as p:

@@ -1,8 +1,9 @@
 //! Pools against their limits and their peers: `Pool(2).apply_async` of trivial tasks beside
 //! the raw process-`Queue` round trip it is built on (task out, result back, 1000 in flight),
 //! `ThreadPool(2).apply_async` beside rayon's `spawn` + a channel, `map` (owned items) and
-//! `map_ref` (a borrowed slice) over a million ints beside rayon's `par_iter`, and (printed
-//! after criterion's groups) the latency of a sequential `apply`: p50, p99 and max. CPython's figures for the same:
+//! `map_ref` (a borrowed slice) over a million ints beside rayon's `par_iter`, `imap` and
+//! `imap_unordered` at Python's default `chunksize=1`, and (printed after criterion's
+//! groups) the latency of a sequential `apply`: p50, p99 and max. CPython's figures for the same:
 //! `bench/python/pool_bench.py`. Results: `docs/PERFORMANCE.md`.
 //!
 //! `cargo bench -p multiproc --bench pool`
@@ -192,6 +193,29 @@ fn map_million(c: &mut Criterion) {
                 .map_with(sqr, 0..M, MapOptions::new().chunksize(1))
                 .unwrap();
             assert_eq!(out.len(), M as usize);
+        });
+    });
+    g.finish();
+
+    // Python's `imap` defaults to one item a task; ours reads its input lazily, with at
+    // most `read_ahead` chunks in flight (the default, then a larger window).
+    let mut g = c.benchmark_group("pool_imap_100k_ints");
+    g.throughput(Throughput::Elements(M));
+    let pool = Pool::builder()
+        .processes(2)
+        .start_method(StartMethod::Fork)
+        .build()
+        .unwrap();
+    g.bench_function("multiproc Pool(2).imap", |b| {
+        b.iter(|| assert_eq!(pool.imap(sqr, 0..M).count(), M as usize));
+    });
+    g.bench_function("multiproc Pool(2).imap_unordered", |b| {
+        b.iter(|| assert_eq!(pool.imap_unordered(sqr, 0..M).count(), M as usize));
+    });
+    g.bench_function("multiproc Pool(2).imap, read_ahead 4096", |b| {
+        b.iter(|| {
+            let n = pool.imap(sqr, 0..M).read_ahead(4096).count();
+            assert_eq!(n, M as usize)
         });
     });
     g.finish();

@@ -361,6 +361,68 @@ pool_test!(
     imap_infinite_dropped
 );
 
+/// An endless input that counts the items read from it.
+struct Counted {
+    next: i64,
+    pulled: Arc<AtomicU64>,
+}
+
+impl Iterator for Counted {
+    type Item = i64;
+    fn next(&mut self) -> Option<i64> {
+        self.pulled.fetch_add(1, Ordering::SeqCst);
+        self.next += 1;
+        Some(self.next - 1)
+    }
+}
+
+fn imap_window_adapts<P: Apply>(p: &P, l: &str) {
+    // Slow chunks keep the default window at its floor, max(32, 8 × workers)...
+    let floor = (8 * p.processes() as u64).max(32);
+    let pulled = Arc::new(AtomicU64::new(0));
+    let input = Counted {
+        next: 5,
+        pulled: pulled.clone(),
+    };
+    let mut slow = p.imap(sleep_ms, input.map(|_| 2u64));
+    for i in 1..=20u64 {
+        assert_eq!(slow.next(), Some(Ok(2)), "{l}");
+        let ahead = pulled.load(Ordering::SeqCst) - i;
+        assert!(ahead <= floor, "{l}: {ahead} slow items read ahead");
+    }
+    drop(slow);
+    // ... while fast ones grow it, never past 4,096 chunks.
+    let pulled = Arc::new(AtomicU64::new(0));
+    let input = Counted {
+        next: 0,
+        pulled: pulled.clone(),
+    };
+    let (mut most, t) = (0, Instant::now());
+    let fast = p.imap(sqr, input);
+    const N: u64 = 200_000;
+    for (i, r) in fast.take(N as usize).enumerate() {
+        assert_eq!(r, Ok(sqr(i as i64)), "{l}");
+        most = most.max(pulled.load(Ordering::SeqCst) - i as u64 - 1);
+    }
+    assert!(most <= 4096, "{l}: {most} items read ahead");
+    let rate = N as f64 / t.elapsed().as_secs_f64();
+    if rate > 200_000.0 {
+        assert!(
+            most > floor,
+            "{l}: the window never grew ({rate:.0} items/s)"
+        );
+    }
+    assert!(
+        common::eventually(30, || p.stats().tasks_outstanding == 0),
+        "{l}"
+    );
+}
+pool_test!(
+    test_imap_window_stays_small_for_slow_chunks_and_grows_for_fast_ones,
+    2,
+    imap_window_adapts
+);
+
 // ------------------------------------------------------------------ lifecycle
 
 fn closed<P: Apply>(p: &P, l: &str) {

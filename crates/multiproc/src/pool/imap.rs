@@ -20,6 +20,11 @@ use super::result::{Control, Decode, Deliver, Target};
 use crate::error::{Panic, PoolError};
 use crate::primitive::SpinWait;
 
+/// The adaptive window (see [`IMapIterator::read_ahead`]) holds about this much work per
+/// worker, and at most [`MAX_WINDOW`] chunks.
+const WINDOW_NS: u64 = 4_000_000;
+const MAX_WINDOW: usize = 4096;
+
 /// The results of chunks, as they come back.
 pub(crate) struct Chunks<R> {
     done: Mutex<Done<R>>,
@@ -254,7 +259,14 @@ pub struct IMapIterator<'p, R> {
     control: Weak<dyn Control>,
     ordered: bool,
     chunksize: usize,
+    /// The window: chunks submitted and not yet consumed, at most. The user's, or grown
+    /// from [`min_window`] as the chunks are seen to run fast (`adaptive`).
     read_ahead: usize,
+    adaptive: bool,
+    min_window: usize,
+    workers: usize,
+    /// When the first chunk went out (to measure how fast chunks end).
+    since: Option<Instant>,
     timeout: Option<Duration>,
     progress: Progress,
     bar: Option<indicatif::ProgressBar>,
@@ -295,6 +307,10 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
             ordered,
             chunksize: 1,
             read_ahead: (8 * workers).max(32),
+            adaptive: true,
+            min_window: (8 * workers).max(32),
+            workers: workers.max(1),
+            since: None,
             timeout: None,
             progress: Progress::None,
             bar: None,
@@ -320,8 +336,13 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
         self
     }
 
-    /// At most `n` chunks submitted and not yet consumed (Python 3.14's `buffersize`); default
-    /// `max(32, 8 × workers)`.
+    /// At most `n` chunks submitted and not yet consumed (Python 3.14's `buffersize`).
+    ///
+    /// By default the window adapts: `max(32, 8 × workers)` chunks at first, growing (up
+    /// to 4,096) while chunks are seen to end fast, so that about 4 ms of work per
+    /// worker is in flight. Slow chunks (or large ones, which take long to send) keep the
+    /// window small; tiny fast ones would otherwise leave the workers waiting for the next
+    /// chunk to be read.
     ///
     /// # Panics
     /// If `n` is 0, or after the first `next`.
@@ -329,7 +350,25 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
         assert!(n >= 1, "read_ahead must be 1+");
         assert!(!self.started, "set imap options before the first next()");
         self.read_ahead = n;
+        self.adaptive = false;
         self
+    }
+
+    /// The adaptive window now: chunks for [`WINDOW_NS`] of work per worker at the pace
+    /// measured so far (an overestimate of a chunk's time while the workers wait, which
+    /// only keeps the window smaller), within `min_window..=MAX_WINDOW`.
+    fn adapt(&mut self) {
+        let (Some(since), true) = (self.since, self.adaptive) else {
+            return;
+        };
+        let ended = self.chunks.ended();
+        if ended == 0 {
+            return;
+        }
+        let elapsed = since.elapsed().as_nanos().max(1) as u64;
+        let per_chunk = (elapsed.saturating_mul(self.workers as u64) / ended).max(1);
+        let want = (WINDOW_NS / per_chunk).saturating_mul(self.workers as u64);
+        self.read_ahead = (want.min(MAX_WINDOW as u64) as usize).max(self.min_window);
     }
 
     /// A time limit for each chunk once it runs (see `TaskOptions::timeout`).
@@ -378,6 +417,8 @@ impl<'p, R: Send + 'static> IMapIterator<'p, R> {
         if !self.in_flight.is_empty() && self.in_flight.len() > self.read_ahead / 2 {
             return;
         }
+        self.adapt();
+        self.since.get_or_insert_with(Instant::now);
         while self.in_flight.len() < self.read_ahead && self.end_part.is_none() {
             let Some(source) = self.source.as_mut() else {
                 break;
