@@ -1122,7 +1122,10 @@ impl Pool {
         )
     }
 
-    /// Results in input order, as they come (`imap`), over an input read lazily.
+    /// Results in input order, as they come (`imap`), over an input read lazily (see
+    /// [`IMapIterator::read_ahead`] for the window). Python's default `chunksize=1`: small
+    /// chunks seen to run fast go to a worker several to a message, as [`map`](Pool::map)'s
+    /// do, each still a task of its own.
     pub fn imap<A, R, I>(&self, f: fn(A) -> R, items: I) -> IMapIterator<'_, R>
     where
         A: Portable + Send,
