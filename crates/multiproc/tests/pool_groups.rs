@@ -127,6 +127,13 @@ impl Iterator for Paced<'_> {
     }
 }
 
+/// Every item ran exactly once.
+fn each_ran_once(counts: &Array<u32>, m: StartMethod) {
+    for (i, &c) in counts.to_vec().iter().enumerate() {
+        assert_eq!(c, 1, "{m}: item {i} ran {c} times");
+    }
+}
+
 /// Every task submitted has ended exactly one way.
 fn all_ended(s: &Stats) -> bool {
     s.tasks_outstanding == 0
@@ -153,14 +160,7 @@ fn a_worker_killed_inside_a_group_fails_only_its_item_and_every_other_runs_once(
             }
             other => panic!("{m}: {other:?}"),
         }
-        let ran = counts.to_vec();
-        for i in 0..N {
-            assert_eq!(
-                ran[i as usize], 1,
-                "{m}: item {i} ran {} times",
-                ran[i as usize]
-            );
-        }
+        each_ran_once(&counts, m);
         let killers = (0..N).filter(|&i| killer(i)).count() as u64;
         let s = p.stats();
         assert_eq!(
@@ -450,14 +450,7 @@ fn a_worker_killed_inside_an_imap_group_fails_only_its_item() {
                 Err(e) => panic!("{m}: item {i}: {e:?}"),
             }
         }
-        let ran = counts.to_vec();
-        for i in 0..N {
-            assert_eq!(
-                ran[i as usize], 1,
-                "{m}: item {i} ran {} times",
-                ran[i as usize]
-            );
-        }
+        each_ran_once(&counts, m);
         let s = p.stats();
         let killers = (0..N).filter(|&i| killer(i)).count() as u64;
         assert_eq!(s.tasks_lost, killers, "{m}: {s}");
