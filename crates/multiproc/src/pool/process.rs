@@ -1159,8 +1159,9 @@ struct IMapSource<'p, I: Iterator, A, R> {
     sizer: Option<Option<group::Sizer>>,
     /// Chunks read so far.
     made: u64,
-    /// A chunk that did not encode while a group was filled (the next part, failed), and
-    /// its item count; the input's panic, or its end, met while a group was filled.
+    /// Met while a group was filled, for the next call: a chunk that did not encode (the
+    /// next part, failed) with its item count; the input's panic (yielded after the
+    /// group's items); the input's end.
     carry: Option<(PoolError, usize)>,
     input_error: Option<crate::error::Panic>,
     ended: bool,
