@@ -1105,7 +1105,7 @@ impl Pool {
     {
         let source = IMapSource {
             engine: &self.engine,
-            input: map::Input::Sized(items.into_iter()),
+            items: items.into_iter(),
             f,
             sizer: None,
             made: 0,
@@ -1153,7 +1153,7 @@ impl Pool {
 /// input that panics yields the results of every item before it first, as without groups.
 struct IMapSource<'p, I: Iterator, A, R> {
     engine: &'p Arc<Engine<Processes>>,
-    input: map::Input<I>,
+    items: I,
     f: fn(A) -> R,
     /// Made with the first chunk (it needs the chunk size); `Some(None)`: no groups.
     sizer: Option<Option<group::Sizer>>,
@@ -1173,6 +1173,12 @@ where
     A: Portable + Send,
     R: Portable + Send,
 {
+    /// The next `size` items (fewer at the input's end), or the input's panic.
+    fn chunk(&mut self, size: usize) -> Result<Vec<A>, crate::error::Panic> {
+        let items = &mut self.items;
+        crate::thread::catch_quietly(|| items.take(size).collect())
+    }
+
     /// The next chunk, or why there is none (`Err`: what to yield instead).
     fn read(&mut self, size: usize) -> Result<Vec<A>, Next> {
         if let Some((err, n)) = self.carry.take() {
@@ -1185,11 +1191,10 @@ where
         if self.ended {
             return Err(Next::End);
         }
-        match self.input.chunk(size) {
+        match self.chunk(size) {
             Ok(c) if c.is_empty() => Err(Next::End),
             Ok(c) => Ok(c),
-            Err(PoolError::Input(p)) => Err(Next::Input(p)),
-            Err(err) => Err(Next::Failed { err, n: 0 }),
+            Err(p) => Err(Next::Input(p)),
         }
     }
 }
@@ -1246,7 +1251,7 @@ where
         }
         let (mut items, mut last) = (n, n);
         while b.len() < want && !b.full() && items < group::GROUP_ITEMS && last == size {
-            match self.input.chunk(size) {
+            match self.chunk(size) {
                 Ok(c) if c.is_empty() => {
                     self.ended = true;
                     break;
@@ -1260,12 +1265,8 @@ where
                     items += k;
                     last = k;
                 }
-                Err(PoolError::Input(p)) => {
+                Err(p) => {
                     self.input_error = Some(p);
-                    break;
-                }
-                Err(e) => {
-                    self.carry = Some((e, 0));
                     break;
                 }
             }
