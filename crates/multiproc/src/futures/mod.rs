@@ -46,7 +46,7 @@
 //! [`std::future::Future`]s, woken by the thread that completes them: no thread of ours
 //! waits for them. So are the waits of the rest of the library, which no completing
 //! thread of ours knows about; they are woken by a watcher thread started on first use
-//! (see [`crate::sync::reactor`](crate::sys)):
+//! (`sync/reactor.rs`):
 //!
 //! | blocking | awaitable |
 //! |---|---|

@@ -10,7 +10,7 @@
 //!   Calls that may wait for another client (a queue `get` with a timeout, a lock `acquire`,
 //!   an event or barrier `wait`) still go over the socket, whose thread on the server
 //!   watches the client while it waits. So do calls made while (CPUs − 1) other threads of
-//!   the process are already looking for their answers (see [`Looking`]): the rings pay off
+//!   the process are already looking for their answers (see `Looking` in this module's source): the rings pay off
 //!   while a caller can look for its answer instead of sleeping. The rest go over the rings.
 //!
 //! [`Transport::Auto`] (the default) takes shared memory when the address is a Unix one and
