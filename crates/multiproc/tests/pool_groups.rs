@@ -127,6 +127,26 @@ impl Iterator for Paced<'_> {
     }
 }
 
+/// Runs `attempt` (which checks every result in full, on a pool of its own) until it says
+/// that something was grouped, starting new runs for 20 s. Whether an `imap`'s chunks are grouped
+/// depends on how fast they are seen to end, and on two CPUs shared with this file's other
+/// tests one run can see them all end slower than a group's threshold; that is the pool
+/// judging the machine right, not a failure. Never grouping at all is one.
+fn until_grouped(m: StartMethod, mut attempt: impl FnMut() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(20);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        if attempt() {
+            return;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "{m}: nothing was grouped in {tries} runs"
+        );
+    }
+}
+
 /// Every item ran exactly once.
 fn each_ran_once(counts: &Array<u32>, m: StartMethod) {
     for (i, &c) in counts.to_vec().iter().enumerate() {
@@ -145,32 +165,34 @@ fn all_ended(s: &Stats) -> bool {
 fn a_worker_killed_inside_a_group_fails_only_its_item_and_every_other_runs_once() {
     common::each_method(|m| {
         const N: u32 = 20_000;
-        let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(m, &counts);
-        let r = p
-            .map_async_with(work_or_die, paced(&p, N), MapOptions::new().chunksize(1))
-            .unwrap();
-        // Closing at once: the chunks sent again after a death still run (the pool must not
-        // take the moment between a group's end and its rest's new start for the end).
-        p.close();
-        match r.get() {
-            Err(PoolError::WorkerLost { exit, pid }) => {
-                assert_eq!(exit, WorkerExit::Signal(9), "{m}");
-                assert!(pid > 0);
+        until_grouped(m, || {
+            let counts = Array::<u32>::zeroed(N as usize).unwrap();
+            let p = pool(m, &counts);
+            let r = p
+                .map_async_with(work_or_die, paced(&p, N), MapOptions::new().chunksize(1))
+                .unwrap();
+            // Closing at once: the chunks sent again after a death still run (the pool must not
+            // take the moment between a group's end and its rest's new start for the end).
+            p.close();
+            match r.get() {
+                Err(PoolError::WorkerLost { exit, pid }) => {
+                    assert_eq!(exit, WorkerExit::Signal(9), "{m}");
+                    assert!(pid > 0);
+                }
+                other => panic!("{m}: {other:?}"),
             }
-            other => panic!("{m}: {other:?}"),
-        }
-        each_ran_once(&counts, m);
-        let killers = (0..N).filter(|&i| killer(i)).count() as u64;
-        let s = p.stats();
-        assert_eq!(
-            s.tasks_lost, killers,
-            "{m}: only the killers' items are lost\n{s}"
-        );
-        assert_eq!(s.tasks_done, u64::from(N) + 64 - killers, "{m}: {s}");
-        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
-        assert!(all_ended(&s), "{m}: {s}");
-        p.join().unwrap();
+            each_ran_once(&counts, m);
+            let killers = (0..N).filter(|&i| killer(i)).count() as u64;
+            let s = p.stats();
+            assert_eq!(
+                s.tasks_lost, killers,
+                "{m}: only the killers' items are lost\n{s}"
+            );
+            assert_eq!(s.tasks_done, u64::from(N) + 64 - killers, "{m}: {s}");
+            assert!(all_ended(&s), "{m}: {s}");
+            p.join().unwrap();
+            s.tasks_grouped > 0
+        });
     });
 }
 
@@ -178,28 +200,30 @@ fn a_worker_killed_inside_a_group_fails_only_its_item_and_every_other_runs_once(
 fn a_panicking_item_inside_a_group_fails_only_itself() {
     common::each_method(|m| {
         const N: u32 = 20_000;
-        let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(m, &counts);
-        match p.map_with(work_or_panic, paced(&p, N), MapOptions::new().chunksize(1)) {
-            Err(PoolError::Panicked(e)) => {
-                assert!(e.message.contains("7777 panics on purpose"), "{m}: {e}")
+        until_grouped(m, || {
+            let counts = Array::<u32>::zeroed(N as usize).unwrap();
+            let p = pool(m, &counts);
+            match p.map_with(work_or_panic, paced(&p, N), MapOptions::new().chunksize(1)) {
+                Err(PoolError::Panicked(e)) => {
+                    assert!(e.message.contains("7777 panics on purpose"), "{m}: {e}")
+                }
+                other => panic!("{m}: {other:?}"),
             }
-            other => panic!("{m}: {other:?}"),
-        }
-        assert!(
-            counts.to_vec().iter().all(|&c| c == 1),
-            "{m}: an item ran twice or never"
-        );
-        let s = p.stats();
-        assert_eq!(s.tasks_failed, 1, "{m}: {s}");
-        assert_eq!(s.workers_lost, 0, "{m}: a panic kills no worker\n{s}");
-        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
-        assert!(all_ended(&s), "{m}: {s}");
-        // The pool goes on.
-        assert_eq!(
-            p.map(work, 0..10).unwrap(),
-            (0..10).map(|i| i * 3 + 1).collect::<Vec<_>>()
-        );
+            assert!(
+                counts.to_vec().iter().all(|&c| c == 1),
+                "{m}: an item ran twice or never"
+            );
+            let s = p.stats();
+            assert_eq!(s.tasks_failed, 1, "{m}: {s}");
+            assert_eq!(s.workers_lost, 0, "{m}: a panic kills no worker\n{s}");
+            assert!(all_ended(&s), "{m}: {s}");
+            // The pool goes on.
+            assert_eq!(
+                p.map(work, 0..10).unwrap(),
+                (0..10).map(|i| i * 3 + 1).collect::<Vec<_>>()
+            );
+            s.tasks_grouped > 0
+        });
     });
 }
 
@@ -207,28 +231,30 @@ fn a_panicking_item_inside_a_group_fails_only_itself() {
 fn a_map_in_groups_equals_iterator_map_at_small_chunk_sizes() {
     common::each_method(|m| {
         const N: u32 = 30_000;
-        let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(m, &counts);
-        for cs in [1, 3, 50] {
-            let got = p
-                .map_with(work, paced(&p, N), MapOptions::new().chunksize(cs))
-                .unwrap();
-            let want: Vec<u64> = (0..N).map(|i| u64::from(i) * 3 + 1).collect();
-            assert!(got == want, "{m}: chunksize {cs}: numbers differ");
-            let got = p
-                .map_with(text, paced(&p, N), MapOptions::new().chunksize(cs))
-                .unwrap();
+        until_grouped(m, || {
+            let counts = Array::<u32>::zeroed(N as usize).unwrap();
+            let p = pool(m, &counts);
+            for cs in [1, 3, 50] {
+                let got = p
+                    .map_with(work, paced(&p, N), MapOptions::new().chunksize(cs))
+                    .unwrap();
+                let want: Vec<u64> = (0..N).map(|i| u64::from(i) * 3 + 1).collect();
+                assert!(got == want, "{m}: chunksize {cs}: numbers differ");
+                let got = p
+                    .map_with(text, paced(&p, N), MapOptions::new().chunksize(cs))
+                    .unwrap();
+                assert!(
+                    got.iter().enumerate().all(|(i, s)| *s == format!("<{i}>")),
+                    "{m}: chunksize {cs}: strings differ"
+                );
+            }
+            let s = p.stats();
             assert!(
-                got.iter().enumerate().all(|(i, s)| *s == format!("<{i}>")),
-                "{m}: chunksize {cs}: strings differ"
+                counts.to_vec().iter().all(|&c| c == 3),
+                "{m}: each item ran once a map"
             );
-        }
-        let s = p.stats();
-        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
-        assert!(
-            counts.to_vec().iter().all(|&c| c == 3),
-            "{m}: each item ran once a map"
-        );
+            s.tasks_grouped > 0
+        });
     });
 }
 
@@ -337,27 +363,29 @@ fn work_pair((i, _q): (u32, Option<multiproc::process::Queue<u8>>)) -> u64 {
 fn an_item_that_does_not_encode_fails_only_its_chunk_and_the_group_goes_on() {
     common::watchdog(60, || {
         const N: u32 = 20_000;
-        let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(StartMethod::Fork, &counts);
-        // A shared object cannot be a task's argument: item 15,000's chunk fails to encode
-        // (inside a group being filled, by then), and every other item runs once.
-        let q = multiproc::process::Queue::<u8>::new(0).unwrap();
-        let items = paced(&p, N).map(|i| (i, (i == 15_000).then(|| q.clone())));
-        match p.map_with(work_pair, items, MapOptions::new().chunksize(1)) {
-            Err(PoolError::Encode(m)) => assert!(m.contains("initializer"), "{m}"),
-            other => panic!("{other:?}"),
-        }
-        let ran = counts.to_vec();
-        for i in 0..N {
-            assert_eq!(ran[i as usize], u32::from(i != 15_000), "item {i}");
-        }
-        let s = p.stats();
-        assert!(s.tasks_grouped > 0, "nothing was grouped\n{s}");
-        assert!(
-            common::eventually(10, || all_ended(&p.stats())),
-            "{}",
-            p.stats()
-        );
+        until_grouped(StartMethod::Fork, || {
+            let counts = Array::<u32>::zeroed(N as usize).unwrap();
+            let p = pool(StartMethod::Fork, &counts);
+            // A shared object cannot be a task's argument: item 15,000's chunk fails to encode
+            // (inside a group being filled, by then), and every other item runs once.
+            let q = multiproc::process::Queue::<u8>::new(0).unwrap();
+            let items = paced(&p, N).map(|i| (i, (i == 15_000).then(|| q.clone())));
+            match p.map_with(work_pair, items, MapOptions::new().chunksize(1)) {
+                Err(PoolError::Encode(m)) => assert!(m.contains("initializer"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+            let ran = counts.to_vec();
+            for i in 0..N {
+                assert_eq!(ran[i as usize], u32::from(i != 15_000), "item {i}");
+            }
+            let s = p.stats();
+            assert!(
+                common::eventually(10, || all_ended(&p.stats())),
+                "{}",
+                p.stats()
+            );
+            s.tasks_grouped > 0
+        });
     });
 }
 
@@ -376,24 +404,26 @@ fn a_map_in_groups_counts_every_chunks_time() {
     // measured in full did: the function's time in all still covers every chunk's spin.
     common::watchdog(60, || {
         const N: u32 = 20_000;
-        let counts = Array::<u32>::zeroed(64).unwrap();
-        let p = pool(StartMethod::Fork, &counts);
-        let before = p.stats();
-        let out = p
-            .map_with(spin, paced(&p, N), MapOptions::new().chunksize(1))
-            .unwrap();
-        assert_eq!(out.len(), N as usize);
-        let s = p.stats();
-        assert!(s.tasks_grouped > 0, "nothing was grouped: {s}");
-        let function = s.total.function - before.total.function;
-        let transfer = s.total.transfer - before.total.transfer;
-        // A lower bound only (a generous one: the clocks are read on a shared machine).
-        let spun = Duration::from_micros(2) * N * 5 / 8;
-        assert!(
-            function >= spun,
-            "{function:?} in the functions, {spun:?} spun: {s}"
-        );
-        assert!(transfer > Duration::ZERO, "{s}");
+        until_grouped(StartMethod::Fork, || {
+            let counts = Array::<u32>::zeroed(64).unwrap();
+            let p = pool(StartMethod::Fork, &counts);
+            let before = p.stats();
+            let out = p
+                .map_with(spin, paced(&p, N), MapOptions::new().chunksize(1))
+                .unwrap();
+            assert_eq!(out.len(), N as usize);
+            let s = p.stats();
+            let function = s.total.function - before.total.function;
+            let transfer = s.total.transfer - before.total.transfer;
+            // A lower bound only (a generous one: the clocks are read on a shared machine).
+            let spun = Duration::from_micros(2) * N * 5 / 8;
+            assert!(
+                function >= spun,
+                "{function:?} in the functions, {spun:?} spun: {s}"
+            );
+            assert!(transfer > Duration::ZERO, "{s}");
+            s.tasks_grouped > 0
+        });
     });
 }
 
@@ -406,18 +436,28 @@ fn failing_input(n: u32, at: u32) -> impl Iterator<Item = u32> {
 fn an_imap_in_groups_yields_every_item_once_in_order_or_as_it_comes() {
     common::each_method(|m| {
         const N: u32 = 30_000;
+        let want: Vec<u64> = (0..N).map(|i| u64::from(i) * 3 + 1).collect();
+        for ordered in [true, false] {
+            until_grouped(m, || {
+                let counts = Array::<u32>::zeroed(N as usize).unwrap();
+                let p = pool(m, &counts);
+                let before = p.stats().tasks_grouped;
+                let mut got: Vec<u64> = if ordered {
+                    p.imap(work, 0..N).map(Result::unwrap).collect()
+                } else {
+                    p.imap_unordered(work, 0..N).map(Result::unwrap).collect()
+                };
+                if !ordered {
+                    got.sort_unstable();
+                }
+                assert!(got == want, "{m}: ordered {ordered}: the values differ");
+                each_ran_once(&counts, m);
+                assert!(all_ended(&p.stats()), "{m}: {}", p.stats());
+                p.stats().tasks_grouped > before
+            });
+        }
         let counts = Array::<u32>::zeroed(N as usize).unwrap();
         let p = pool(m, &counts);
-        let before = p.stats().tasks_grouped;
-        let got: Vec<u64> = p.imap(work, 0..N).map(Result::unwrap).collect();
-        let want: Vec<u64> = (0..N).map(|i| u64::from(i) * 3 + 1).collect();
-        assert!(got == want, "{m}: imap's values differ");
-        let grouped = p.stats().tasks_grouped;
-        assert!(grouped > before, "{m}: imap grouped nothing\n{}", p.stats());
-        let mut got: Vec<u64> = p.imap_unordered(work, 0..N).map(Result::unwrap).collect();
-        got.sort_unstable();
-        assert!(got == want, "{m}: imap_unordered's values differ");
-        assert!(p.stats().tasks_grouped > grouped, "{m}: {}", p.stats());
         let strings: Vec<String> = p.imap(text, 0..N).map(Result::unwrap).collect();
         assert!(
             strings
@@ -425,10 +465,6 @@ fn an_imap_in_groups_yields_every_item_once_in_order_or_as_it_comes() {
                 .enumerate()
                 .all(|(i, s)| *s == format!("<{i}>")),
             "{m}: strings differ"
-        );
-        assert!(
-            counts.to_vec().iter().all(|&c| c == 2),
-            "{m}: each item ran once an imap"
         );
         assert!(all_ended(&p.stats()), "{m}: {}", p.stats());
     });
@@ -438,24 +474,26 @@ fn an_imap_in_groups_yields_every_item_once_in_order_or_as_it_comes() {
 fn a_worker_killed_inside_an_imap_group_fails_only_its_item() {
     common::each_method(|m| {
         const N: u32 = 20_000;
-        let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(m, &counts);
-        for (i, r) in p.imap(work_or_die, 0..N).enumerate() {
-            let i = i as u32;
-            match r {
-                Ok(v) => assert_eq!(v, u64::from(i) * 3 + 1, "{m}: item {i}"),
-                Err(PoolError::WorkerLost { exit, .. }) if killer(i) => {
-                    assert_eq!(exit, WorkerExit::Signal(9), "{m}")
+        until_grouped(m, || {
+            let counts = Array::<u32>::zeroed(N as usize).unwrap();
+            let p = pool(m, &counts);
+            for (i, r) in p.imap(work_or_die, 0..N).enumerate() {
+                let i = i as u32;
+                match r {
+                    Ok(v) => assert_eq!(v, u64::from(i) * 3 + 1, "{m}: item {i}"),
+                    Err(PoolError::WorkerLost { exit, .. }) if killer(i) => {
+                        assert_eq!(exit, WorkerExit::Signal(9), "{m}")
+                    }
+                    Err(e) => panic!("{m}: item {i}: {e:?}"),
                 }
-                Err(e) => panic!("{m}: item {i}: {e:?}"),
             }
-        }
-        each_ran_once(&counts, m);
-        let s = p.stats();
-        let killers = (0..N).filter(|&i| killer(i)).count() as u64;
-        assert_eq!(s.tasks_lost, killers, "{m}: {s}");
-        assert!(s.tasks_grouped > 0, "{m}: nothing was grouped\n{s}");
-        assert!(all_ended(&s), "{m}: {s}");
+            each_ran_once(&counts, m);
+            let s = p.stats();
+            let killers = (0..N).filter(|&i| killer(i)).count() as u64;
+            assert_eq!(s.tasks_lost, killers, "{m}: {s}");
+            assert!(all_ended(&s), "{m}: {s}");
+            s.tasks_grouped > 0
+        });
     });
 }
 
@@ -464,35 +502,38 @@ fn an_imap_input_that_panics_inside_a_group_yields_every_item_before_it_first() 
     common::each_method(|m| {
         const N: u32 = 30_000;
         const AT: u32 = 20_000;
-        let counts = Array::<u32>::zeroed(N as usize).unwrap();
-        let p = pool(m, &counts);
+        let want: Vec<u64> = (0..AT).map(|i| u64::from(i) * 3 + 1).collect();
         for ordered in [true, false] {
-            let it = if ordered {
-                p.imap(work, failing_input(N, AT))
-            } else {
-                p.imap_unordered(work, failing_input(N, AT))
-            };
-            let got: Vec<Result<u64, PoolError>> = it.collect();
-            assert_eq!(got.len(), AT as usize + 1, "{m}: {ordered}");
-            match got.last() {
-                Some(Err(PoolError::Input(p))) => {
-                    assert!(p.message.contains("fails at 20000"), "{m}: {p}")
+            until_grouped(m, || {
+                let counts = Array::<u32>::zeroed(N as usize).unwrap();
+                let p = pool(m, &counts);
+                let it = if ordered {
+                    p.imap(work, failing_input(N, AT))
+                } else {
+                    p.imap_unordered(work, failing_input(N, AT))
+                };
+                let got: Vec<Result<u64, PoolError>> = it.collect();
+                assert_eq!(got.len(), AT as usize + 1, "{m}: {ordered}");
+                match got.last() {
+                    Some(Err(PoolError::Input(p))) => {
+                        assert!(p.message.contains("fails at 20000"), "{m}: {p}")
+                    }
+                    other => panic!("{m}: {ordered}: the last is {other:?}"),
                 }
-                other => panic!("{m}: {ordered}: the last is {other:?}"),
-            }
-            let mut values: Vec<u64> = got[..AT as usize]
-                .iter()
-                .map(|r| r.clone().unwrap())
-                .collect();
-            values.sort_unstable();
-            let want: Vec<u64> = (0..AT).map(|i| u64::from(i) * 3 + 1).collect();
-            assert!(values == want, "{m}: {ordered}: the items before it differ");
+                let mut values: Vec<u64> = got[..AT as usize]
+                    .iter()
+                    .map(|r| r.clone().unwrap())
+                    .collect();
+                values.sort_unstable();
+                assert!(values == want, "{m}: {ordered}: the items before it differ");
+                let ran = counts.to_vec();
+                assert!(
+                    (0..N).all(|i| ran[i as usize] == u32::from(i < AT)),
+                    "{m}: {ordered}: an item before the failure ran other than once, or one after it ran"
+                );
+                assert!(all_ended(&p.stats()), "{m}: {}", p.stats());
+                p.stats().tasks_grouped > 0
+            });
         }
-        assert!(p.stats().tasks_grouped > 0, "{m}: {}", p.stats());
-        let ran = counts.to_vec();
-        assert!(
-            (0..N).all(|i| ran[i as usize] == if i < AT { 2 } else { 0 }),
-            "{m}: an item before the failure ran other than once per imap"
-        );
     });
 }
