@@ -5,10 +5,14 @@
 //! two workers; `docs/PERFORMANCE.md` ("where a sequential `apply`'s tail comes from") says
 //! what it showed on a 2-vCPU VM.
 //!
-//! `cargo run --release --example apply_placement [fork|forkserver|spawn] [windows]`
+//! With a third argument it first places the threads on the first two CPUs: `same` puts
+//! the caller and the handler on one and both workers on the other; `split` puts the caller
+//! and the handler on different CPUs, with one worker beside each.
+//!
+//! `cargo run --release --example apply_placement [fork|forkserver|spawn] [windows] [same|split]`
 
 use multiproc::pool::Pool;
-use multiproc::process::StartMethod;
+use multiproc::process::{StartMethod, sched_getaffinity, sched_setaffinity};
 use std::time::{Duration, Instant};
 
 /// Applies per window.
@@ -17,6 +21,17 @@ const WINDOW: u64 = 30_000;
 /// A trivial task.
 fn ident(x: u64) -> u64 {
     x
+}
+
+/// A worker's initializer: it pins itself to `cpus[0]`, or for `split` to one of the two
+/// by its pid's parity (so the two workers usually land one on each).
+fn pin_worker((cpus, split): ([usize; 2], bool)) {
+    let cpu = if split {
+        cpus[std::process::id() as usize % 2]
+    } else {
+        cpus[0]
+    };
+    sched_setaffinity(&[cpu]).unwrap();
 }
 
 /// One thread's (or process's) counts at a moment.
@@ -81,11 +96,30 @@ fn main() {
         .nth(2)
         .and_then(|n| n.parse().ok())
         .unwrap_or(6);
-    let pool = Pool::builder()
-        .processes(2)
-        .start_method(method)
-        .build()
-        .unwrap();
+    let plan = std::env::args().nth(3);
+    let cpus = sched_getaffinity().unwrap();
+    let builder = Pool::builder().processes(2).start_method(method);
+    let pool = match plan.as_deref() {
+        Some(plan @ ("same" | "split")) if cpus.len() >= 2 => {
+            let (a, b) = (cpus[0], cpus[1]);
+            // The pool's threads inherit the creating thread's CPUs: the handler goes where
+            // the caller is now; the caller moves afterwards for `split`.
+            sched_setaffinity(&[if plan == "split" { b } else { a }]).unwrap();
+            let workers = if plan == "split" { [a, b] } else { [b, b] };
+            let pool = builder
+                .initializer(pin_worker, (workers, plan == "split"))
+                .build()
+                .unwrap();
+            sched_setaffinity(&[a]).unwrap();
+            println!(
+                "placed ({plan}): caller on CPU {a}, handler on CPU {}",
+                if plan == "split" { b } else { a }
+            );
+            pool
+        }
+        Some(other) => panic!("{other}: `same` or `split`, on a machine with 2 CPUs or more"),
+        None => builder.build().unwrap(),
+    };
     for i in 0..1_000 {
         pool.apply(ident, i).unwrap();
     }
