@@ -36,6 +36,8 @@ fn pin_worker((cpus, split): ([usize; 2], bool)) {
 
 /// One thread's (or process's) counts at a moment.
 struct Seen {
+    /// Its `/proc` directory: what identifies it from one snapshot to the next.
+    dir: String,
     name: String,
     sleeps: u64,
     switches: u64,
@@ -62,6 +64,7 @@ fn seen(name: String, dir: &str) -> Option<Seen> {
         .unwrap_or("?")
         .to_string();
     Some(Seen {
+        dir: dir.to_string(),
         name,
         sleeps: field("voluntary_ctxt_switches"),
         switches: field("nonvoluntary_ctxt_switches"),
@@ -101,20 +104,22 @@ fn main() {
     let builder = Pool::builder().processes(2).start_method(method);
     let pool = match plan.as_deref() {
         Some(plan @ ("same" | "split")) if cpus.len() >= 2 => {
-            let (a, b) = (cpus[0], cpus[1]);
+            let split = plan == "split";
+            let (caller, handler) = (cpus[0], if split { cpus[1] } else { cpus[0] });
+            let workers = if split {
+                [cpus[0], cpus[1]]
+            } else {
+                [cpus[1]; 2]
+            };
             // The pool's threads inherit the creating thread's CPUs: the handler goes where
-            // the caller is now; the caller moves afterwards for `split`.
-            sched_setaffinity(&[if plan == "split" { b } else { a }]).unwrap();
-            let workers = if plan == "split" { [a, b] } else { [b, b] };
+            // the caller is now; the caller moves afterwards.
+            sched_setaffinity(&[handler]).unwrap();
             let pool = builder
-                .initializer(pin_worker, (workers, plan == "split"))
+                .initializer(pin_worker, (workers, split))
                 .build()
                 .unwrap();
-            sched_setaffinity(&[a]).unwrap();
-            println!(
-                "placed ({plan}): caller on CPU {a}, handler on CPU {}",
-                if plan == "split" { b } else { a }
-            );
+            sched_setaffinity(&[caller]).unwrap();
+            println!("placed ({plan}): caller on CPU {caller}, handler on CPU {handler}");
             pool
         }
         Some(other) => panic!("{other}: `same` or `split`, on a machine with 2 CPUs or more"),
@@ -143,7 +148,7 @@ fn main() {
             q(0.99)
         );
         for a in &after {
-            let Some(b) = before.iter().find(|b| b.name == a.name) else {
+            let Some(b) = before.iter().find(|b| b.dir == a.dir) else {
                 continue;
             };
             let (sleeps, switches) = (a.sleeps - b.sleeps, a.switches - b.switches);
