@@ -54,8 +54,11 @@ enum Command {
     /// Run remote pool tasks (of this program's build) from a Redis namespace until
     /// SIGTERM or `Remote::stop_workers`.
     Worker {
-        /// The server: redis://[user[:password]@]host:port[/db], rediss:// for TLS.
-        #[arg(long)]
+        // (The help as an attribute: rustdoc would read its brackets as links.)
+        #[arg(
+            long,
+            help = "The server: redis://[user[:password]@]host:port[/db], rediss:// for TLS."
+        )]
         redis: String,
         /// The namespace whose tasks to run.
         #[arg(long)]

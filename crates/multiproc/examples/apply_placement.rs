@@ -131,6 +131,7 @@ fn main() {
     println!("{method}: {windows} windows of {WINDOW} sequential applies");
     for _ in 0..windows {
         let before = snapshot(&pool);
+        let tasks_before = pool.stats().workers;
         let mut lat: Vec<Duration> = (0..WINDOW)
             .map(|i| {
                 let t = Instant::now();
@@ -139,6 +140,7 @@ fn main() {
             })
             .collect();
         let after = snapshot(&pool);
+        let tasks_after = pool.stats().workers;
         lat.sort();
         let q = |f: f64| lat[((lat.len() as f64 * f) as usize).min(lat.len() - 1)];
         print!(
@@ -158,6 +160,19 @@ fn main() {
                     "  {} cpu{}: {sleeps} sleeps, {switches} switches",
                     a.name, a.cpu
                 );
+                // A worker's share of the window's tasks.
+                let pid = a
+                    .name
+                    .strip_prefix("worker ")
+                    .and_then(|p| p.parse::<u32>().ok());
+                let tasks = |all: &[(usize, u32, multiproc::pool::WorkerStats)]| {
+                    all.iter()
+                        .find(|w| Some(w.1) == pid)
+                        .map_or(0, |w| w.2.tasks)
+                };
+                if pid.is_some() {
+                    print!(", {} tasks", tasks(&tasks_after) - tasks(&tasks_before));
+                }
             }
         }
         println!();

@@ -2,7 +2,7 @@
 //! task queue, `run(func, args, callback)` where `callback(success, result)` hears of every
 //! task, lists of the threads made (`generate_list`) and of those idle (`free_list`),
 //! `close()` (finish what is queued, then stop) and `terminate()` (drop what is queued).
-//! Each piece is one method of [`ThreadPool`](multiproc::pool::ThreadPool) here.
+//! Each piece is one method of [`ThreadPool`] here.
 //!
 //! `cargo run --example hand_written_pool`
 
