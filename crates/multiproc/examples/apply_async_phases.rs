@@ -64,7 +64,9 @@ fn main() {
     for &(s, g, ran, settled) in seen.iter().take(20) {
         println!("{s:8.0} {g:8.0} {ran:22} {settled:26}");
     }
+    let share = |n: usize| 100.0 * n as f64 / batches as f64;
     let none = seen.iter().filter(|b| b.2 == 0).count();
+    let unsettled = seen.iter().filter(|b| b.2 > 0 && b.3 == 0).count();
     let (all, _, _) = spread(seen.iter().map(|b| b.0 + b.1).collect());
     let (s, s10, s90) = spread(seen.iter().map(|b| b.0).collect());
     let (g, g10, g90) = spread(seen.iter().map(|b| b.1).collect());
@@ -73,8 +75,13 @@ fn main() {
          get {g:.0} µs (p10 {g10:.0}, p90 {g90:.0})",
         BATCH as f64 / all
     );
-    println!(
-        "batches whose workers ran nothing while the caller submitted: {none} of {batches} ({:.0} %)",
-        100.0 * none as f64 / batches as f64
-    );
+    let both = batches - none - unsettled;
+    println!("while the caller submitted:");
+    for (what, n) in [
+        ("the workers ran nothing", none),
+        ("the workers ran tasks, the handler settled none", unsettled),
+        ("both ran", both),
+    ] {
+        println!("  {what:<48} {n:4} batches ({:.0} %)", share(n));
+    }
 }
