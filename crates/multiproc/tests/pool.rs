@@ -126,7 +126,7 @@ fn map_failure<P: Apply>(p: &P, l: &str) {
 pool_test!(test_map_failure_keeps_the_pool, 2, map_failure);
 
 fn many_outstanding<P: Apply>(p: &P, l: &str) {
-    // More tasks outstanding than the board has tickets (a process pool's 4096, a thread
+    // More tasks outstanding than the board has tickets (a process pool's 16,384, a thread
     // pool's 65,536): the rest wait in the pending queue and go out as tickets free up (a
     // thread pool's used to wait forever).
     let busy: Vec<_> = (0..p.processes())

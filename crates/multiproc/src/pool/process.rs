@@ -36,7 +36,15 @@ use crate::queue::ring::{self, Block, Ring, Sink};
 use crate::shared::words::Words;
 
 /// Tickets on a process pool's board: the most tasks dispatched and not yet ended at once.
-const TICKETS: usize = 4096;
+///
+/// A task without a ticket waits in the pending queue until a result frees one, and only
+/// the handler thread frees them. While the caller submits a burst it can keep the handler
+/// off the CPU for the whole burst (a thread that yields waits behind it: `docs/
+/// PERFORMANCE.md`, "Where `apply_async`'s time goes"), so the burst's tasks past the board
+/// sat in the pending queue and the workers went idle. 16,384 lets a burst of 10,000 go
+/// straight to the ring (4,096 did not). The board costs 16 bytes a ticket in shared memory,
+/// touched only as tickets are used.
+const TICKETS: usize = 16384;
 /// The rings' size: whole messages up to a quarter of it; larger ones stream, the writer
 /// and the reader taking turns, which costs wake-ups. 512 KiB rather than 256: a `map`'s
 /// 1 MB chunks (a million numbers over two workers) take about 10 % less time (5.9 → 5.3 ms
