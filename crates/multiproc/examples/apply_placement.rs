@@ -39,13 +39,15 @@ struct Seen {
     /// Its `/proc` directory: what identifies it from one snapshot to the next.
     dir: String,
     name: String,
+    /// A worker's pid (`None` for a thread of this process).
+    pid: Option<u32>,
     sleeps: u64,
     switches: u64,
     cpu: String,
 }
 
 /// `/proc/<path>`'s context switches and last CPU; `None` once it is gone.
-fn seen(name: String, dir: &str) -> Option<Seen> {
+fn seen(name: String, pid: Option<u32>, dir: &str) -> Option<Seen> {
     let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
     let field = |key: &str| {
         status
@@ -66,6 +68,7 @@ fn seen(name: String, dir: &str) -> Option<Seen> {
     Some(Seen {
         dir: dir.to_string(),
         name,
+        pid,
         sleeps: field("voluntary_ctxt_switches"),
         switches: field("nonvoluntary_ctxt_switches"),
         cpu,
@@ -80,11 +83,15 @@ fn snapshot(pool: &Pool) -> Vec<Seen> {
         for t in tasks.flatten() {
             let dir = t.path().display().to_string();
             let name = std::fs::read_to_string(format!("{dir}/comm")).unwrap_or_default();
-            all.extend(seen(name.trim().to_string(), &dir));
+            all.extend(seen(name.trim().to_string(), None, &dir));
         }
     }
     for pid in pool.pids() {
-        all.extend(seen(format!("worker {pid}"), &format!("/proc/{pid}")));
+        all.extend(seen(
+            format!("worker {pid}"),
+            Some(pid),
+            &format!("/proc/{pid}"),
+        ));
     }
     all
 }
@@ -161,16 +168,10 @@ fn main() {
                     a.name, a.cpu
                 );
                 // A worker's share of the window's tasks.
-                let pid = a
-                    .name
-                    .strip_prefix("worker ")
-                    .and_then(|p| p.parse::<u32>().ok());
-                let tasks = |all: &[(usize, u32, multiproc::pool::WorkerStats)]| {
-                    all.iter()
-                        .find(|w| Some(w.1) == pid)
-                        .map_or(0, |w| w.2.tasks)
-                };
-                if pid.is_some() {
+                if let Some(pid) = a.pid {
+                    let tasks = |all: &[(usize, u32, multiproc::pool::WorkerStats)]| {
+                        all.iter().find(|w| w.1 == pid).map_or(0, |w| w.2.tasks)
+                    };
                     print!(", {} tasks", tasks(&tasks_after) - tasks(&tasks_before));
                 }
             }

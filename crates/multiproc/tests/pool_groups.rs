@@ -129,9 +129,9 @@ impl Iterator for Paced<'_> {
 
 /// Runs `attempt` (which checks every result in full, on a pool of its own) until it says
 /// that something was grouped, starting new runs for 20 s. Whether a `map`'s or an `imap`'s
-/// chunks are grouped depends on how fast they are seen to end, and on two CPUs shared with this file's other
-/// tests one run can see them all end slower than a group's threshold; that is the pool
-/// judging the machine right, not a failure. Never grouping at all is one.
+/// chunks are grouped depends on how fast they are seen to end, and on two CPUs shared with
+/// this file's other tests one run can see them all end slower than a group's threshold;
+/// that is the pool judging the machine right, not a failure. Never grouping at all is one.
 fn until_grouped(m: StartMethod, mut attempt: impl FnMut() -> bool) {
     let give_up = Instant::now() + Duration::from_secs(20);
     let mut tries = 0;
