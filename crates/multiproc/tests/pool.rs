@@ -1100,6 +1100,57 @@ fn test_a_sized_input_that_breaks_runs_nothing_past_the_break() {
     });
 }
 
+/// A process pool sends a chunk of primitive numbers as the vector it read them into (its
+/// bytes are its encoding) and decodes numbers into their place: every width and kind, in
+/// chunks one to a message (no groups: `maxtasksperchild`) and in groups, for `map` and
+/// `imap`, equal `Iterator::map`; a chunk of numbers that gives a non-number back too.
+#[test]
+fn test_process_map_over_every_kind_of_number() {
+    fn neg(x: i8) -> i8 {
+        x.wrapping_neg()
+    }
+    fn halve(x: f32) -> f64 {
+        f64::from(x) / 2.0
+    }
+    fn wide(x: u16) -> u128 {
+        u128::from(x) << 100
+    }
+    fn label(x: isize) -> String {
+        format!("#{x}")
+    }
+    fn back(x: u128) -> u8 {
+        (x >> 100) as u8
+    }
+    for one_to_a_message in [true, false] {
+        common::watchdog(60, move || {
+            let i8s: Vec<i8> = (0..5_000).map(|i| (i % 256) as u8 as i8).collect();
+            let f32s: Vec<f32> = (0..5_000).map(|i| i as f32 * 0.25).collect();
+            let u16s: Vec<u16> = (0..5_000).map(|i| (i * 13) as u16).collect();
+            let isizes: Vec<isize> = (-2_500..2_500).collect();
+            let u128s: Vec<u128> = u16s.iter().map(|&x| wide(x)).collect();
+            let mut b = Pool::builder().processes(2).start_method(StartMethod::Fork);
+            if one_to_a_message {
+                b = b.max_tasks_per_child(1_000);
+            }
+            let p = b.build().unwrap();
+            let l = format!("one to a message: {one_to_a_message}");
+            let want: Vec<i8> = i8s.iter().map(|&x| neg(x)).collect();
+            assert_eq!(p.map(neg, i8s.clone()).unwrap(), want, "{l}");
+            let want: Vec<f64> = f32s.iter().map(|&x| halve(x)).collect();
+            assert_eq!(p.map(halve, f32s.clone()).unwrap(), want, "{l}");
+            let got: Vec<f64> = p.imap(halve, f32s.clone()).map(Result::unwrap).collect();
+            assert_eq!(got, want, "{l} imap");
+            let want: Vec<u128> = u16s.iter().map(|&x| wide(x)).collect();
+            assert_eq!(p.map(wide, u16s.clone()).unwrap(), want, "{l}");
+            let want: Vec<u8> = u128s.iter().map(|&x| back(x)).collect();
+            let opts = MapOptions::new().chunksize(700);
+            assert_eq!(p.map_with(back, u128s.clone(), opts).unwrap(), want, "{l}");
+            let want: Vec<String> = isizes.iter().map(|&x| label(x)).collect();
+            assert_eq!(p.map(label, isizes.clone()).unwrap(), want, "{l}");
+        });
+    }
+}
+
 #[test]
 fn test_map_ref_borrows_the_items_and_equals_iter_map() {
     common::watchdog(60, || {

@@ -34,6 +34,7 @@ use crate::error::{PoolError, ProcessError, WorkerExit};
 use crate::process::{Callable, Portable, Process, StartMethod, get_start_method};
 use crate::queue::ring::{self, Block, Ring, Sink};
 use crate::shared::words::Words;
+use crate::wire::seq::NumberBytes;
 
 /// Tickets on a process pool's board: the most tasks dispatched and not yet ended at once.
 ///
@@ -66,10 +67,12 @@ pub(crate) struct ProcJob {
 }
 
 /// Encoded arguments: small ones inline (most tasks: no allocation), others on the heap;
-/// or a group's chunks from the given one on (`group.rs`).
+/// a `map` chunk of primitive numbers, its vector as read (its bytes are its encoding); or
+/// a group's chunks from the given one on (`group.rs`).
 enum Args {
     Inline { len: u8, buf: [u8; INLINE] },
     Heap(Vec<u8>),
+    Numbers(Box<dyn NumberBytes>),
     Group(Arc<Group>, u32),
 }
 
@@ -82,6 +85,7 @@ impl Args {
         match self {
             Args::Inline { len, buf } => (worker::TASK, [&buf[..*len as usize], &[]]),
             Args::Heap(v) => (worker::TASK, [v, &[]]),
+            Args::Numbers(v) => (worker::TASK, [v.bytes(), &[]]),
             Args::Group(g, from) => {
                 let (c, frames) = g.payload(*from);
                 *count = c;
@@ -164,12 +168,21 @@ fn chunk_job<A: Portable, R: Portable>(
     items: Chunk<A>,
 ) -> Result<ProcJob, PoolError> {
     let (tramp, target) = chunk_offsets(f)?;
-    let mut out = Vec::new();
-    encode_chunk(items, &mut out)?;
+    // Numbers leave in the vector they were read into: no second megabyte to allocate and
+    // copy for a chunk of 125,000 `u64`s (and no page faults on it, when the allocator has
+    // just given such memory back to the system).
+    let args = match crate::wire::seq::number_vec(items.collect::<Vec<A>>()) {
+        Ok(numbers) => Args::Numbers(numbers),
+        Err(items) => {
+            let mut out = Vec::new();
+            encode_chunk(items.into_iter(), &mut out)?;
+            Args::Heap(out)
+        }
+    };
     Ok(ProcJob {
         tramp,
         target,
-        args: Args::Heap(out),
+        args,
     })
 }
 

@@ -74,6 +74,35 @@ pub(crate) fn number_bytes<T: 'static>(v: Vec<T>) -> Result<Vec<u8>, Vec<T>> {
     Err(v)
 }
 
+/// A vector of primitive numbers seen as its native bytes, in place: what [`encode_vec`]
+/// writes for it, without copying it (a process pool's `map` chunk leaves as it was read).
+pub(crate) trait NumberBytes: Send + Sync {
+    /// The numbers' native bytes.
+    fn bytes(&self) -> &[u8];
+}
+
+impl<N: bytemuck::Pod + Send + Sync> NumberBytes for Vec<N> {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(self)
+    }
+}
+
+/// `v` as its bytes in place (see [`NumberBytes`]) if `T` is a primitive number; `v` back
+/// otherwise.
+pub(crate) fn number_vec<T: 'static>(v: Vec<T>) -> Result<Box<dyn NumberBytes>, Vec<T>> {
+    let mut v = v;
+    macro_rules! boxed {
+        ($t:ty) => {
+            v = match cast::<Vec<T>, Vec<$t>>(v) {
+                Ok(n) => return Ok(Box::new(n)),
+                Err(v) => v,
+            };
+        };
+    }
+    each_number!(boxed);
+    Err(v)
+}
+
 /// Appends `items` to `out`: their native bytes if `T` is a primitive number, else postcard's
 /// encoding of a `Vec<T>`.
 pub(crate) fn encode_vec<T, I>(items: I, out: &mut Vec<u8>) -> Result<(), String>
