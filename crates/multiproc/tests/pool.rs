@@ -1102,8 +1102,9 @@ fn test_a_sized_input_that_breaks_runs_nothing_past_the_break() {
 
 /// A process pool sends a chunk of primitive numbers as the vector it read them into (its
 /// bytes are its encoding) and decodes numbers into their place: every width and kind, in
-/// chunks one to a message (no groups: `maxtasksperchild`) and in groups, for `map` and
-/// `imap`, equal `Iterator::map`; a chunk of numbers that gives a non-number back too.
+/// chunks one to a message (no groups: `maxtasksperchild`) and in groups, small ones and ones
+/// that stream through the ring, for `map` and `imap`, equal `Iterator::map`; a chunk of
+/// numbers that gives a non-number back too.
 #[test]
 fn test_process_map_over_every_kind_of_number() {
     fn neg(x: i8) -> i8 {
@@ -1120,6 +1121,9 @@ fn test_process_map_over_every_kind_of_number() {
     }
     fn back(x: u128) -> u8 {
         (x >> 100) as u8
+    }
+    fn square(x: u64) -> u64 {
+        x.wrapping_mul(x)
     }
     for one_to_a_message in [true, false] {
         common::watchdog(60, move || {
@@ -1147,6 +1151,11 @@ fn test_process_map_over_every_kind_of_number() {
             assert_eq!(p.map_with(back, u128s.clone(), opts).unwrap(), want, "{l}");
             let want: Vec<String> = isizes.iter().map(|&x| label(x)).collect();
             assert_eq!(p.map(label, isizes.clone()).unwrap(), want, "{l}");
+            // Chunks of 800 KB: past a quarter of the ring, so they stream through it.
+            let want: Vec<u64> = (0..300_000u64).map(|x| x.wrapping_mul(x)).collect();
+            let opts = MapOptions::new().chunksize(100_000);
+            let got = p.map_with(square, 0..300_000u64, opts).unwrap();
+            assert!(got == want, "{l}: large chunks");
         });
     }
 }
