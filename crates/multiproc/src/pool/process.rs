@@ -1035,9 +1035,10 @@ impl Pool {
                 let most = group::GROUP_ITEMS / size * size;
                 let all = input.chunk((want as usize).saturating_mul(size).min(most))?;
                 items = all.len();
-                let Ok(bytes) = crate::wire::seq::number_bytes(all) else {
+                let Ok(numbers) = crate::wire::seq::number_vec(all) else {
                     unreachable!("is_number said it was one")
                 };
+                let bytes = numbers.bytes();
                 let width = bytes.len() / items.max(1);
                 for run in bytes.chunks((size * width).max(1)) {
                     let _ = b.push(|out| {

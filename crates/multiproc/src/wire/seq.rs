@@ -49,33 +49,9 @@ pub(crate) fn is_number<T: 'static>() -> bool {
     false
 }
 
-/// Appends `v`'s bytes to `out` if `T` is `N`; gives `v` back otherwise.
-fn raw_bytes<T: 'static, N: bytemuck::Pod>(v: Vec<T>, out: &mut Vec<u8>) -> Result<(), Vec<T>> {
-    let n = cast::<Vec<T>, Vec<N>>(v)?;
-    out.extend_from_slice(bytemuck::cast_slice::<N, u8>(&n));
-    Ok(())
-}
-
-/// A vector of primitive numbers as their native bytes, as [`encode_vec`] writes it (so
-/// any run of whole numbers in it is that run's encoding); the vector back for any other
-/// type.
-pub(crate) fn number_bytes<T: 'static>(v: Vec<T>) -> Result<Vec<u8>, Vec<T>> {
-    let mut out = Vec::new();
-    let mut v = v;
-    macro_rules! raw {
-        ($t:ty) => {
-            v = match raw_bytes::<T, $t>(v, &mut out) {
-                Ok(()) => return Ok(out),
-                Err(v) => v,
-            };
-        };
-    }
-    each_number!(raw);
-    Err(v)
-}
-
 /// A vector of primitive numbers seen as its native bytes, in place: what [`encode_vec`]
-/// writes for it, without copying it (a process pool's `map` chunk leaves as it was read).
+/// writes for it, without copying it (a process pool's `map` chunk leaves as it was read),
+/// so any run of whole numbers in it is that run's encoding.
 pub(crate) trait NumberBytes: Send + Sync {
     /// The numbers' native bytes.
     fn bytes(&self) -> &[u8];
@@ -111,18 +87,11 @@ where
     I: ExactSizeIterator<Item = T>,
 {
     if is_number::<T>() {
-        let mut v: Vec<T> = items.collect();
-        macro_rules! raw {
-            ($t:ty) => {
-                v = match raw_bytes::<T, $t>(v, out) {
-                    Ok(()) => return Ok(()),
-                    Err(v) => v,
-                };
-            };
-        }
-        each_number!(raw);
-        let _ = v;
-        unreachable!("is_number said it was one of these");
+        let Ok(numbers) = number_vec(items.collect::<Vec<T>>()) else {
+            unreachable!("is_number said it was one of these")
+        };
+        out.extend_from_slice(numbers.bytes());
+        return Ok(());
     }
     super::encode_into(&Iter(std::cell::RefCell::new(Some(items))), out)
 }
@@ -393,13 +362,14 @@ mod tests {
     #[test]
     fn numbers_as_bytes_are_runs_of_their_encoding() {
         let v: Vec<u32> = (0..10).collect();
-        let bytes = number_bytes(v.clone()).unwrap();
+        let numbers = number_vec(v.clone()).ok().unwrap();
+        let bytes = numbers.bytes();
         let mut want = Vec::new();
         encode_vec(v[3..7].iter().copied(), &mut want).unwrap();
         assert_eq!(&bytes[3 * 4..7 * 4], &want[..]);
-        assert_eq!(decode_vec::<u32>(&bytes).unwrap(), v);
+        assert_eq!(decode_vec::<u32>(bytes).unwrap(), v);
         let s = vec!["a".to_string()];
-        assert_eq!(number_bytes(s.clone()), Err(s), "not a number");
+        assert_eq!(number_vec(s.clone()).err(), Some(s), "not a number");
     }
 
     #[test]
