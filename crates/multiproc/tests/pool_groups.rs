@@ -68,12 +68,19 @@ fn nothing(_: u32) -> u32 {
     0
 }
 
+/// How long a group may run in this file's pools: 100 times the default, so that chunks
+/// are still grouped when this file's other tests (or anything else) load the two CPUs and
+/// each chunk is seen to take far longer than it does alone. Groups stay at most 256 items
+/// and a quarter of each worker's share of what is left.
+const GROUP_TIME: Duration = Duration::from_millis(10);
+
 /// A pool of two workers counting into `counts`, both already running (so that a map's
 /// first chunks come back while it is still being sent, and later ones are grouped).
 fn pool(m: StartMethod, counts: &Array<u32>) -> Pool {
     let p = Pool::builder()
         .processes(2)
         .start_method(m)
+        .group_time(GROUP_TIME)
         .initializer(init_counts, counts.clone())
         .build()
         .unwrap();
@@ -129,9 +136,11 @@ impl Iterator for Paced<'_> {
 
 /// Runs `attempt` (which checks every result in full, on a pool of its own) until it says
 /// that something was grouped, starting new runs for 20 s. Whether a `map`'s or an `imap`'s
-/// chunks are grouped depends on how fast they are seen to end, and on two CPUs shared with
-/// this file's other tests one run can see them all end slower than a group's threshold;
-/// that is the pool judging the machine right, not a failure. Never grouping at all is one.
+/// chunks are grouped depends on how fast they are seen to end: even with [`GROUP_TIME`],
+/// a run on a machine loaded enough can see them all end slower than that; that is the
+/// pool judging the machine right, not a failure. Never grouping at all is one. (With the
+/// default group time, two CPUs each kept busy by another program, `stress-ng --cpu 2`,
+/// failed this in one run of the file out of two.)
 fn until_grouped(m: StartMethod, mut attempt: impl FnMut() -> bool) {
     let give_up = Instant::now() + Duration::from_secs(20);
     let mut tries = 0;
@@ -352,6 +361,32 @@ fn nothing_is_grouped_with_a_timeout_or_max_tasks_per_child() {
             .unwrap();
         assert_eq!(got.len(), N as usize);
         assert_eq!(p.stats().tasks_grouped, 0, "grouped with maxtasksperchild");
+    });
+}
+
+#[test]
+fn nothing_is_grouped_with_a_group_time_of_zero() {
+    // The same map and imap group with this file's group time (every `until_grouped` test
+    // shows it); with none, every chunk goes alone, as in Python.
+    common::watchdog(60, || {
+        const N: u32 = 20_000;
+        let counts = Array::<u32>::zeroed(N as usize).unwrap();
+        let p = Pool::builder()
+            .processes(2)
+            .start_method(StartMethod::Fork)
+            .group_time(Duration::ZERO)
+            .initializer(init_counts, counts.clone())
+            .build()
+            .unwrap();
+        let got = p
+            .map_with(work, paced(&p, N), MapOptions::new().chunksize(1))
+            .unwrap();
+        assert_eq!(got.len(), N as usize);
+        let again = p.imap(work, 0..N).count();
+        assert_eq!(again, N as usize);
+        let s = p.stats();
+        assert_eq!(s.tasks_grouped, 0, "{s}");
+        assert_eq!(s.tasks_done, 2 * u64::from(N), "{s}");
     });
 }
 

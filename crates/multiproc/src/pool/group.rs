@@ -29,9 +29,10 @@
 //!   `maxtasksperchild` (which counts tasks);
 //! - a group is kept short in time, so the load stays balanced over the workers: the
 //!   [`Sizer`] measures how fast this `map`'s chunks end and groups only as many as run in
-//!   about [`GROUP_NS`]; until the first chunk has ended, and for slow chunks, every chunk
-//!   goes alone, exactly as before. It also leaves a quarter of what is left to each worker
-//!   near the end.
+//!   about [`GROUP_NS`] (`PoolBuilder::group_time` changes that time; zero turns groups
+//!   off); until the first chunk has ended, and for slow chunks, every chunk goes alone,
+//!   exactly as before. It also leaves a quarter of what is left to each worker near the
+//!   end.
 //!
 //! # The message
 //!
@@ -194,6 +195,8 @@ impl<'a> Iterator for Chunks<'a> {
 /// Decides how many chunks go into the next group of one `map` (see the [module docs](self)).
 pub(crate) struct Sizer {
     started: Instant,
+    /// How long a group should run ([`GROUP_NS`] unless the pool's builder said otherwise).
+    group_ns: u64,
     workers: u64,
     /// Chunks of at most this many items; how many chunks the input's length foretells.
     size: usize,
@@ -201,10 +204,18 @@ pub(crate) struct Sizer {
 }
 
 impl Sizer {
-    /// `None` when this map's chunks are never grouped (see the [module docs](self)).
-    pub(crate) fn new(size: usize, len: usize, workers: usize, allowed: bool) -> Option<Sizer> {
-        (allowed && size < GROUP_ITEMS).then(|| Sizer {
+    /// `None` when this map's chunks are never grouped (see the [module docs](self)); a
+    /// group should run in about `group_ns` (0: never grouped).
+    pub(crate) fn new(
+        size: usize,
+        len: usize,
+        workers: usize,
+        allowed: bool,
+        group_ns: u64,
+    ) -> Option<Sizer> {
+        (allowed && size < GROUP_ITEMS && group_ns > 0).then(|| Sizer {
             started: Instant::now(),
+            group_ns,
             workers: workers.max(1) as u64,
             size,
             parts: len.div_ceil(size.max(1)) as u64,
@@ -223,7 +234,7 @@ impl Sizer {
         // ns per chunk on one worker (an overestimate while the workers were not all busy,
         // which only makes groups smaller).
         let per_chunk = (elapsed.saturating_mul(self.workers) / ended).max(1);
-        let by_time = GROUP_NS / per_chunk;
+        let by_time = self.group_ns / per_chunk;
         let by_items = (GROUP_ITEMS / self.size.max(1)) as u64;
         let by_share = self.parts.saturating_sub(made) / (4 * self.workers);
         by_time
@@ -315,13 +326,13 @@ mod tests {
 
     #[test]
     fn the_sizer_groups_only_fast_chunks_and_never_before_one_has_ended() {
-        assert!(Sizer::new(GROUP_ITEMS, 1 << 20, 2, true).is_none());
-        assert!(Sizer::new(1, 1 << 20, 2, false).is_none());
-        let s = Sizer::new(1, 1 << 20, 2, true).unwrap();
+        assert!(Sizer::new(GROUP_ITEMS, 1 << 20, 2, true, GROUP_NS).is_none());
+        assert!(Sizer::new(1, 1 << 20, 2, false, GROUP_NS).is_none());
+        let s = Sizer::new(1, 1 << 20, 2, true, GROUP_NS).unwrap();
         assert_eq!(s.next(0, 0), 1, "nothing measured yet");
         // A million chunks ended at once: as fast as can be; the items bound it.
         assert_eq!(s.next(1000, 1_000_000), GROUP_ITEMS as u32);
-        let s4 = Sizer::new(4, 1 << 20, 2, true).unwrap();
+        let s4 = Sizer::new(4, 1 << 20, 2, true, GROUP_NS).unwrap();
         assert_eq!(s4.next(1000, 1_000_000), (GROUP_ITEMS / 4) as u32);
         // Near the end, a quarter of each worker's share of what is left.
         assert_eq!(s.next((1 << 20) - 80, 1_000_000), 10);
@@ -329,8 +340,23 @@ mod tests {
         // Slow chunks (one ended after this long): alone.
         let slow = Sizer {
             started: Instant::now() - std::time::Duration::from_millis(10),
-            ..Sizer::new(1, 1 << 20, 2, true).unwrap()
+            ..Sizer::new(1, 1 << 20, 2, true, GROUP_NS).unwrap()
         };
         assert_eq!(slow.next(10, 1), 1);
+        // 100 chunks in 10 ms on two workers (200 µs each): alone by default, grouped when
+        // a group may take a second.
+        let ago = Instant::now() - std::time::Duration::from_millis(10);
+        let default = Sizer {
+            started: ago,
+            ..Sizer::new(1, 1 << 20, 2, true, GROUP_NS).unwrap()
+        };
+        assert_eq!(default.next(10, 100), 1);
+        let patient = Sizer {
+            started: ago,
+            ..Sizer::new(1, 1 << 20, 2, true, 10_000 * GROUP_NS).unwrap()
+        };
+        assert!(patient.next(10, 100) > 1, "{}", patient.next(10, 100));
+        // No group time: never grouped.
+        assert!(Sizer::new(1, 1 << 20, 2, true, 0).is_none());
     }
 }

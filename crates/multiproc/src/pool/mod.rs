@@ -36,6 +36,7 @@
 //! | (hangs forever when a worker dies) | [`PoolError::WorkerLost`]: that task fails, the worker is replaced |
 //! | (pebble's `timeout=`, billiard's time limits) | [`TaskOptions::timeout`], [`PoolBuilder::task_timeout`] → [`PoolError::TaskTimeout`] |
 //! | (cancel a running task) | [`AsyncResult::cancel`] → [`PoolError::Cancelled`] |
+//! | (each `map` chunk its own message) | [`PoolBuilder::group_time`]: small, fast chunks several to a message, each still a task |
 //! | (mpire's insights, progress bars) | [`Pool::stats`], [`MapOptions::progress`], [`IMapIterator::progress`] |
 //! | the `threadpool` package: `makeRequests`, `putRequest`, `poll`, `wait` | [`threadpool`] |
 //!
