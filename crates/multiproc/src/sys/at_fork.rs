@@ -10,6 +10,10 @@
 //! ours ([`process::fork`](super::process::fork), the `Fork` start method, the forkserver's
 //! children) and anybody else's (a C library's `fork`, `std::process::Command` when it forks).
 //!
+//! A registration and a fork exclude each other (a spin lock that the forking thread holds
+//! across the `fork` call), so a child sees each registration made by another thread whole
+//! or not at all.
+//!
 //! Order: `prepare` handlers run in reverse registration order, `parent` and `child` handlers
 //! in registration order, as POSIX orders `pthread_atfork` handlers. The pid and tid caches
 //! (in [`tid`](super::tid)) are reset before any `child` handler runs, so handlers may ask for
@@ -98,12 +102,67 @@ pub(crate) fn register(h: &'static Handler) {
         let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
         assert_eq!(rc, 0, "pthread_atfork failed");
     });
-    if h.done.swap(true, Ordering::AcqRel) {
-        return;
+    // Under the registry's lock, which a fork holds across the `fork` call itself: the
+    // child sees this registration whole (marked done, in its slot, counted) or not at all.
+    // Without it, a fork between marking the handler done and filling its slot gave a child
+    // in which the handler never ran and, marked done, was never registered again.
+    lock_registry();
+    if !h.done.load(Ordering::Acquire) {
+        #[cfg(test)]
+        pause_point(h);
+        let i = COUNT.load(Ordering::Relaxed);
+        if i >= CAPACITY {
+            unlock_registry();
+            panic!("after-fork registry full: raise CAPACITY");
+        }
+        HANDLERS[i].store(h as *const Handler as *mut Handler, Ordering::Release);
+        COUNT.store(i + 1, Ordering::Release);
+        h.done.store(true, Ordering::Release);
     }
-    let i = COUNT.fetch_add(1, Ordering::AcqRel);
-    assert!(i < CAPACITY, "after-fork registry full: raise CAPACITY");
-    HANDLERS[i].store(h as *const Handler as *mut Handler, Ordering::Release);
+    unlock_registry();
+}
+
+/// The registry's lock: taken by [`register`] for a few stores, and by the forking thread
+/// from the end of the `prepare` handlers to the start of the `parent` ones (the child,
+/// where no other thread is left, lets it go). A spin lock: no allocation, no other lock,
+/// held for a few instructions, or across a `fork`, when a registering thread may wait
+/// for the fork.
+// after-fork: kept (the forking thread held it; this module's own `child` hook lets it go)
+static REGISTERING: AtomicBool = AtomicBool::new(false);
+
+fn lock_registry() {
+    while REGISTERING
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+}
+
+fn unlock_registry() {
+    REGISTERING.store(false, Ordering::Release);
+}
+
+/// Tests: the handler whose registration stops half-way for a while (see `pause_point`).
+#[cfg(test)]
+// after-fork: kept (a test's hook)
+static PAUSE_ON: AtomicPtr<Handler> = AtomicPtr::new(std::ptr::null_mut());
+/// Tests: set when that registration has stopped.
+#[cfg(test)]
+// after-fork: kept (a test's hook)
+static PAUSED: AtomicBool = AtomicBool::new(false);
+
+/// Tests: holds up the registration of `PAUSE_ON`'s handler for 300 ms, so that a test can
+/// fork while it is half-way.
+#[cfg(test)]
+fn pause_point(h: &'static Handler) {
+    if std::ptr::eq(PAUSE_ON.load(Ordering::SeqCst), h) {
+        PAUSED.store(true, Ordering::SeqCst);
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        while std::time::Instant::now() < until {
+            std::thread::yield_now();
+        }
+    }
 }
 
 fn each() -> impl DoubleEndedIterator<Item = &'static Handler> {
@@ -127,9 +186,12 @@ extern "C" fn prepare() {
             f();
         }
     }
+    // Last, so that a `prepare` handler may still register one (on a first use).
+    lock_registry();
 }
 
 extern "C" fn parent() {
+    unlock_registry();
     for h in each() {
         if let Some(f) = h.parent {
             f();
@@ -138,6 +200,7 @@ extern "C" fn parent() {
 }
 
 extern "C" fn child() {
+    unlock_registry();
     super::tid::reset_after_fork();
     for h in each() {
         if let Some(f) = h.child {
@@ -274,6 +337,42 @@ mod tests {
             "statics without an `after-fork:` line:\n{}",
             missing.join("\n")
         );
+    }
+
+    #[test]
+    fn a_fork_while_another_thread_registers_a_handler_gives_the_child_that_handler() {
+        // Another thread registers a handler while this one forks. The child must have it,
+        // run it, and keep it for its own forks: once marked done, nobody registers it again.
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEEN: AtomicU32 = AtomicU32::new(0);
+        static MID: super::Handler = super::Handler::child("test::mid", || {
+            SEEN.store(crate::sys::pid(), Ordering::Relaxed)
+        });
+        super::install();
+        super::PAUSE_ON.store(&MID as *const super::Handler as *mut _, Ordering::SeqCst);
+        let registering = std::thread::spawn(|| MID.register());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !super::PAUSED.load(Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "never paused");
+            std::thread::yield_now();
+        }
+        // SAFETY: the child only reads the registry and a static, and `_exit`s.
+        match unsafe { crate::sys::process::fork() }.unwrap() {
+            None => {
+                let ran = SEEN.load(Ordering::Relaxed) == crate::sys::pid();
+                let listed = super::registered().contains(&"test::mid");
+                crate::sys::process::exit_now(i32::from(!ran) + 2 * i32::from(!listed));
+            }
+            Some(pid) => {
+                registering.join().unwrap();
+                assert_eq!(
+                    crate::process::waitpid(pid).unwrap(),
+                    0,
+                    "1: the child's handler did not run; 2: not registered; 3: both"
+                );
+                assert!(super::registered().contains(&"test::mid"));
+            }
+        }
     }
 
     #[test]
