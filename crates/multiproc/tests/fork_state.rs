@@ -2,8 +2,8 @@
 //! every lock held by another thread is taken over, every connection to a helper (the launcher
 //! thread, the segment tracker, the forkserver) is the child's own. Modelled on CPython's
 //! `test_threading.ThreadJoinOnShutdown` and `test_os.ForkTests` (fork while other threads
-//! work, then use the library in the child). Alone in its binary: the threads that keep the
-//! parent's locks busy would disturb other tests.
+//! work, then use the library in the child). Alone in its binary, and its tests one at a time
+//! (`alone`): the threads that keep the parent's locks busy would disturb other tests.
 
 mod common;
 
@@ -15,6 +15,17 @@ use common::{eventually, watchdog};
 use multiproc::process::{self, Fork, Process, StartMethod};
 use multiproc::shared::{Shared, SharedMemory};
 use multiproc::sync::Event;
+
+/// Held by each test for its whole run: each forks while threads of its own keep the
+/// library busy, and another test's threads busy at the same forks (a segment being made,
+/// a handler being registered) would make a failure say nothing about the test it shows in.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// In a raw `fork()` child: gives the child at most `secs` (a hang then ends it with
 /// SIGALRM, which the parent sees as exit code -14, instead of leaving an orphan).
@@ -29,6 +40,7 @@ fn double(x: u32) -> u32 {
 
 #[test]
 fn a_raw_fork_child_can_start_fork_processes_after_its_parent_did() {
+    let _alone = alone();
     watchdog(60, || {
         // The parent's launcher thread exists once a Fork start has run.
         let mut p = Process::builder()
@@ -65,6 +77,7 @@ fn shm_exists(name: &str) -> bool {
 
 #[test]
 fn forking_while_another_thread_creates_named_segments_does_not_hang_the_child() {
+    let _alone = alone();
     watchdog(120, || {
         let stop = Arc::new(AtomicBool::new(false));
         let busy = std::thread::spawn({
@@ -116,6 +129,7 @@ fn create_and_wait((name, created): (String, Shared<Event>)) {
 
 #[test]
 fn a_segment_created_by_a_fork_child_is_unlinked_when_the_child_is_killed() {
+    let _alone = alone();
     watchdog(60, || {
         // The parent has a tracker of its own already.
         let mine = SharedMemory::create_named(
@@ -161,6 +175,7 @@ fn triple(x: u32) -> u32 {
 /// empty, racing a thread that fills it against a Fork pool's start.
 #[test]
 fn a_fork_worker_started_while_another_thread_fills_the_text_table_runs_its_tasks() {
+    let _alone = alone();
     watchdog(240, || {
         let mut hung = 0;
         for _ in 0..40 {
