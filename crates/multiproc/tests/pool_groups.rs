@@ -140,7 +140,7 @@ impl Iterator for Paced<'_> {
 /// a run on a machine loaded enough can see them all end slower than that; that is the
 /// pool judging the machine right, not a failure. Never grouping at all is one. (With the
 /// default group time, two CPUs each kept busy by another program, `stress-ng --cpu 2`,
-/// failed this in one run of the file out of two.)
+/// failed this in two runs of the file out of three.)
 fn until_grouped(m: StartMethod, mut attempt: impl FnMut() -> bool) {
     let give_up = Instant::now() + Duration::from_secs(20);
     let mut tries = 0;

@@ -361,6 +361,30 @@ impl Kind for Processes {
     }
 }
 
+/// Whether this pool may group a `map`'s chunks (`group.rs`): not under a time limit (the
+/// map's own `timeout`, or the pool's) nor with `maxtasksperchild`.
+fn groups_allowed(engine: &Engine<Processes>, timeout: Option<Duration>) -> bool {
+    timeout.is_none() && engine.config.task_timeout.is_none() && engine.kind.max_tasks == 0
+}
+
+/// How this pool groups a `map`'s or `imap`'s chunks of `size` items, `len` in all (see
+/// `PoolBuilder::group_time`).
+fn group_sizer(
+    engine: &Engine<Processes>,
+    size: usize,
+    len: usize,
+    timeout: Option<Duration>,
+) -> Option<group::Sizer> {
+    let allowed = groups_allowed(engine, timeout);
+    group::Sizer::new(
+        size,
+        len,
+        engine.config.processes,
+        allowed,
+        engine.kind.group_ns,
+    )
+}
+
 /// The feeder thread: writes pending tasks (and stop messages) into the task ring, waiting
 /// for room; gives up only when the pool stops.
 fn feeder(engine: Arc<Engine<Processes>>) {
@@ -1029,11 +1053,7 @@ impl Pool {
         // are decoded straight into their place in the list `map` returns. Small chunks
         // that run fast go several to a message (`group.rs`).
         let (mut input, len) = map::Input::new(items.into_iter())?;
-        let allowed = opts.timeout.is_none()
-            && self.engine.config.task_timeout.is_none()
-            && self.engine.kind.max_tasks == 0;
-        let workers = self.engine.config.processes;
-        let group_ns = self.engine.kind.group_ns;
+        let (engine, timeout) = (&*self.engine, opts.timeout);
         let mut sizer = None;
         // A chunk that did not encode, found while filling a group: the next part.
         let mut carry: Option<PoolError> = None;
@@ -1043,8 +1063,7 @@ impl Pool {
                 made += 1;
                 return Ok(Some(Made::one(Err(e))));
             }
-            let sizer = sizer
-                .get_or_insert_with(|| group::Sizer::new(size, len, workers, allowed, group_ns));
+            let sizer = sizer.get_or_insert_with(|| group_sizer(engine, size, len, timeout));
             let want = sizer.as_ref().map_or(1, |s| s.next(made, state.ended()));
             if want <= 1 {
                 let chunk = input.chunk(size)?;
@@ -1119,7 +1138,11 @@ impl Pool {
             &self.engine,
             len,
             // Small chunks are decoded in place too when they may go in groups.
-            Some(if allowed { 1 } else { IN_PLACE }),
+            Some(if groups_allowed(&self.engine, timeout) {
+                1
+            } else {
+                IN_PLACE
+            }),
             opts,
             Some(result::decode_vec::<R>),
             Some(result::decode_into::<R>),
@@ -1267,13 +1290,9 @@ where
         room: usize,
     ) -> Next {
         let engine = self.engine;
-        let allowed =
-            timeout.is_none() && engine.config.task_timeout.is_none() && engine.kind.max_tasks == 0;
-        let workers = engine.config.processes;
-        let group_ns = engine.kind.group_ns;
-        let sizer = self.sizer.get_or_insert_with(|| {
-            group::Sizer::new(size, usize::MAX >> 1, workers, allowed, group_ns)
-        });
+        let sizer = self
+            .sizer
+            .get_or_insert_with(|| group_sizer(engine, size, usize::MAX >> 1, timeout));
         let want = sizer
             .as_ref()
             .map_or(1, |s| s.next(self.made, chunks.ended()));
